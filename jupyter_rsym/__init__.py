@@ -1,0 +1,46 @@
+"""jupyter_rsym: drive a remote Python process from a Jupyter notebook.
+
+In a notebook::
+
+    %load_ext jupyter_rsym
+    %rconnect 127.0.0.1:18812          # any rpyc classic server
+    def g(x):
+        print("runs here, in this cell", x)
+        return x ** 3
+    list(r.modules.builtins.map(g, r.builtins.range(10)))
+
+    %%remote
+    print("runs over there, prints here")
+
+Magics: ``%rconnect``, ``%rdisconnect``, ``%rconnections``, ``%%remote`` /
+``%remote`` (``%magic?`` shows each one's help).  Settings: ``%config RSym``.
+To load it in every kernel, add to ``ipython_kernel_config.py``::
+
+    c.InteractiveShellApp.extensions = ["jupyter_rsym"]
+    c.RSym.connections = {"r": "127.0.0.1:18812"}
+"""
+
+from .errors import RemoteError
+from .session import RemoteSession
+
+__version__ = "0.1.0"
+__all__ = ["RemoteError", "RemoteSession", "load_ipython_extension", "unload_ipython_extension"]
+
+_EXTENSIONS = {}  # id(shell) -> Extension
+
+
+def load_ipython_extension(shell):
+    """Add jupyter_rsym's magics, settings and display hook to ``shell``."""
+    from .extension import Extension
+
+    if id(shell) in _EXTENSIONS:
+        return
+    extension = _EXTENSIONS[id(shell)] = Extension(shell)
+    extension.load()
+
+
+def unload_ipython_extension(shell):
+    """Close every session and remove everything ``load_ipython_extension`` added."""
+    extension = _EXTENSIONS.pop(id(shell), None)
+    if extension is not None:
+        extension.unload()

@@ -1,0 +1,66 @@
+"""Settings, as one traitlets Configurable.
+
+``%config RSym`` lists them; ``%config RSym.timeout = 10`` changes one;
+``c.RSym.timeout = 10`` in ``ipython_kernel_config.py`` presets it.  Every
+setting that reaches rpyc goes through ``rpyc_config`` and nowhere else.
+"""
+
+from traitlets import Dict, Float, Int, Unicode
+from traitlets.config import Configurable
+
+
+class RSym(Configurable):
+    """jupyter_rsym settings."""
+
+    default_port = Int(
+        18812, help="Port used when an address names no port (18812 is rpyc's classic port)."
+    ).tag(config=True)
+
+    default_name = Unicode(
+        "r", help="Notebook variable that %rconnect binds the session to when --as is not given."
+    ).tag(config=True)
+
+    timeout = Float(
+        30.0,
+        help="Seconds to wait for the answer to one remote call (attribute access, "
+        "function call, %remote EXPR) before the cell fails with TimeoutError.",
+    ).tag(config=True)
+
+    cell_timeout = Float(
+        0.0,
+        help="Seconds a %%remote cell may run before it fails with TimeoutError; "
+        "0 waits as long as the cell runs (interrupt the kernel to stop it).",
+    ).tag(config=True)
+
+    connect_timeout = Float(
+        5.0, help="Seconds to wait for a server to accept a connection and answer the handshake."
+    ).tag(config=True)
+
+    flush_interval = Float(
+        0.05, help="Seconds remote output may wait in the remote buffer before it is sent."
+    ).tag(config=True)
+
+    batch_bytes = Int(
+        65536, help="Remote output is sent as soon as this many characters are buffered."
+    ).tag(config=True)
+
+    connections = Dict(
+        {},
+        help="Sessions to open when the extension loads, as {name: address}, "
+        "e.g. {'r': '127.0.0.1:18812'}.",
+    ).tag(config=True)
+
+
+def rpyc_config(settings):
+    """The rpyc connection config for ``settings``; the one place they meet."""
+    return {
+        "sync_request_timeout": settings.timeout or None,
+        # the remote may call what the notebook hands it and read its public
+        # attributes, but not walk private ones (``__globals__``) into the kernel
+        "allow_public_attrs": True,
+        "allow_pickle": True,
+        "import_custom_exceptions": False,
+        "instantiate_custom_exceptions": False,
+        "close_catchall": True,
+        "logger": None,
+    }

@@ -1,0 +1,62 @@
+"""Rich display of remote objects.
+
+IPython's formatters probe an object attribute by attribute (a dozen
+``_repr_*_`` lookups) and pick a printer by ``obj.__class__``; on an rpyc
+proxy every probe is a round trip, ``__class__`` is the remote class, and
+the pretty printer walks remote containers item by item.  So for proxies of
+our sessions we ask the remote for the whole mime bundle in one request
+(``agent.mimebundle``) and hand everything else to IPython unchanged.
+"""
+
+import base64
+
+from rpyc.core.netref import BaseNetref
+
+_BINARY_PREFIXES = ("image/png", "image/jpeg", "application/pdf")
+
+
+class RemoteDisplay:
+    """Wraps ``shell.display_formatter.format`` while the extension is loaded."""
+
+    def __init__(self, shell):
+        self._formatter = shell.display_formatter
+        self._original = None
+
+    def install(self):
+        if self._original is None:
+            self._original = self._formatter.format
+            self._formatter.format = self.format
+
+    def uninstall(self):
+        if self._original is not None:
+            del self._formatter.format  # back to the class's method
+            self._original = None
+
+    def format(self, obj, include=None, exclude=None):
+        session = _session_of(obj)
+        if session is None:
+            return self._original(obj, include=include, exclude=exclude)
+        try:
+            bundle = session.mimebundle(obj)
+        except Exception as exc:
+            bundle = {"text/plain": f"<remote object; display failed: {type(exc).__name__}: {exc}>"}
+        data = {
+            mime: _jsonable(mime, value)
+            for mime, value in bundle.items()
+            if (include is None or mime in include) and (exclude is None or mime not in exclude)
+        }
+        return data, {}
+
+
+def _session_of(obj):
+    if not isinstance(obj, BaseNetref):
+        return None
+    return getattr(object.__getattribute__(obj, "____conn__"), "session", None)
+
+
+def _jsonable(mime, value):
+    if isinstance(value, bytes):
+        if mime.startswith(_BINARY_PREFIXES):
+            return base64.b64encode(value).decode("ascii")
+        return value.decode("utf-8", "replace")
+    return value

@@ -1,0 +1,76 @@
+"""Errors a notebook user sees: one clear line, or the remote traceback.
+
+IPython shows an exception that has ``_render_traceback_`` by calling it
+instead of formatting local frames (ipyparallel's ``RemoteError`` does the
+same), so these never show jupyter_rsym's or rpyc's own frames.
+"""
+
+import builtins
+
+
+class RSymError(Exception):
+    """A failure of the link itself (connect, timeout, lost server): one line."""
+
+    def _render_traceback_(self):
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ConnectFailed(RSymError, ConnectionError):
+    """The server could not be reached or did not speak rpyc."""
+
+
+class SessionLost(RSymError, ConnectionError):
+    """The connection dropped while in use."""
+
+
+class NoAnswer(RSymError, TimeoutError):
+    """The server did not answer in time."""
+
+
+class RemoteError(Exception):
+    """An exception raised by remote code.
+
+    Shows the remote traceback (the remote cell's own lines and whatever it
+    called), keeps the remote type's name and message, and, for built-in
+    exception types, is also an instance of that type, so
+    ``except ZeroDivisionError`` works in the notebook.
+    """
+
+    remote_type = "Exception"
+    remote_module = "builtins"
+
+    def __init__(self, message, remote_traceback):
+        BaseException.__init__(self, message)
+        self.message = message
+        self.remote_traceback = remote_traceback
+
+    def __str__(self):
+        return self.message
+
+    def _render_traceback_(self):
+        return self.remote_traceback.rstrip("\n").split("\n")
+
+
+_classes = {}
+
+
+def remote_exception(type_name, module, message, remote_traceback):
+    """A RemoteError instance named after the remote exception type."""
+    key = (type_name, module)
+    cls = _classes.get(key)
+    if cls is None:
+        cls = _classes[key] = _make_class(type_name, module)
+    return cls(message, remote_traceback)
+
+
+def _make_class(type_name, module):
+    attrs = {"remote_type": type_name, "remote_module": module, "__module__": module}
+    local = getattr(builtins, type_name, None) if module == "builtins" else None
+    # only Exception subclasses: a local SystemExit/KeyboardInterrupt would
+    # act on the kernel itself
+    if isinstance(local, type) and issubclass(local, Exception):
+        try:
+            return type(type_name, (RemoteError, local), attrs)
+        except TypeError:  # incompatible layout
+            pass
+    return type(type_name, (RemoteError,), attrs)

@@ -1,0 +1,59 @@
+"""The loaded extension: settings, sessions, display hook and magics of one shell."""
+
+from IPython.core.error import UsageError
+
+from .address import parse_address
+from .config import RSym
+from .display import RemoteDisplay
+from .magics import ConnectionMagics, RemoteMagics
+from .session import RemoteSession, SessionRegistry
+
+
+class Extension:
+    """Everything ``%load_ext jupyter_rsym`` adds to a shell, and its removal."""
+
+    def __init__(self, shell):
+        self.shell = shell
+        self.settings = RSym(parent=shell)
+        self.sessions = SessionRegistry()
+        self.display = RemoteDisplay(shell)
+        self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self)]
+
+    def load(self):
+        self.shell.configurables.append(self.settings)
+        self.display.install()
+        self.shell.register_magics(*self._magics)
+        for name, address in self.settings.connections.items():
+            try:
+                self.connect(name, parse_address(address, self.settings.default_port))
+            except Exception as exc:  # one bad entry must not stop the kernel
+                print(f"jupyter_rsym: could not connect {name} to {address}: {exc}")
+
+    def unload(self):
+        self.sessions.close_all()
+        self.display.uninstall()
+        if self.settings in self.shell.configurables:
+            self.shell.configurables.remove(self.settings)
+        manager = self.shell.magics_manager
+        for magics in self._magics:
+            manager.registry.pop(type(magics).__name__, None)
+            for kind, names in magics.magics.items():
+                for name in names:
+                    manager.magics[kind].pop(name, None)
+
+    def connect(self, name, address, timeout=None):
+        """Open a session, bind it to ``name`` in the notebook, replacing any old one."""
+        settings = self.settings
+        if timeout is not None:
+            settings = RSym(**{**settings.trait_values(config=True), "timeout": timeout})
+        session = RemoteSession.connect(name, address, settings, self.shell)
+        self.sessions.add(session)
+        self.shell.user_ns[name] = session
+        return session
+
+    def session(self, name=None):
+        """The session named ``name`` (default: the newest); a UsageError if none."""
+        try:
+            return self.sessions.get(name)
+        except LookupError as exc:
+            raise UsageError(str(exc)) from None

@@ -1,0 +1,131 @@
+"""%rconnect, %rdisconnect, %rconnections."""
+
+from IPython.core import magic_arguments
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+
+from ..address import AddressError, parse_address
+from ..errors import RSymError
+
+BAD_VARIABLE = "--as {!r}: a session name must be a Python identifier"
+DISCONNECT_WHAT = "name a session to disconnect, or use --all"
+
+
+@magics_class
+class ConnectionMagics(Magics):
+    """Open, list and close remote sessions."""
+
+    def __init__(self, shell, extension):
+        super().__init__(shell)
+        self.extension = extension
+
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument("address", help="HOST or HOST:PORT of an rpyc classic server")
+    @magic_arguments.argument(
+        "--as", dest="name", metavar="NAME", default=None,
+        help="notebook variable to bind the session to (default: RSym.default_name, 'r')",
+    )
+    @magic_arguments.argument(
+        "--timeout", type=float, default=None, metavar="S",
+        help="seconds to wait for each remote call on this session (default: RSym.timeout)",
+    )
+    @line_magic
+    def rconnect(self, line):
+        """Connect to a remote Python process and bind the session to a name.
+
+        Works with the stock ``rpyc_classic`` server from the rpyc package;
+        nothing needs to be installed on the remote side.  Connecting again
+        under a used name replaces that session.
+
+        Examples
+        --------
+        ::
+
+            In [1]: %rconnect 127.0.0.1:18812
+            Connected r to 127.0.0.1:18812: Python 3.11.7 on Linux, rpyc 6.0.2
+
+            In [2]: list(r.modules.builtins.map(lambda x: x * 2, r.builtins.range(3)))
+            Out[2]: [0, 2, 4]
+
+            In [3]: %rconnect gpu-box --as gpu --timeout 120
+        """
+        args = magic_arguments.parse_argstring(self.rconnect, line)
+        settings = self.extension.settings
+        name = args.name or settings.default_name
+        if not name.isidentifier():
+            raise UsageError(BAD_VARIABLE.format(name))
+        try:
+            address = parse_address(args.address, settings.default_port)
+        except AddressError as exc:
+            raise UsageError(str(exc)) from None
+        session = self.extension.connect(name, address, timeout=args.timeout)
+        print(f"Connected {name} to {address}: {session.description}")
+
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument("name", nargs="?", default=None, help="session to close")
+    @magic_arguments.argument("--all", action="store_true", help="close every session")
+    @line_magic
+    def rdisconnect(self, line):
+        """Close a session (or all of them) and forget its name.
+
+        Examples
+        --------
+        ::
+
+            In [4]: %rdisconnect gpu
+            Disconnected gpu (127.0.0.1:18813)
+
+            In [5]: %rdisconnect --all
+        """
+        args = magic_arguments.parse_argstring(self.rdisconnect, line)
+        sessions = self.extension.sessions
+        if args.all:
+            names = [s.name for s in sessions]
+        elif args.name:
+            names = [args.name]
+        else:
+            raise UsageError(DISCONNECT_WHAT)
+        for name in names:
+            try:
+                session = sessions.remove(name)
+            except LookupError as exc:
+                raise UsageError(str(exc)) from None
+            if self.shell.user_ns.get(name) is session:
+                del self.shell.user_ns[name]
+            print(f"Disconnected {name} ({session.address})")
+
+    @magic_arguments.magic_arguments()
+    @line_magic
+    def rconnections(self, line):
+        """List sessions: name, address, state, round-trip time, remote Python.
+
+        Each open session is pinged (up to 2 s) to measure its round trip.
+
+        Examples
+        --------
+        ::
+
+            In [6]: %rconnections
+            name  address          state      rtt       remote
+            r     127.0.0.1:18812  connected  0.12 ms   Python 3.11.7 on Linux, rpyc 6.0.2
+        """
+        magic_arguments.parse_argstring(self.rconnections, line)
+        rows = [("name", "address", "state", "rtt", "remote")]
+        for session in self.extension.sessions:
+            rows.append((session.name, str(session.address), *self._probe(session), session.description))
+        if len(rows) == 1:
+            print("no sessions; connect with %rconnect HOST[:PORT]")
+            return
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+
+    @staticmethod
+    def _probe(session):
+        if session.state != "connected":
+            return session.state, "-"
+        try:
+            rtt = session.ping()
+        except RSymError:
+            return session.state if session.state != "connected" else "no answer", "-"
+        return session.state, f"{rtt * 1000:.2f} ms"

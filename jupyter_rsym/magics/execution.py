@@ -1,0 +1,120 @@
+"""%%remote (and %remote EXPR): run code in the remote process."""
+
+from IPython.core import magic_arguments
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope, no_var_expand
+
+from .arguments import on_session, parse_names, transfer_names
+
+NO_LOCAL = "-i {local}: no notebook variable named {local!r}"
+NO_REMOTE = "-o {remote}: the remote namespace has no variable named {remote!r}"
+NO_EXPRESSION = "%remote needs an expression, e.g. %remote sum(range(10)); use %%remote for a cell"
+
+
+@magics_class
+class RemoteMagics(Magics):
+    """Run notebook cells and expressions in a remote session."""
+
+    def __init__(self, shell, extension):
+        super().__init__(shell)
+        self.extension = extension
+
+    @magic_arguments.magic_arguments()
+    @on_session
+    @transfer_names
+    @magic_arguments.argument(
+        "--timeout", type=float, default=None, metavar="S",
+        help="fail the cell if it runs longer than S seconds (default: RSym.cell_timeout, "
+        "0 = no limit)",
+    )
+    @no_var_expand
+    @needs_local_scope
+    @line_cell_magic
+    def remote(self, line, cell=None, local_ns=None):
+        """Run a cell (``%%remote``) or an expression (``%remote EXPR``) remotely.
+
+        The cell runs in the session's remote namespace in one request.  Its
+        prints stream into this cell while it runs, also from remote threads
+        it starts; the value of its last expression is shown like a local
+        cell's, with the object's own rich representation.  A remote
+        exception shows the remote traceback.
+
+        Order: hand over ``-i`` names, run, copy back ``-o`` names.  Values
+        travel as in ``jupyter_rsym.transfer``: functions by reference (the
+        remote calls back into the notebook), plain data as a copy.
+
+        The line form evaluates one expression and returns its value (a
+        proxy for remote objects): ``x = %remote os.getcwd()``; it accepts
+        ``--on NAME`` only.
+
+        Examples
+        --------
+        ::
+
+            In [1]: %%remote
+               ...: import platform
+               ...: print("running on", platform.node())
+               ...: 6 * 7
+            running on gpu-box
+            Out[1]: 42
+
+            In [2]: def progress(i):
+               ...:     print("step", i)
+
+            In [3]: %%remote -i progress -o total=remote_total --on gpu
+               ...: total = 0
+               ...: for i in range(3):
+               ...:     progress(i); total += i
+            step 0
+            step 1
+            step 2
+
+            In [4]: %remote __import__("os").getpid()
+            Out[4]: 4242
+        """
+        if cell is None:
+            return self._remote_expression(line)
+        args = magic_arguments.parse_argstring(self.remote, line)
+        session = self.extension.session(args.on)
+        inputs = parse_names(args.input, "-i")
+        outputs = parse_names(args.output, "-o")
+        session.push({remote: self._lookup(local, local_ns) for remote, local in inputs})
+        timeout = self.extension.settings.cell_timeout if args.timeout is None else args.timeout
+        value = session.run(cell, "exec", timeout=timeout)
+        self._copy_back(session, outputs)
+        return value
+
+    def _remote_expression(self, line):
+        name, expression = None, line.strip()
+        if expression.startswith("--on"):
+            parts = expression.split(None, 2)
+            if len(parts) < 2:
+                raise UsageError("--on needs a session name")
+            name = parts[1]
+            expression = parts[2] if len(parts) > 2 else ""
+        if not expression:
+            raise UsageError(NO_EXPRESSION)
+        return self.extension.session(name).run(expression, "eval")
+
+    def _lookup(self, dotted, local_ns):
+        head, *rest = dotted.split(".")
+        for namespace in (local_ns or {}, self.shell.user_ns):
+            if head in namespace:
+                value = namespace[head]
+                break
+        else:
+            raise UsageError(NO_LOCAL.format(local=dotted))
+        try:
+            for attribute in rest:
+                value = getattr(value, attribute)
+        except AttributeError:
+            raise UsageError(NO_LOCAL.format(local=dotted)) from None
+        return value
+
+    def _copy_back(self, session, outputs):
+        for remote, local in outputs:
+            try:
+                (value,) = session.pull([remote]).values()
+            except KeyError:
+                raise UsageError(NO_REMOTE.format(remote=remote)) from None
+            self.shell.user_ns[local] = value

@@ -1,0 +1,66 @@
+"""Serving the connection while no cell is waiting on it.
+
+rpyc serves incoming requests only in a thread that reads the connection.
+While a cell waits on a reply, that thread is the cell's (as in plain rpyc);
+the rest of the time, when the kernel is idle or a cell runs local code, a
+remote timer's callback would wait forever.  rpyc's ``BgServingThread`` fills
+the gap but sleeps 0.1 s between polls and competes with the waiting thread
+for every reply.  ``BackgroundServer`` instead blocks in ``select`` on the
+socket (no polling, no lock held), steps aside whenever a local thread is
+waiting on a reply, and serves one message at a time otherwise.
+"""
+
+import os
+import select
+import threading
+
+
+class BackgroundServer:
+    """A daemon thread that serves ``conn`` whenever nobody else does."""
+
+    def __init__(self, conn, waiters, on_lost, name):
+        self._conn = conn
+        self._waiters = waiters
+        self._on_lost = on_lost
+        self._running = True
+        self._wake_read, self._wake_write = os.pipe()
+        self._thread = threading.Thread(target=self._run, name=f"jupyter-rsym {name}", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        fileno = self._conn.fileno()
+        try:
+            while self._running:
+                with self._waiters.changed:
+                    while self._waiters.count and self._running:
+                        self._waiters.changed.wait()
+                if not self._running:
+                    break
+                readable, _, _ = select.select([fileno, self._wake_read], [], [])
+                if self._wake_read in readable:
+                    os.read(self._wake_read, 512)
+                    continue
+                if not self._waiters.count:
+                    self._conn.poll(0)
+        except Exception as exc:  # EOFError, OSError: the link is gone
+            if self._running:
+                self._running = False
+                self._on_lost(exc)
+
+    def stop(self, timeout=5):
+        """Stop the thread (idempotent); safe to call from the thread itself."""
+        if self._running:
+            self._running = False
+            with self._waiters.changed:
+                self._waiters.changed.notify_all()
+            os.write(self._wake_write, b"x")
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+            if not self._thread.is_alive() and self._wake_read is not None:
+                os.close(self._wake_read)
+                os.close(self._wake_write)
+                self._wake_read = self._wake_write = None
+
+    @property
+    def alive(self):
+        return self._thread.is_alive()

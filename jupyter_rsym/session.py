@@ -1,0 +1,293 @@
+"""RemoteSession: one named connection to a remote Python process, and its lifecycle."""
+
+import socket
+import threading
+import time
+
+from rpyc.core import consts
+from rpyc.lib.compat import TimeoutError as ReplyTimeout
+from rpyc.core.stream import SocketStream
+from rpyc.utils.factory import connect_stream
+
+from . import agent
+from .config import rpyc_config
+from .errors import ConnectFailed, NoAnswer, SessionLost, remote_exception
+from .output import OutputSink
+from .client import ClientService
+from .routing import Router
+from .serving import BackgroundServer
+from .transfer import from_remote, to_remote
+
+CONNECTED, CLOSED, LOST = "connected", "closed", "lost"
+
+AGENT_LOADER = """
+import linecache, sys, types
+if NAME not in sys.modules:
+    module = types.ModuleType(NAME)
+    module.__file__ = FILE
+    linecache.cache[FILE] = (len(SOURCE), None, SOURCE.splitlines(True), FILE)
+    exec(compile(SOURCE, FILE, "exec"), module.__dict__)
+    sys.modules[NAME] = module
+"""
+
+
+def _agent_source():
+    with open(agent.__file__, encoding="utf-8") as f:
+        return f.read()
+
+
+def install_agent(conn):
+    """Send agent.py to the remote (once per remote process); return its module."""
+    env = {"NAME": agent.MODULE_NAME, "FILE": "<jupyter_rsym agent>", "SOURCE": _agent_source()}
+    # exec in a throwaway dict: nothing lands in the user's remote namespace
+    conn.execute(f"exec({AGENT_LOADER!r}, {env!r})")
+    return conn.eval(f"__import__('sys').modules[{agent.MODULE_NAME!r}]")
+
+
+class RemoteSession:
+    """A connection to a remote Python process, bound to a notebook name.
+
+    The classic rpyc API is here: ``modules`` (remote modules by name,
+    ``r.modules.os.getcwd()``), ``builtins``, ``eval(src)``, ``execute(src)``
+    and ``namespace`` (the remote globals that ``%%remote`` cells use).
+    Notebook functions passed to remote code are called back in the notebook,
+    and their output appears in the cell that caused the call.
+
+    Create one with ``%rconnect`` or ``RemoteSession.connect``; ``close()``
+    ends it (idempotent).
+    """
+
+    def __init__(self, name, address):
+        self.name = name
+        self.address = address
+        self.state = CONNECTED
+        self.description = ""
+        self.last_rtt = None
+        self.lost_reason = None
+        self._conn = None
+        self._agent = None
+        self._server = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, name, address, settings, shell=None):
+        """Connect to a classic rpyc server at ``address`` and set up the agent."""
+        session = cls(name, address)
+        session._open(settings, shell)
+        return session
+
+    def _open(self, settings, shell):
+        router = Router(shell)
+        service = ClientService(router)
+        stream = self._open_stream(settings.connect_timeout)
+        config = rpyc_config(settings)
+        config["sync_request_timeout"] = settings.connect_timeout
+        try:
+            conn = connect_stream(stream, service, config)
+            conn.session = self
+            self._agent = install_agent(conn)
+            sink = OutputSink(router)
+            self._link, self.description = self._agent.attach(
+                conn.root, sink.emit, settings.batch_bytes, settings.flush_interval
+            )
+            self._run_cell = self._agent.run_cell
+            self._namespace = conn.namespace
+        except ReplyTimeout:
+            stream.close()
+            raise ConnectFailed(
+                f"{self.address} accepted the connection but did not answer in "
+                f"{settings.connect_timeout:g} s; is it an rpyc classic server?"
+            ) from None
+        except (EOFError, AttributeError, OSError) as exc:
+            stream.close()
+            raise ConnectFailed(
+                f"{self.address} is not an rpyc classic server ({type(exc).__name__}: {exc})"
+            ) from None
+        conn._config["sync_request_timeout"] = settings.timeout or None
+        self._conn = conn
+        self._server = BackgroundServer(conn, service.waiters, self._on_lost, self.name)
+
+    def _open_stream(self, timeout):
+        host, port = self.address.host, self.address.port
+        try:
+            stream = SocketStream.connect(
+                host, port, timeout=timeout, nodelay=True, keepalive=True, attempts=1
+            )
+        except socket.timeout:
+            raise ConnectFailed(f"no answer from {self.address} in {timeout:g} s") from None
+        except OSError as exc:
+            raise ConnectFailed(f"cannot connect to {self.address}: {exc.strerror or exc}") from None
+        stream.sock.settimeout(None)
+        return stream
+
+    # -- the classic API ------------------------------------------------------
+
+    @property
+    def modules(self):
+        """Remote modules by name: ``r.modules.os``, ``r.modules["os.path"]``."""
+        return self._usable().modules
+
+    @property
+    def builtins(self):
+        """The remote ``builtins`` module."""
+        return self._usable().builtins
+
+    @property
+    def namespace(self):
+        """The remote globals dict that ``%%remote`` cells and ``execute`` use."""
+        self._usable()
+        return self._namespace
+
+    @property
+    def connection(self):
+        """The underlying rpyc Connection."""
+        return self._conn
+
+    def eval(self, source):
+        """Evaluate an expression in the remote namespace and return its value."""
+        return self.run(source, mode="eval")
+
+    def execute(self, source):
+        """Execute statements in the remote namespace."""
+        self.run(source, mode="exec")
+
+    def run(self, source, mode="exec", timeout=None):
+        """Run a cell remotely in one request; return its last expression's value.
+
+        Remote exceptions are raised as ``RemoteError`` showing the remote
+        traceback.  ``timeout`` (s) defaults to the connection's call timeout;
+        0 waits forever.
+        """
+        status, payload = self.request(self._run_cell, (source, self._namespace, mode), timeout)
+        if status == "error":
+            raise remote_exception(*payload)
+        return payload
+
+    def request(self, func, args, timeout=None):
+        """Call the remote ``func(*args)`` and wait up to ``timeout`` s."""
+        conn = self._usable()
+        if timeout is None:
+            timeout = conn._config["sync_request_timeout"]
+        try:
+            return conn.request(consts.HANDLE_CALL, (func, args, ()), timeout or None)
+        except ReplyTimeout:
+            raise NoAnswer(f"no answer from {self.address} in {timeout:g} s") from None
+        except EOFError as exc:
+            self._on_lost(exc)
+            raise self._lost_error() from None
+
+    def push(self, values):
+        """Bind ``{name: value}`` in the remote namespace (see ``transfer``)."""
+        conn = self._usable()
+        for name, value in values.items():
+            self._namespace[name] = to_remote(conn, value)
+
+    def pull(self, names):
+        """Return ``{name: value}`` from the remote namespace (see ``transfer``)."""
+        self._usable()
+        return {name: from_remote(self._namespace[name]) for name in names}
+
+    def mimebundle(self, remote_object):
+        """The rich representations of a remote object, computed remotely."""
+        return dict(self.request(self._agent.mimebundle, (remote_object,)))
+
+    def ping(self, timeout=2.0):
+        """Round-trip time in seconds (also kept as ``last_rtt``)."""
+        conn = self._usable()
+        start = time.perf_counter()
+        try:
+            conn.request(consts.HANDLE_PING, ("ping",), timeout)
+        except ReplyTimeout:
+            raise NoAnswer(f"no answer from {self.address} in {timeout:g} s") from None
+        except EOFError as exc:
+            self._on_lost(exc)
+            raise self._lost_error() from None
+        self.last_rtt = time.perf_counter() - start
+        return self.last_rtt
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def _usable(self):
+        if self.state == CONNECTED and self._conn is not None and not self._conn.closed:
+            return self._conn
+        if self.state == CLOSED:
+            raise SessionLost(f"session {self.name!r} is closed; %rconnect {self.address} to reconnect")
+        if self._conn is not None and self._conn.closed and self.state == CONNECTED:
+            self._on_lost(EOFError("connection closed"))
+        raise self._lost_error()
+
+    def _lost_error(self):
+        return SessionLost(
+            f"lost the connection to {self.address} ({self.lost_reason}); "
+            f"%rconnect {self.address} --as {self.name} to reconnect"
+        )
+
+    def _on_lost(self, exc):
+        with self._lock:
+            if self.state != CONNECTED:
+                return
+            self.state = LOST
+            self.lost_reason = str(exc) or type(exc).__name__
+        if self._server is not None:
+            self._server.stop(timeout=1)
+
+    def close(self):
+        """Close the connection and stop its background thread (idempotent)."""
+        with self._lock:
+            if self.state == CLOSED:
+                return
+            self.state = CLOSED
+        if self._server is not None:
+            self._server.stop(timeout=2)
+        if self._conn is not None:
+            self._conn._config["sync_request_timeout"] = 1
+            self._conn.close()
+
+    def __repr__(self):
+        where = f"{self.state} {'to' if self.state == CONNECTED else 'from'} {self.address}"
+        about = f": {self.description}" if self.description else ""
+        return f"<RemoteSession {self.name!r} {where}{about}>"
+
+
+class SessionRegistry:
+    """The notebook's sessions by name; the newest is the default target."""
+
+    NO_SESSION = "no remote session: connect first with %rconnect HOST[:PORT]"
+    UNKNOWN = "no session named {!r}; %rconnections lists them"
+
+    def __init__(self):
+        self._sessions = {}
+
+    def add(self, session):
+        """Register ``session``, closing a session of the same name."""
+        old = self._sessions.pop(session.name, None)
+        self._sessions[session.name] = session
+        if old is not None and old is not session:
+            old.close()
+
+    def get(self, name=None):
+        if name is None:
+            if not self._sessions:
+                raise LookupError(self.NO_SESSION)
+            return next(reversed(self._sessions.values()))
+        try:
+            return self._sessions[name]
+        except KeyError:
+            raise LookupError(self.UNKNOWN.format(name)) from None
+
+    def remove(self, name):
+        session = self.get(name)
+        del self._sessions[session.name]
+        session.close()
+        return session
+
+    def close_all(self):
+        while self._sessions:
+            _, session = self._sessions.popitem()
+            session.close()
+
+    def __iter__(self):
+        return iter(list(self._sessions.values()))
+
+    def __len__(self):
+        return len(self._sessions)
