@@ -259,7 +259,7 @@ def describe():
     import platform
 
     try:
-        from rpyc.version import version_string as rpyc_version
+        from rpyc import __version__ as rpyc_version
     except ImportError:
         rpyc_version = "?"
     return "Python %s on %s, rpyc %s" % (

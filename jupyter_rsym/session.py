@@ -86,9 +86,9 @@ class RemoteSession:
             conn = connect_stream(stream, service, config)
             conn.session = self
             self._agent = install_agent(conn)
-            sink = OutputSink(router)
+            self._sink = OutputSink(router)
             self._link, self.description = self._agent.attach(
-                conn.root, sink.emit, settings.batch_bytes, settings.flush_interval
+                conn.root, self._sink.emit, settings.batch_bytes, settings.flush_interval
             )
             self._run_cell = self._agent.run_cell
             self._namespace = conn.namespace
@@ -137,6 +137,11 @@ class RemoteSession:
         """The remote globals dict that ``%%remote`` cells and ``execute`` use."""
         self._usable()
         return self._namespace
+
+    @property
+    def output_batches(self):
+        """How many batches (round trips) remote output has taken so far."""
+        return self._sink.batches
 
     @property
     def connection(self):

@@ -1,0 +1,45 @@
+"""Fixtures: real rpyc servers on loopback and real Jupyter kernels."""
+
+import pytest
+
+from jupyter_rsym.localserver import ClassicServer
+
+from .harness import KernelHarness
+
+
+@pytest.fixture
+def start_server():
+    """Start stock ``rpyc_classic`` servers on free loopback ports; all stopped at the end."""
+    servers = []
+
+    def start(**kwargs):
+        server = ClassicServer(**kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def classic_server():
+    """One stock ``rpyc_classic`` server shared by a test module."""
+    with ClassicServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    """A real kernel shared by a test module (tests use their own names)."""
+    harness = KernelHarness()
+    yield harness
+    harness.shutdown()
+
+
+@pytest.fixture(scope="module")
+def connected(kernel, classic_server):
+    """The module's kernel with the extension loaded and ``r`` connected."""
+    kernel.ok("%load_ext jupyter_rsym")
+    kernel.ok(f"%rconnect {classic_server.address}")
+    return kernel
