@@ -1,0 +1,39 @@
+"""The example notebooks, executed in a real kernel against a real server."""
+
+from pathlib import Path
+
+from jupyter_rsym.demo import execute_notebook, output_text
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+G_LINES = "".join(f"hi, this is g, executing locally {i}\n" for i in range(10))
+
+
+def shown(cell):
+    return "".join(output_text(o) for o in cell.outputs)
+
+
+def code_cells(notebook):
+    return [c for c in notebook.cells if c.cell_type == "code"]
+
+
+def test_callbacks_and_symmetry(classic_server):
+    notebook = execute_notebook(NOTEBOOKS / "01-callbacks-and-symmetry.ipynb", classic_server.address)
+    cells = code_cells(notebook)
+
+    def by_start(prefix):
+        return next(c for c in cells if c.source.startswith(prefix))
+
+    assert shown(by_start("import os")).startswith(f"Connected r to {classic_server.address}: Python 3.")
+    assert shown(by_start("rlist =")) == "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n"
+    assert shown(by_start("def f(x)")) == "[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]\n"
+    assert shown(by_start("def g(x)")) == G_LINES + "[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]\n"
+    assert shown(by_start("%%remote\nimport os")) == (
+        f"hello from pid {classic_server.process.pid} on Linux\n285\n"
+    )
+    assert shown(by_start("%%remote -i g")) == "".join(G_LINES.splitlines(True)[:3])
+    assert shown(by_start("cubes")) == "[0, 1, 8]\n"
+    error = by_start("%%remote\ndef ratio").outputs[0]
+    assert (error.ename, error.evalue) == ("ZeroDivisionError", "division by zero")
+    assert "return a / b" in output_text(error) and "rpyc" not in output_text(error)
+    assert "connected" in shown(by_start("%rconnections"))
+    assert shown(by_start("%remote 6 * 7")) == "42\n"
