@@ -27,12 +27,15 @@ Remote output chunks carry the same cause seq (see ``output.py``).
 """
 
 import bisect
+import sys
 import threading
+import traceback
 
 from rpyc.core import consts
 from rpyc.core.protocol import Connection
 from rpyc.lib.colls import RefCountingColl
 
+_CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
 MAX_CAUSES = 20000  # parent transitions kept; older causes fall back to the oldest kept
 
 
@@ -117,6 +120,7 @@ class RoutedConnection(Connection):
     def __init__(self, root, channel, config):
         self.router = root.router
         self.waiters = root.waiters
+        self._unattended_call = _Flag()
         super().__init__(root, channel, config)
         self._local_objects = OriginTrackingObjects(self.router)
 
@@ -126,10 +130,14 @@ class RoutedConnection(Connection):
         return seq
 
     def _dispatch_request(self, seq, raw_args):
+        nested = type(seq) is tuple
         token = self.router.enter(self._parent_of_incoming(seq, raw_args))
+        calling = self._unattended_call.active
+        self._unattended_call.active = not nested and raw_args[0] in _CALLS
         try:
             super()._dispatch_request(seq, raw_args)
         finally:
+            self._unattended_call.active = calling
             self.router.leave(token)
 
     def _parent_of_incoming(self, seq, raw_args):
@@ -145,6 +153,13 @@ class RoutedConnection(Connection):
             pass
         return None
 
+    def _box_exc(self, typ, val, tb):
+        # A callback fired by a remote thread has no cell waiting on it: show
+        # its error in the cell that handed it over (the remote gets it too).
+        if self._unattended_call.active and not issubclass(typ, StopIteration):
+            report_callback_error(typ, val, tb)
+        return super()._box_exc(typ, val, tb)
+
     def sync_request(self, handler, *args):
         return self.request(handler, args, self._config["sync_request_timeout"])
 
@@ -155,6 +170,19 @@ class RoutedConnection(Connection):
             return self.async_request(handler, *args, timeout=timeout).value
         finally:
             self.waiters.leave()
+
+
+class _Flag(threading.local):
+    active = False
+
+
+def report_callback_error(typ, val, tb):
+    """Print a callback's traceback without rpyc's dispatch frames."""
+    while tb is not None and "rpyc" in tb.tb_frame.f_code.co_filename:
+        tb = tb.tb_next
+    print("A notebook function called by a remote thread raised (the remote caller "
+          "received the exception):", file=sys.stderr)
+    traceback.print_exception(typ, val, tb, file=sys.stderr)
 
 
 class WaiterCount:
