@@ -37,3 +37,26 @@ def test_callbacks_and_symmetry(classic_server):
     assert "return a / b" in output_text(error) and "rpyc" not in output_text(error)
     assert "connected" in shown(by_start("%rconnections"))
     assert shown(by_start("%remote 6 * 7")) == "42\n"
+
+
+def test_async_callbacks_routing(start_server):
+    """Run notebook 02 cell by cell in a harness kernel, which also sees late output."""
+    import nbformat
+
+    from .harness import KernelHarness
+
+    server = start_server()
+    notebook = nbformat.read(NOTEBOOKS / "02-async-callbacks.ipynb", as_version=4)
+    harness = KernelHarness(env={"RSYM_ADDRESS": server.address})
+    try:
+        cells = [harness.ok(cell.source) for cell in code_cells(notebook)]
+        connect, timer, sleeper, define, worker, waiter = cells
+        timer.wait_for(lambda c: "ring" in c.stdout, 10, "the ring")
+        worker.wait_for(lambda c: "5/5" in c.stdout, 10, "all progress")
+        assert timer.stdout == "timer set\nring for the timer cell\n"
+        assert sleeper.stdout == "meanwhile, this cell slept\n"
+        assert worker.stdout == "worker started\n" + "".join(f"progress {i}/5\n" for i in range(1, 6))
+        assert waiter.stdout == "" and waiter.result["text/plain"] == "'worker finished'"
+        assert define.stdout == "" and connect.stdout.startswith("Connected r")
+    finally:
+        harness.shutdown()
