@@ -32,6 +32,7 @@ import threading
 import traceback
 
 from rpyc.core import consts
+from rpyc.core.async_ import AsyncResult
 from rpyc.core.protocol import Connection
 from rpyc.lib.colls import RefCountingColl
 
@@ -60,9 +61,9 @@ class Router:
         if not self.enabled:
             return
         parent = self._get()
+        if self._parents and self._parents[-1] is parent:  # the common case, no lock
+            return
         with self._lock:
-            if self._parents and self._parents[-1] is parent:
-                return
             self._seqs.append(seq)
             self._parents.append(parent)
             if len(self._seqs) > MAX_CAUSES:
@@ -165,11 +166,16 @@ class RoutedConnection(Connection):
 
     def request(self, handler, args, timeout):
         """Send a request and wait up to ``timeout`` s (None: forever) for its reply."""
-        self.waiters.enter()
+        waiters = self.waiters
+        waiters.enter()
         try:
-            return self.async_request(handler, *args, timeout=timeout).value
+            result = AsyncResult(self)
+            self._async_request(handler, args, result)
+            if timeout is not None:
+                result.set_expiry(timeout)
+            return result.value
         finally:
-            self.waiters.leave()
+            waiters.leave()
 
 
 class _Flag(threading.local):
@@ -190,7 +196,8 @@ class WaiterCount:
 
     def __init__(self):
         self.count = 0
-        self.changed = threading.Condition()
+        self.changed = threading.Condition(threading.Lock())
+        self.wake_when_idle = False  # the background server sleeps until count is 0
 
     def enter(self):
         with self.changed:
@@ -199,5 +206,5 @@ class WaiterCount:
     def leave(self):
         with self.changed:
             self.count -= 1
-            if not self.count:
+            if not self.count and self.wake_when_idle:
                 self.changed.notify_all()

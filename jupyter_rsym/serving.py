@@ -14,6 +14,8 @@ import os
 import select
 import threading
 
+LINGER = 0.005  # seconds to stay out of the way after a local thread stops serving
+
 
 class BackgroundServer:
     """A daemon thread that serves ``conn`` whenever nobody else does."""
@@ -31,9 +33,7 @@ class BackgroundServer:
         fileno = self._conn.fileno()
         try:
             while self._running:
-                with self._waiters.changed:
-                    while self._waiters.count and self._running:
-                        self._waiters.changed.wait()
+                self._wait_until_unattended()
                 if not self._running:
                     break
                 readable, _, _ = select.select([fileno, self._wake_read], [], [])
@@ -46,6 +46,29 @@ class BackgroundServer:
             if self._running:
                 self._running = False
                 self._on_lost(exc)
+
+    def _wait_until_unattended(self):
+        """Block while a local thread serves the connection.
+
+        After it stops, linger a moment: a cell calling the remote in a loop
+        starts its next request right away, and waking for each of its
+        replies would cost every call a thread switch.
+        """
+        waiters = self._waiters
+        changed = waiters.changed
+        with changed:
+            lingered = True
+            while self._running:
+                if waiters.count:
+                    waiters.wake_when_idle = True
+                    changed.wait()
+                    waiters.wake_when_idle = False
+                    lingered = False
+                elif not lingered:  # nobody notifies us meanwhile
+                    changed.wait(LINGER)
+                    lingered = True
+                else:
+                    return
 
     def stop(self, timeout=5):
         """Stop the thread (idempotent); safe to call from the thread itself."""

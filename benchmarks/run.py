@@ -1,0 +1,195 @@
+"""Side-by-side ratios: raw TCP, raw rpyc, jupyter_rsym in a real kernel.
+
+    python benchmarks/run.py            # full run, prints a table, writes benchmarks/results/latest.json
+    python benchmarks/run.py --quick    # small counts (used by the test suite to keep this working)
+
+Every number is a median over repeats and every jupyter_rsym number is
+reported as a ratio to a baseline measured in the same run, against the same
+kind of server (a stock ``rpyc_classic`` on 127.0.0.1):
+
+* ``tcp_rtt``: one small message echoed over a raw TCP socket (the floor);
+* ``rpyc_call``: one remote call with raw rpyc outside Jupyter;
+* ``rpyc_map_per_callback``: the tutorial's ``map(f, range(n))`` with raw rpyc,
+  per callback;
+* ``rsym_map_per_callback``: the same inside a kernel with the extension
+  loaded (timed inside the cell, so the kernel's own overhead is excluded);
+* ``rsym_sync_callback_latency`` / ``rsym_async_callback_latency``: from the
+  moment the remote calls a notebook function that prints (and flushes) to
+  the moment the test client receives that output, for a nested call (a
+  cell waits on the remote function that calls back) and for a spontaneous
+  one (a remote thread, kernel idle);
+* ``rsym_output_per_line`` vs ``rpyc_redirected_per_line``: remote prints
+  shown in the notebook vs rpyc's ``redirected_stdio`` (one round trip per
+  write), per line.
+"""
+
+import argparse
+import json
+import socket
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import rpyc
+from rpyc.utils.classic import redirected_stdio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from jupyter_rsym.localserver import ClassicServer  # noqa: E402
+from tests.harness import KernelHarness  # noqa: E402
+
+
+def median_time(func, repeats):
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def tcp_rtt(count):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def echo():
+        conn, _ = server.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while data := conn.recv(64):
+            conn.sendall(data)
+        conn.close()
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    client = socket.create_connection(server.getsockname())
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def one():
+        client.sendall(b"x" * 16)
+        client.recv(64)
+
+    result = median_time(lambda: [one() for _ in range(count)], 5) / count
+    client.close()
+    thread.join(2)
+    server.close()
+    return result
+
+
+def raw_rpyc(server, count, lines):
+    conn = rpyc.classic.connect("127.0.0.1", server.port)
+    try:
+        remote_len = conn.builtins.len
+        call = median_time(lambda: [remote_len(()) for _ in range(count)], 5) / count
+        rlist = conn.builtins.range(count)
+
+        def f(x):
+            return x**3
+
+        mapped = median_time(lambda: list(conn.modules.builtins.map(f, rlist)), 5) / count
+        conn.execute(f"def spam():\n    for i in range({lines}):\n        print(i)")
+        sink = open("/dev/null", "w")
+        real_stdout = sys.stdout
+        sys.stdout = sink
+        try:
+            with redirected_stdio(conn):
+                start = time.perf_counter()
+                conn.namespace["spam"]()
+                redirected = (time.perf_counter() - start) / lines
+        finally:
+            sys.stdout = real_stdout
+            sink.close()
+    finally:
+        conn.close()
+    return {"rpyc_call": call, "rpyc_map_per_callback": mapped, "rpyc_redirected_per_line": redirected}
+
+
+def in_kernel(server, count, lines, repeats):
+    kernel = KernelHarness()
+    try:
+        kernel.ok(f"%load_ext jupyter_rsym\n%rconnect {server.address}")
+        kernel.ok(
+            "import time, statistics\n"
+            "def f(x):\n    return x**3\n"
+            f"rlist = r.builtins.range({count})\n"
+            "list(r.modules.builtins.map(f, rlist))\n"  # warm up
+            "def timed():\n    s = time.perf_counter(); list(r.modules.builtins.map(f, rlist))\n"
+            "    return time.perf_counter() - s\n"
+        )
+        cell = kernel.ok(f"print(statistics.median(timed() for _ in range(5)) / {count})")
+        mapped = float(cell.stdout)
+        handing = kernel.ok("import sys\ndef stamp(t):\n    print(t)\n    sys.stdout.flush()\nr.namespace['stamp'] = stamp")
+        kernel.ok(
+            "%%remote\nimport time, threading\n"
+            "def fire():\n    stamp(time.time())\n"
+            "def fire_later(delay):\n    threading.Timer(delay, fire).start()\n"
+        )
+        sync, spontaneous = [], []
+        for _ in range(repeats):
+            cell = kernel.ok("%remote fire()")
+            sync.append(_stamp_latency(cell))
+            # a spontaneous callback lands in the cell that handed `stamp` over
+            seen = len(handing.of_type("stream"))
+            kernel.ok("%remote fire_later(0.05)")
+            handing.wait_for(lambda c: len(c.of_type("stream")) > seen, 10, "spontaneous stamp")
+            spontaneous.append(_stamp_latency(handing, seen))
+        kernel.ok(f"%%remote\ndef spam():\n    for i in range({lines}):\n        print(i)")
+        before = int(kernel.ok("print(r.output_batches)").stdout)
+        start = time.perf_counter()
+        cell = kernel.ok("%remote spam()", timeout=300)
+        per_line = (time.perf_counter() - start) / lines
+        assert cell.stdout.count("\n") == lines
+        batches = int(kernel.ok("print(r.output_batches)").stdout) - before
+    finally:
+        kernel.shutdown()
+    return {
+        "rsym_map_per_callback": mapped,
+        "rsym_sync_callback_latency": statistics.median(sync),
+        "rsym_async_callback_latency": statistics.median(spontaneous),
+        "rsym_output_per_line": per_line,
+        "rsym_output_batches": batches,
+    }
+
+
+def _stamp_latency(cell, skip=0):
+    message = cell.of_type("stream")[skip]
+    # 'received' is monotonic; convert the remote wall-clock stamp via now()
+    fired = float(message["content"]["text"].split()[0])
+    offset = time.time() - time.monotonic()
+    return message["received"] + offset - fired
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
+    args = parser.parse_args(argv)
+    count, lines, repeats = (50, 2000, 3) if args.quick else (2000, 100000, 15)
+    with ClassicServer() as server:
+        results = {"tcp_rtt": tcp_rtt(count * 5)}
+        results.update(raw_rpyc(server, count, min(lines, 20000)))
+        results.update(in_kernel(server, count, lines, repeats))
+    ratios = {
+        "rsym_map_per_callback / rpyc_map_per_callback": results["rsym_map_per_callback"] / results["rpyc_map_per_callback"],
+        "rpyc_call / tcp_rtt": results["rpyc_call"] / results["tcp_rtt"],
+        "rsym_map_per_callback / tcp_rtt": results["rsym_map_per_callback"] / results["tcp_rtt"],
+        "rsym_async_callback_latency / rsym_sync_callback_latency": results["rsym_async_callback_latency"] / results["rsym_sync_callback_latency"],
+        "rpyc_redirected_per_line / rsym_output_per_line": results["rpyc_redirected_per_line"] / results["rsym_output_per_line"],
+    }
+    print(f"{'measure':55} {'value':>12}")
+    for name, value in results.items():
+        shown = f"{value:>12d}" if isinstance(value, int) else f"{value * 1e6:>9.1f} us"
+        print(f"{name:55} {shown}")
+    print()
+    for name, value in ratios.items():
+        print(f"{name:55} {value:>12.2f}")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps({"results": results, "ratios": ratios, "quick": args.quick}, indent=2))
+    return results, ratios
+
+
+if __name__ == "__main__":
+    main()
