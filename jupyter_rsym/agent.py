@@ -36,12 +36,14 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 
 VERSION = 1
 MODULE_NAME = "_jupyter_rsym_agent_v%d" % VERSION
-MSG_REQUEST = 1  # rpyc.core.consts.MSG_REQUEST, stable since rpyc 3
+MSG_REQUEST, MSG_REPLY, MSG_EXCEPTION = 1, 2, 3  # rpyc.core.consts, stable since rpyc 3
 
 _routes = {}  # thread ident -> (Link, cause seq)
+_links = weakref.WeakValueDictionary()  # id -> Link
 _dispatching = threading.local()  # .stack: [(connection id, client seq), ...]
 _install_lock = threading.Lock()
 
@@ -195,10 +197,9 @@ def _install_process_hooks():
 
 
 def _patch_connection(conn, link):
-    """Tag requests with their cause and flush output before each reply."""
+    """Tag requests with their cause, track who serves what, flush before replies."""
     conn_id = id(conn)
     next_seq = conn._get_seq_id
-    dispatch = conn._dispatch_request
     send = conn._send
 
     def tagged_seq():
@@ -211,12 +212,14 @@ def _patch_connection(conn, link):
     def routed_dispatch(seq, raw_args):
         stack = _dispatching.__dict__.setdefault("stack", [])
         ident = threading.get_ident()
+        key = (conn_id, seq)
         previous = _routes.get(ident)
-        stack.append((conn_id, seq))
+        stack.append(key)
         _routes[ident] = (link, seq)
         try:
-            dispatch(seq, raw_args)
+            _serve_request(conn, key, raw_args, flushing_send)
         finally:
+            _finish(key)
             stack.pop()
             if previous is None:
                 _routes.pop(ident, None)
@@ -233,6 +236,102 @@ def _patch_connection(conn, link):
     conn._send = flushing_send
 
 
+def _serve_request(conn, key, raw_args, send):
+    """rpyc's Connection._dispatch_request, with a window for interrupts.
+
+    ``interrupt`` may raise KeyboardInterrupt asynchronously in this thread
+    only while the handler runs; the pending exception is cleared before the
+    reply is sent, so it can never land in rpyc's own code.
+    """
+    seq = key[1]
+    try:
+        handler, args = raw_args
+        args = conn._unbox(args)
+        with _active_lock:
+            _active[key] = threading.get_ident()
+        try:
+            result = conn._HANDLERS[handler](conn, *args)
+        finally:
+            _finish(key)
+    except BaseException:
+        typ, value, tb = sys.exc_info()
+        conn._last_traceback = tb
+        if typ is SystemExit and conn._config["propagate_SystemExit_locally"]:
+            raise
+        if typ is KeyboardInterrupt and conn._config["propagate_KeyboardInterrupt_locally"] \
+                and not getattr(value, "_rsym_interrupt", False):
+            raise
+        send(MSG_EXCEPTION, seq, conn._box_exc(typ, value, tb))
+    else:
+        send(MSG_REPLY, seq, conn._box(result))
+
+
+# -- interrupts ----------------------------------------------------------------
+
+_active = {}  # (connection id, seq) -> ident of the thread running its handler
+_interrupted = set()
+_active_lock = threading.Lock()
+
+
+class _Interrupt(KeyboardInterrupt):
+    """KeyboardInterrupt raised in remote code by the notebook's interrupt."""
+
+    _rsym_interrupt = True
+
+
+def _set_async_exc(ident, exc_type):
+    import ctypes
+
+    return ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(ident), ctypes.py_object(exc_type) if exc_type else None)
+
+
+def _finish(key):
+    with _active_lock:
+        ident = _active.pop(key, None)
+        if key in _interrupted:
+            _interrupted.discard(key)
+            if ident is not None:
+                _set_async_exc(ident, None)  # not raised yet: too late now
+
+
+def interrupt(link_id, seq):
+    """Stop the handler serving request ``seq`` of ``link``; returns its state.
+
+    Python code stops at its next bytecode.  Code blocked in C (a sleep, a
+    read) cannot be cut short: then another thread serves the connection
+    until it returns, so the notebook can use the connection meanwhile.
+    """
+    link = _links.get(link_id)
+    if link is None:
+        return "done"
+    key = (id(link.conn), seq)
+    with _active_lock:
+        ident = _active.get(key)
+        if ident is None:
+            return "done"
+        _interrupted.add(key)
+        _set_async_exc(ident, _Interrupt)
+    deadline = time.monotonic() + 0.2
+    while key in _active and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if key not in _active:
+        return "stopped"
+    thread = threading.Thread(target=_serve_while_busy, args=(link.conn, key), daemon=True)
+    thread._rsym_unrouted = True
+    thread.start()
+    return "blocked"
+
+
+def _serve_while_busy(conn, key):
+    """Serve the connection while its own thread is stuck in a handler."""
+    while key in _active and not conn.closed:
+        try:
+            conn.serve(0.1)
+        except Exception:
+            return
+
+
 _flusher = None
 
 
@@ -241,7 +340,8 @@ def attach(service, emit, batch_bytes=65536, flush_interval=0.05):
 
     ``service`` is the remote root object of the notebook's connection (a
     classic ``SlaveService``); ``emit`` is the notebook's output sink.
-    Returns a ``Link`` and the remote platform description.
+    Returns the link's id (for ``interrupt`` and ``detach``, which may come
+    over another connection) and the remote platform description.
     """
     global _flusher
     _install_process_hooks()
@@ -251,8 +351,9 @@ def attach(service, emit, batch_bytes=65536, flush_interval=0.05):
         _flusher.interval = min(_flusher.interval, flush_interval)
     conn = service._conn
     link = Link(conn, emit, batch_bytes)
+    _links[id(link)] = link
     _patch_connection(conn, link)
-    return link, describe()
+    return id(link), describe()
 
 
 def describe():

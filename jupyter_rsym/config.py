@@ -62,5 +62,7 @@ def rpyc_config(settings):
         "import_custom_exceptions": False,
         "instantiate_custom_exceptions": False,
         "close_catchall": True,
+        # an interrupted callback must answer the remote, not unwind our reader
+        "propagate_KeyboardInterrupt_locally": False,
         "logger": None,
     }

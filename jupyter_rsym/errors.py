@@ -9,22 +9,31 @@ import builtins
 
 
 class RSymError(Exception):
-    """A failure of the link itself (connect, timeout, lost server): one line."""
+    """A failure of the link itself (connect, timeout, lost server): one line,
+    named after the built-in error it also is."""
+
+    shown_as = "Error"
 
     def _render_traceback_(self):
-        return [f"{type(self).__name__}: {self}"]
+        return [f"{self.shown_as}: {self}"]
 
 
 class ConnectFailed(RSymError, ConnectionError):
     """The server could not be reached or did not speak rpyc."""
 
+    shown_as = "ConnectionError"
+
 
 class SessionLost(RSymError, ConnectionError):
-    """The connection dropped while in use."""
+    """The session was closed, or its connection dropped."""
+
+    shown_as = "ConnectionError"
 
 
 class NoAnswer(RSymError, TimeoutError):
     """The server did not answer in time."""
+
+    shown_as = "TimeoutError"
 
 
 class RemoteError(Exception):

@@ -29,14 +29,17 @@ Remote output chunks carry the same cause seq (see ``output.py``).
 import bisect
 import sys
 import threading
+import time
 import traceback
 
 from rpyc.core import consts
 from rpyc.core.async_ import AsyncResult
 from rpyc.core.protocol import Connection
 from rpyc.lib.colls import RefCountingColl
+from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
 _CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
+INTERRUPT_GRACE = 0.5  # seconds an interrupted request's reply is still awaited
 MAX_CAUSES = 20000  # parent transitions kept; older causes fall back to the oldest kept
 
 
@@ -155,9 +158,16 @@ class RoutedConnection(Connection):
         return None
 
     def _box_exc(self, typ, val, tb):
-        # A callback fired by a remote thread has no cell waiting on it: show
-        # its error in the cell that handed it over (the remote gets it too).
-        if self._unattended_call.active and not issubclass(typ, StopIteration):
+        if issubclass(typ, KeyboardInterrupt):
+            # The user interrupted a notebook function the remote called.  The
+            # remote gets an ordinary exception (a KeyboardInterrupt would end
+            # a classic server's connection); the waiting cell is interrupted
+            # at its next safe point.
+            self._channel.guard.pending = True
+            typ, val = InterruptedError, InterruptedError("interrupted in the notebook")
+        elif self._unattended_call.active and not issubclass(typ, StopIteration):
+            # A callback fired by a remote thread has no cell waiting on it:
+            # show its error in the cell that handed it over (the remote gets it too).
             report_callback_error(typ, val, tb)
         return super()._box_exc(typ, val, tb)
 
@@ -165,17 +175,96 @@ class RoutedConnection(Connection):
         return self.request(handler, args, self._config["sync_request_timeout"])
 
     def request(self, handler, args, timeout):
-        """Send a request and wait up to ``timeout`` s (None: forever) for its reply."""
+        """Send a request and wait up to ``timeout`` s (None: forever) for its reply.
+
+        While waiting, the calling thread serves the connection (nested
+        callbacks run here).  If the wait outlasts ``liveness_interval``, the
+        ``check_alive`` hook (a ping on a side connection) tells a busy server
+        from a hung one.  On KeyboardInterrupt the ``cancel`` hook asks the
+        remote to stop the work; the reply gets ``INTERRUPT_GRACE`` s, then
+        is abandoned.  Either way the connection stays usable.
+        """
         waiters = self.waiters
+        guard = self._channel.guard
         waiters.enter()
+        token = guard.enter()
         try:
             result = AsyncResult(self)
-            self._async_request(handler, args, result)
-            if timeout is not None:
-                result.set_expiry(timeout)
+            seq = self._get_seq_id()
+            self._request_callbacks[seq] = result
+            try:
+                self._send(consts.MSG_REQUEST, seq, (handler, self._box(args)))
+            except Exception:
+                self._request_callbacks.pop(seq, None)
+                raise
+            try:
+                self._wait(result, timeout)
+            except KeyboardInterrupt:
+                self._abandon(seq, result)
+                raise
+            except BaseException:
+                self._request_callbacks.pop(seq, None)
+                raise
             return result.value
         finally:
-            waiters.leave()
+            try:
+                guard.leave(token)
+            finally:
+                waiters.leave()
+
+    def _wait(self, result, timeout):
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        checked = start
+        while not result.ready:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise ReplyTimeout("result expired")
+            if self.liveness_interval and now - checked >= self.liveness_interval:
+                self.check_alive()
+                checked = time.monotonic()
+            step = self.liveness_interval or None
+            if deadline is not None:
+                step = min(step or deadline - now, deadline - now)
+            self._serve_interruptibly(step, lambda: not result.ready)
+            if self._channel.guard.take_pending():
+                raise KeyboardInterrupt
+
+    def _serve_interruptibly(self, timeout, waiting):
+        try:
+            self.serve(timeout, waiting=waiting)
+        except KeyboardInterrupt:
+            # rpyc releases its receive lock for Exception only
+            if self._recvlock._is_owned():
+                self._recvlock.release()
+                with self._recv_event:
+                    self._recv_event.notify_all()
+            raise
+
+    def _abandon(self, seq, result):
+        try:
+            self.cancel(seq)
+        except Exception:
+            pass
+        deadline = time.monotonic() + INTERRUPT_GRACE
+        try:
+            while not result.ready and not self.closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._serve_interruptibly(left, lambda: not result.ready)
+        except (KeyboardInterrupt, EOFError):
+            pass  # pressed again, or the link died: stop waiting
+        self._request_callbacks.pop(seq, None)
+
+    # hooks the session fills in
+    liveness_interval = None
+
+    def cancel(self, seq):
+        pass
+
+    def check_alive(self):
+        pass
 
 
 class _Flag(threading.local):

@@ -3,15 +3,18 @@
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 from rpyc.core import consts
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 from rpyc.core.stream import SocketStream
-from rpyc.utils.factory import connect_stream
+from rpyc.core.service import ClassicClient
+from rpyc.utils.factory import connect_channel
 
 from . import agent
 from .config import rpyc_config
 from .errors import ConnectFailed, NoAnswer, SessionLost, remote_exception
+from .interrupts import GuardedChannel
 from .output import OutputSink
 from .client import ClientService
 from .routing import Router
@@ -79,33 +82,66 @@ class RemoteSession:
     def _open(self, settings, shell):
         router = Router(shell)
         service = ClientService(router)
-        stream = self._open_stream(settings.connect_timeout)
         config = rpyc_config(settings)
         config["sync_request_timeout"] = settings.connect_timeout
-        try:
-            conn = connect_stream(stream, service, config)
+        with self._handshake(settings.connect_timeout) as channel:
+            conn = connect_channel(channel, service, config)
             conn.session = self
             self._agent = install_agent(conn)
             self._sink = OutputSink(router)
-            self._link, self.description = self._agent.attach(
+            self._link_id, self.description = self._agent.attach(
                 conn.root, self._sink.emit, settings.batch_bytes, settings.flush_interval
             )
             self._run_cell = self._agent.run_cell
             self._namespace = conn.namespace
+        try:
+            with self._handshake(settings.connect_timeout) as channel:
+                control = connect_channel(channel, ClassicClient, config)
+                self._control_agent = control.eval(f"__import__('sys').modules[{agent.MODULE_NAME!r}]")
+        except BaseException:
+            conn.close()
+            raise
+        control._config["sync_request_timeout"] = settings.connect_timeout
+        self._control = control
+        conn._config["sync_request_timeout"] = settings.timeout or None
+        conn.liveness_interval = settings.timeout or None
+        conn.cancel = self._cancel
+        conn.check_alive = self._check_alive
+        self._alive_timeout = settings.timeout or settings.connect_timeout
+        self._conn = conn
+        self._server = BackgroundServer(conn, service.waiters, self._on_lost, self.name)
+
+    @contextmanager
+    def _handshake(self, timeout):
+        """A channel to the server; turns handshake failures into one clear error."""
+        stream = self._open_stream(timeout)
+        try:
+            yield GuardedChannel(stream)
         except ReplyTimeout:
             stream.close()
             raise ConnectFailed(
                 f"{self.address} accepted the connection but did not answer in "
-                f"{settings.connect_timeout:g} s; is it an rpyc classic server?"
+                f"{timeout:g} s; is it an rpyc classic server?"
             ) from None
         except (EOFError, AttributeError, OSError) as exc:
             stream.close()
             raise ConnectFailed(
                 f"{self.address} is not an rpyc classic server ({type(exc).__name__}: {exc})"
             ) from None
-        conn._config["sync_request_timeout"] = settings.timeout or None
-        self._conn = conn
-        self._server = BackgroundServer(conn, service.waiters, self._on_lost, self.name)
+
+    def _cancel(self, seq):
+        """Ask the remote, over the side connection, to stop the work for ``seq``."""
+        return self._control_agent.interrupt(self._link_id, seq)
+
+    def _check_alive(self):
+        """Ping over the side connection: a busy server answers, a hung one does not."""
+        try:
+            self._control.ping(timeout=self._alive_timeout)
+        except ReplyTimeout:
+            raise NoAnswer(f"no answer from {self.address} in {self._alive_timeout:g} s") from None
+        except EOFError as exc:
+            self._on_lost(exc)
+            raise self._lost_error() from None
 
     def _open_stream(self, timeout):
         host, port = self.address.host, self.address.port
@@ -236,6 +272,10 @@ class RemoteSession:
             self.lost_reason = str(exc) or type(exc).__name__
         if self._server is not None:
             self._server.stop(timeout=1)
+        control = getattr(self, "_control", None)
+        if control is not None:
+            control._config["sync_request_timeout"] = 0.5
+            control.close()
 
     def close(self):
         """Close the connection and stop its background thread (idempotent)."""
@@ -245,9 +285,10 @@ class RemoteSession:
             self.state = CLOSED
         if self._server is not None:
             self._server.stop(timeout=2)
-        if self._conn is not None:
-            self._conn._config["sync_request_timeout"] = 1
-            self._conn.close()
+        for conn in (self._conn, getattr(self, "_control", None)):
+            if conn is not None:
+                conn._config["sync_request_timeout"] = 1
+                conn.close()
 
     def __repr__(self):
         where = f"{self.state} {'to' if self.state == CONNECTED else 'from'} {self.address}"

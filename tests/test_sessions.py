@@ -108,7 +108,7 @@ def test_refused_connection_is_one_clear_line(fresh):
     start = time.monotonic()
     line = one_line_error(fresh.run(f"%rconnect 127.0.0.1:{port}"), "ConnectFailed")
     assert time.monotonic() - start < 5
-    assert line == f"ConnectFailed: cannot connect to 127.0.0.1:{port}: Connection refused"
+    assert line == f"ConnectionError: cannot connect to 127.0.0.1:{port}: Connection refused"
 
 
 def test_silent_server_fails_after_connect_timeout(fresh):

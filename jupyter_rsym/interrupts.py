@@ -1,0 +1,78 @@
+"""Kernel interrupts while the notebook waits on the remote.
+
+ipykernel delivers an interrupt as SIGINT, which Python turns into
+KeyboardInterrupt in the main thread, wherever it is.  Two places are unsafe
+for rpyc: in the middle of reading a frame (the rest of the frame would be
+read as the next one, corrupting the stream) and inside ``Connection.serve``
+(rpyc releases its receive lock only for ``Exception``, so background serving
+would stop for good).  ``InterruptGuard`` defers Ctrl-C while a frame is
+being read; ``RoutedConnection.request`` releases the lock and asks the
+remote to stop the work (see ``agent.interrupt``).
+"""
+
+import signal
+import threading
+
+from rpyc.core.channel import Channel
+
+
+class InterruptGuard:
+    """Defers SIGINT while the main thread reads a frame of one connection."""
+
+    def __init__(self):
+        self.reading = False
+        self.pending = False
+        self._depth = 0
+        self._previous = None
+
+    def enter(self):
+        """Install the deferring handler (main thread only); returns a token for ``leave``."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        if self._depth == 0:
+            previous = signal.getsignal(signal.SIGINT)
+            if previous is not signal.default_int_handler:
+                return False  # SIGINT ignored (kernel idle) or someone else's handler
+            self._previous = previous
+            self.pending = False
+            signal.signal(signal.SIGINT, self._on_sigint)
+        self._depth += 1
+        return True
+
+    def leave(self, token):
+        if not token:
+            return
+        self._depth -= 1
+        if self._depth == 0:
+            signal.signal(signal.SIGINT, self._previous)
+            if self.pending:  # arrived during the last frame: deliver it now
+                self.pending = False
+                raise KeyboardInterrupt
+
+    def _on_sigint(self, signum, frame):
+        if self.reading:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
+
+    def take_pending(self):
+        pending, self.pending = self.pending, False
+        return pending
+
+
+class GuardedChannel(Channel):
+    """An rpyc Channel that tells its guard while the main thread reads a frame."""
+
+    def __init__(self, stream, compress=True):
+        super().__init__(stream, compress)
+        self.guard = InterruptGuard()
+        self._main = threading.main_thread().ident
+
+    def recv(self):
+        if threading.get_ident() != self._main:
+            return super().recv()
+        self.guard.reading = True
+        try:
+            return super().recv()
+        finally:
+            self.guard.reading = False
