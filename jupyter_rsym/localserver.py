@@ -22,11 +22,11 @@ class ClassicServer:
     and its process group.  Also a context manager.
     """
 
-    def __init__(self, host="127.0.0.1", extra_args=(), env=None):
+    def __init__(self, host="127.0.0.1", port=0, extra_args=(), env=None):
         self.host = host
         self.port = None
         self.process = None
-        self._args = [*CLASSIC_SERVER, "--host", host, "-p", "0", *extra_args]
+        self._args = [*CLASSIC_SERVER, "--host", host, "-p", str(port), *extra_args]
         self._env = env
         self.log = []
 

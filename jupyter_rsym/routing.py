@@ -38,7 +38,10 @@ from rpyc.core.protocol import Connection
 from rpyc.lib.colls import RefCountingColl
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
+from .errors import NoAnswer
+
 _CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
+INTERRUPTED_CALLBACK = "interrupted in the notebook"
 INTERRUPT_GRACE = 0.5  # seconds an interrupted request's reply is still awaited
 MAX_CAUSES = 20000  # parent transitions kept; older causes fall back to the oldest kept
 
@@ -164,7 +167,7 @@ class RoutedConnection(Connection):
             # a classic server's connection); the waiting cell is interrupted
             # at its next safe point.
             self._channel.guard.pending = True
-            typ, val = InterruptedError, InterruptedError("interrupted in the notebook")
+            typ, val = RuntimeError, RuntimeError(INTERRUPTED_CALLBACK)
         elif self._unattended_call.active and not issubclass(typ, StopIteration):
             # A callback fired by a remote thread has no cell waiting on it:
             # show its error in the cell that handed it over (the remote gets it too).
@@ -202,6 +205,14 @@ class RoutedConnection(Connection):
             except KeyboardInterrupt:
                 self._abandon(seq, result)
                 raise
+            except NoAnswer:  # from check_alive
+                self._request_callbacks.pop(seq, None)
+                raise
+            except ReplyTimeout:
+                self._request_callbacks.pop(seq, None)
+                raise NoAnswer(f"no answer from {self.peer} in {timeout:g} s") from None
+            except EOFError as exc:
+                raise self.on_lost(exc) from None
             except BaseException:
                 self._request_callbacks.pop(seq, None)
                 raise
@@ -259,6 +270,11 @@ class RoutedConnection(Connection):
 
     # hooks the session fills in
     liveness_interval = None
+    peer = "the server"
+
+    def on_lost(self, exc):
+        """The exception to raise when the link drops under a request."""
+        return exc
 
     def cancel(self, seq):
         pass

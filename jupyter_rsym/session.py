@@ -107,6 +107,8 @@ class RemoteSession:
         conn.liveness_interval = settings.timeout or None
         conn.cancel = self._cancel
         conn.check_alive = self._check_alive
+        conn.peer = str(self.address)
+        conn.on_lost = self._lost
         self._alive_timeout = settings.timeout or settings.connect_timeout
         self._conn = conn
         self._server = BackgroundServer(conn, service.waiters, self._on_lost, self.name)
@@ -210,13 +212,7 @@ class RemoteSession:
         conn = self._usable()
         if timeout is None:
             timeout = conn._config["sync_request_timeout"]
-        try:
-            return conn.request(consts.HANDLE_CALL, (func, args, ()), timeout or None)
-        except ReplyTimeout:
-            raise NoAnswer(f"no answer from {self.address} in {timeout:g} s") from None
-        except EOFError as exc:
-            self._on_lost(exc)
-            raise self._lost_error() from None
+        return conn.request(consts.HANDLE_CALL, (func, args, ()), timeout or None)
 
     def push(self, values):
         """Bind ``{name: value}`` in the remote namespace (see ``transfer``)."""
@@ -237,13 +233,7 @@ class RemoteSession:
         """Round-trip time in seconds (also kept as ``last_rtt``)."""
         conn = self._usable()
         start = time.perf_counter()
-        try:
-            conn.request(consts.HANDLE_PING, ("ping",), timeout)
-        except ReplyTimeout:
-            raise NoAnswer(f"no answer from {self.address} in {timeout:g} s") from None
-        except EOFError as exc:
-            self._on_lost(exc)
-            raise self._lost_error() from None
+        conn.request(consts.HANDLE_PING, ("ping",), timeout)
         self.last_rtt = time.perf_counter() - start
         return self.last_rtt
 
@@ -263,6 +253,10 @@ class RemoteSession:
             f"lost the connection to {self.address} ({self.lost_reason}); "
             f"%rconnect {self.address} --as {self.name} to reconnect"
         )
+
+    def _lost(self, exc):
+        self._on_lost(exc)
+        return self._lost_error()
 
     def _on_lost(self, exc):
         with self._lock:

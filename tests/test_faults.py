@@ -1,0 +1,187 @@
+"""Issue 4: interrupts, timeouts, lost servers: the kernel and the connection survive."""
+
+import signal
+import time
+
+import pytest
+import rpyc
+
+from .harness import KernelHarness
+from .test_sessions import one_line_error
+
+SAY = "def say(tag):\n    print('said', tag)\n"
+
+
+@pytest.fixture
+def probe():
+    """Raw rpyc connections from the test process, to look at a server from outside."""
+    conns = []
+
+    def connect(server):
+        conn = rpyc.classic.connect("127.0.0.1", server.port)
+        conns.append(conn)
+        return conn
+
+    yield connect
+    for conn in conns:
+        conn.close()
+
+
+@pytest.fixture
+def session(kernel, start_server):
+    """A running server and the module kernel connected to it as ``r``."""
+    server = start_server()
+    kernel.ok(f"%reload_ext jupyter_rsym\n%config RSym.timeout = 30.0\n%rconnect {server.address}\n" + SAY)
+    yield server
+    kernel.ok("%rdisconnect --all\n%config RSym.timeout = 30.0")
+
+
+def interrupted(kernel, cell, within=1.0):
+    """Interrupt ``cell`` once it runs; it must show KeyboardInterrupt within ``within`` s."""
+    time.sleep(0.3)  # let it start waiting on the remote
+    start = time.monotonic()
+    kernel.interrupt()
+    cell.wait(10)
+    elapsed = time.monotonic() - start
+    assert cell.error and cell.error["ename"] == "KeyboardInterrupt", cell.summary()
+    assert elapsed < within, f"interrupt took {elapsed:.2f} s"
+    return cell
+
+
+def assert_usable(kernel):
+    """The next cell works and background-served callbacks still reach their cell."""
+    assert kernel.ok("%remote 20 + 22").result["text/plain"] == "42"
+    timer = kernel.ok("r.modules.threading.Timer(0.2, say, ['after']).start()")
+    timer.wait_for(lambda c: "said after" in c.stdout, 10, "background callback")
+
+
+def test_interrupt_remote_busy_loop_stops_it(kernel, session, probe):
+    cell = kernel.submit(
+        "%%remote\nimport sys\nsys.rsym_counter = [0]\nwhile True:\n    sys.rsym_counter[0] += 1"
+    )
+    outside = probe(session)
+    interrupted(kernel, cell)
+    first = outside.modules.sys.rsym_counter[0]
+    time.sleep(0.3)
+    assert outside.modules.sys.rsym_counter[0] == first  # the remote loop stopped
+    assert first > 0
+    assert_usable(kernel)
+
+
+def test_interrupt_remote_sleep_frees_the_session(kernel, session):
+    cell = kernel.submit("r.modules.time.sleep(60)")
+    interrupted(kernel, cell)
+    assert_usable(kernel)  # the remote thread still sleeps; another one serves us
+
+
+def test_interrupt_inside_callback(kernel, session):
+    kernel.ok("def spin(x):\n    while True:\n        pass")
+    cell = kernel.submit(
+        "%%remote -i spin\ntry:\n    spin(1)\nexcept Exception as exc:\n    seen = f'{type(exc).__name__}: {exc}'"
+    )
+    interrupted(kernel, cell)
+    assert kernel.ok("%remote seen").result["text/plain"].startswith("'RuntimeError: interrupted in the notebook")
+    assert_usable(kernel)
+
+
+def test_interrupt_while_idle_does_nothing(kernel, session):
+    kernel.interrupt()
+    time.sleep(0.3)
+    assert_usable(kernel)
+
+
+def test_stopped_server_times_out_then_recovers(kernel, session):
+    kernel.ok("%config RSym.timeout = 2\n%rconnect " + session.address)
+    session.signal(signal.SIGSTOP)
+    try:
+        for code in ("r.modules.os.getpid()", "%%remote\nimport time\ntime.sleep(1)\n'slept'"):
+            start = time.monotonic()
+            line = one_line_error(kernel.run(code, timeout=20), "NoAnswer")
+            assert line == f"TimeoutError: no answer from {session.address} in 2 s"
+            assert 1.5 < time.monotonic() - start < 6
+    finally:
+        session.signal(signal.SIGCONT)
+    # late answers are dropped by sequence number: the stream is intact
+    assert kernel.ok("r.modules.os.getpid()").result["text/plain"] == str(session.process.pid)
+    assert kernel.ok("%%remote\nimport time\ntime.sleep(2.5)\n'busy, not hung'").result["text/plain"] == "'busy, not hung'"
+    assert_usable(kernel)
+
+
+def test_killed_server_fails_fast_and_reconnect_works(kernel, session, start_server):
+    other = start_server()
+    kernel.ok(f"%rconnect {other.address} --as other\n%rconnect {session.address}")
+    cell = kernel.submit("%remote __import__('time').sleep(30)")
+    time.sleep(0.5)
+    start = time.monotonic()
+    session.signal(signal.SIGKILL)
+    cell.wait(10)
+    assert time.monotonic() - start < 2
+    line = one_line_error(cell, "SessionLost")
+    assert line.startswith(f"ConnectionError: lost the connection to {session.address}")
+    assert f"%rconnect {session.address}" in line
+    listing = kernel.ok("%rconnections").stdout
+    assert any(l.startswith("r ") and " lost " in l for l in listing.splitlines()), listing
+    assert kernel.ok("other.modules.os.getpid()").result["text/plain"] == str(other.process.pid)
+    assert kernel.is_alive()
+    restarted = start_server(port=session.port)
+    kernel.ok(f"%rconnect {restarted.address}")
+    assert kernel.ok("r.modules.os.getpid()").result["text/plain"] == str(restarted.process.pid)
+
+
+def test_dead_peer_noticed_while_idle(kernel, session):
+    time.sleep(3)  # an idle period: the session is still fine afterwards
+    assert kernel.ok("%remote 'still here'").result["text/plain"] == "'still here'"
+    session.signal(signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while kernel.ok("print(r.state)").stdout != "lost\n":
+        assert time.monotonic() < deadline, "session not marked lost"
+        time.sleep(0.2)
+
+
+def test_callback_after_session_closed_fails_on_remote_only(kernel, session, probe):
+    kernel.ok(
+        "%%remote -i say\nimport sys, threading\nsys.rsym_late_errors = []\n"
+        "def later():\n    try:\n        say('late')\n    except BaseException as exc:\n"
+        "        sys.rsym_late_errors.append(f'{type(exc).__name__}: {exc}')\n"
+        "threading.Timer(0.5, later).start()"
+    )
+    kernel.ok("%rdisconnect r")
+    other = kernel.ok("import time\ntime.sleep(1.5)")
+    outside = probe(session)
+    deadline = time.monotonic() + 5
+    while not len(outside.modules.sys.rsym_late_errors):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert "closed" in outside.modules.sys.rsym_late_errors[0]
+    assert "said late" not in str(kernel.all_messages())
+    assert other.stdout == ""
+
+
+def server_threads(conn):
+    """Threads serving rpyc connections in the server process (the probe's own included)."""
+    return conn.eval("sum(1 for t in __import__('threading').enumerate() if t.name.startswith('RpycSpawn') or 'Thread-' in t.name)")
+
+
+@pytest.mark.parametrize("how", ["shutdown", "restart"])
+def test_kernel_shutdown_and_restart_leave_nothing_on_server(start_server, probe, how):
+    server = start_server()
+    outside = probe(server)
+    baseline = server_threads(outside)
+    harness = KernelHarness()
+    try:
+        harness.ok(f"%load_ext jupyter_rsym\n%rconnect {server.address}")
+        assert server_threads(outside) > baseline
+        if how == "restart":
+            harness.km.restart_kernel(now=False)
+            harness.kc.wait_for_ready(timeout=60)
+    finally:
+        if how == "shutdown":
+            harness.shutdown()
+    try:
+        deadline = time.monotonic() + 10
+        while server_threads(outside) != baseline:
+            assert time.monotonic() < deadline, "server still serves the kernel's connections"
+            time.sleep(0.2)
+    finally:
+        if how == "restart":
+            harness.shutdown()
