@@ -15,6 +15,11 @@ import threading
 
 from rpyc.core.channel import Channel
 
+try:  # the C functions: the signal module's wrappers convert to enums (~10 us a call)
+    from _signal import getsignal, signal as set_handler
+except ImportError:  # pragma: no cover
+    from signal import getsignal, signal as set_handler
+
 
 class InterruptGuard:
     """Defers SIGINT while the main thread reads a frame of one connection."""
@@ -30,12 +35,12 @@ class InterruptGuard:
         if threading.current_thread() is not threading.main_thread():
             return False
         if self._depth == 0:
-            previous = signal.getsignal(signal.SIGINT)
+            previous = getsignal(signal.SIGINT)
             if previous is not signal.default_int_handler:
                 return False  # SIGINT ignored (kernel idle) or someone else's handler
             self._previous = previous
             self.pending = False
-            signal.signal(signal.SIGINT, self._on_sigint)
+            set_handler(signal.SIGINT, self._on_sigint)
         self._depth += 1
         return True
 
@@ -44,7 +49,7 @@ class InterruptGuard:
             return
         self._depth -= 1
         if self._depth == 0:
-            signal.signal(signal.SIGINT, self._previous)
+            set_handler(signal.SIGINT, self._previous)
             if self.pending:  # arrived during the last frame: deliver it now
                 self.pending = False
                 raise KeyboardInterrupt

@@ -33,7 +33,6 @@ import time
 import traceback
 
 from rpyc.core import consts
-from rpyc.core.async_ import AsyncResult
 from rpyc.core.protocol import Connection
 from rpyc.lib.colls import RefCountingColl
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
@@ -192,7 +191,7 @@ class RoutedConnection(Connection):
         waiters.enter()
         token = guard.enter()
         try:
-            result = AsyncResult(self)
+            result = Reply()
             seq = self._get_seq_id()
             self._request_callbacks[seq] = result
             try:
@@ -216,6 +215,8 @@ class RoutedConnection(Connection):
             except BaseException:
                 self._request_callbacks.pop(seq, None)
                 raise
+            if result.is_exc:
+                raise result.value
             return result.value
         finally:
             try:
@@ -281,6 +282,21 @@ class RoutedConnection(Connection):
 
     def check_alive(self):
         pass
+
+
+class Reply:
+    """Where rpyc puts the answer to one request (it calls its request callbacks
+    with ``(is_exc, value)``); unlike AsyncResult, reading it never polls."""
+
+    __slots__ = ("ready", "is_exc", "value")
+
+    def __init__(self):
+        self.ready = False
+
+    def __call__(self, is_exc, value):
+        self.is_exc = is_exc
+        self.value = value
+        self.ready = True
 
 
 class _Flag(threading.local):

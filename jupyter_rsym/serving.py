@@ -59,14 +59,14 @@ class BackgroundServer:
         with changed:
             lingered = True
             while self._running:
-                if waiters.count:
+                if not lingered:
+                    changed.wait(LINGER)  # nobody notifies us meanwhile
+                    lingered = True
+                elif waiters.count:
                     waiters.wake_when_idle = True
                     changed.wait()
                     waiters.wake_when_idle = False
                     lingered = False
-                elif not lingered:  # nobody notifies us meanwhile
-                    changed.wait(LINGER)
-                    lingered = True
                 else:
                     return
 
