@@ -1,4 +1,4 @@
-"""Rich display of remote objects.
+"""Rich display of remote objects, and clean remote tracebacks.
 
 IPython's formatters probe an object attribute by attribute (a dozen
 ``_repr_*_`` lookups) and pick a printer by ``obj.__class__``; on an rpyc
@@ -11,6 +11,8 @@ our sessions we ask the remote for the whole mime bundle in one request
 import base64
 
 from rpyc.core.netref import BaseNetref
+
+from .errors import RemoteError, from_rpyc_exception
 
 _BINARY_PREFIXES = ("image/png", "image/jpeg", "application/pdf")
 
@@ -60,3 +62,36 @@ def _jsonable(mime, value):
             return base64.b64encode(value).decode("ascii")
         return value.decode("utf-8", "replace")
     return value
+
+
+class RemoteTracebacks:
+    """Shows exceptions that rpyc re-raised from the remote side as clean remote
+    tracebacks (``errors.from_rpyc_exception``), through IPython's custom
+    exception hook.  Leaves the hook alone if something else already uses it."""
+
+    def __init__(self, shell):
+        self._shell = shell
+        self._installed = False
+
+    def install(self):
+        if self._shell.custom_exceptions:
+            return
+        self._shell.set_custom_exc((Exception,), self._show)
+        self._installed = True
+
+    def uninstall(self):
+        if self._installed:
+            self._shell.set_custom_exc((), None)
+            self._installed = False
+
+    @staticmethod
+    def _show(shell, etype, value, tb, tb_offset=None):
+        if getattr(value, "_remote_tb", None) is not None:
+            value = from_rpyc_exception(value)
+        if not isinstance(value, RemoteError):
+            return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        # directly, as IPython's set_custom_exc example does: showtraceback
+        # would treat a remote SyntaxError as a local one
+        lines = value._render_traceback_()
+        shell._showtraceback(type(value), value, lines)
+        return lines

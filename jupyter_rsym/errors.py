@@ -83,3 +83,43 @@ def _make_class(type_name, module):
         except TypeError:  # incompatible layout
             pass
     return type(type_name, (RemoteError,), attrs)
+
+
+_RPYC_TB_MARKER = "\n\n========= Remote Traceback"
+_INTERNAL_FILES = ("/rpyc/", "\\rpyc\\", "<jupyter_rsym agent>")
+
+
+def from_rpyc_exception(exc):
+    """The RemoteError for an exception rpyc re-raised from the remote side.
+
+    rpyc appends the remote traceback, its own dispatch frames included, to
+    the message; this keeps the message and the remote frames that are not
+    rpyc's or the agent's.
+    """
+    name = type(exc).__name__
+    text = clean_traceback(getattr(exc, "_remote_tb", "") or "")
+    # the remote's own last line is exact (rpyc rebuilds OSError messages badly)
+    last = text.rstrip("\n").rsplit("\n", 1)[-1]
+    if last.startswith(name + ": "):
+        message = last[len(name) + 2:]
+    else:
+        message = str(exc).split(_RPYC_TB_MARKER, 1)[0]
+    return remote_exception(name, type(exc).__module__, message, text)
+
+
+def clean_traceback(text):
+    """Drop the frames of rpyc and of the agent from a formatted traceback."""
+    lines = text.rstrip("\n").split("\n")
+    kept, skipping = [], False
+    for line in lines:
+        if line.startswith('  File "'):
+            skipping = any(marker in line for marker in _INTERNAL_FILES)
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    if kept == ["Traceback (most recent call last):"] or len(kept) < 2:
+        return text
+    if len(kept) >= 2 and kept[0] == "Traceback (most recent call last):" and not kept[1].startswith("  File"):
+        kept = kept[1:]  # no remote frame is left: just the error line
+    return "\n".join(kept) + "\n"

@@ -1,10 +1,12 @@
 """The loaded extension: settings, sessions, display hook and magics of one shell."""
 
+import atexit
+
 from IPython.core.error import UsageError
 
 from .address import parse_address
 from .config import RSym
-from .display import RemoteDisplay
+from .display import RemoteDisplay, RemoteTracebacks
 from .magics import ConnectionMagics, RemoteMagics
 from .session import RemoteSession, SessionRegistry
 
@@ -17,11 +19,14 @@ class Extension:
         self.settings = RSym(parent=shell)
         self.sessions = SessionRegistry()
         self.display = RemoteDisplay(shell)
+        self.tracebacks = RemoteTracebacks(shell)
         self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self)]
 
     def load(self):
         self.shell.configurables.append(self.settings)
         self.display.install()
+        self.tracebacks.install()
+        atexit.register(self.sessions.close_all)  # kernel shutdown: say goodbye to servers
         self.shell.register_magics(*self._magics)
         for name, address in self.settings.connections.items():
             try:
@@ -30,8 +35,10 @@ class Extension:
                 print(f"jupyter_rsym: could not connect {name} to {address}: {exc}")
 
     def unload(self):
+        atexit.unregister(self.sessions.close_all)
         self.sessions.close_all()
         self.display.uninstall()
+        self.tracebacks.uninstall()
         if self.settings in self.shell.configurables:
             self.shell.configurables.remove(self.settings)
         manager = self.shell.magics_manager

@@ -110,3 +110,18 @@ def test_remote_syntax_error(connected):
     assert cell.error["ename"] == "SyntaxError"
     assert "x = (" in cell.error_text
     assert connected.ok("%remote 1 + 1").result["text/plain"] == "2"
+
+
+def test_exception_from_a_remote_call_is_clean(connected):
+    connected.ok("%%remote\ndef fails(x):\n    raise ValueError(f'bad value {x}')")
+    cell = connected.run("r.namespace['fails'](3)")
+    assert (cell.error["ename"], cell.error["evalue"]) == ("ValueError", "bad value 3")
+    text = cell.error_text
+    assert "raise ValueError(f'bad value {x}')" in text and "in fails" in text
+    assert "rpyc" not in text and "agent" not in text and "Remote Traceback" not in text
+    cell = connected.run("r.modules.os.listdir('/nonexistent-dir')")
+    assert cell.error["ename"] == "FileNotFoundError"
+    assert cell.error_text.strip() == f"FileNotFoundError: {cell.error['evalue']}"
+    # ordinary local errors keep IPython's usual traceback
+    local = connected.run("def local_fail():\n    return 1 / 0\nlocal_fail()")
+    assert local.error["ename"] == "ZeroDivisionError" and "local_fail()" in local.error_text
