@@ -22,6 +22,7 @@ from .serving import BackgroundServer
 from .transfer import from_remote, to_remote
 
 CONNECTED, CLOSED, LOST = "connected", "closed", "lost"
+CANCEL_TIMEOUT = 1.0  # seconds an interrupt waits for the side connection
 
 AGENT_LOADER = """
 import linecache, sys, types
@@ -101,7 +102,7 @@ class RemoteSession:
         except BaseException:
             conn.close()
             raise
-        control._config["sync_request_timeout"] = settings.connect_timeout
+        control._config["sync_request_timeout"] = CANCEL_TIMEOUT
         self._control = control
         conn._config["sync_request_timeout"] = settings.timeout or None
         conn.liveness_interval = settings.timeout or None
@@ -130,6 +131,9 @@ class RemoteSession:
             raise ConnectFailed(
                 f"{self.address} is not an rpyc classic server ({type(exc).__name__}: {exc})"
             ) from None
+        except BaseException:
+            stream.close()
+            raise
 
     def _cancel(self, seq):
         """Ask the remote, over the side connection, to stop the work for ``seq``."""

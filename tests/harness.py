@@ -111,16 +111,30 @@ class KernelHarness:
         kernel_env.update(env or {})
         self.km = KernelManager(kernel_name="python3")
         self.km.start_kernel(env=kernel_env)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=timeout)
         self._messages = defaultdict(list)
         self._replies = {}
         self._changed = threading.Condition()
+        self._shell_lock = threading.Lock()
+        self._connect(timeout)
+
+    def _connect(self, timeout):
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=timeout)
         self._running = True
         self._collector = threading.Thread(target=self._collect, daemon=True)
         self._collector.start()
-        self._shell_lock = threading.Lock()
+
+    def _disconnect(self):
+        self._running = False
+        self._collector.join(2)
+        self.kc.stop_channels()
+
+    def restart(self, timeout=60):
+        """Restart the kernel (a new process) with fresh channels."""
+        self._disconnect()
+        self.km.restart_kernel(now=False)
+        self._connect(timeout)
 
     def _collect(self):
         while self._running:
@@ -195,12 +209,10 @@ class KernelHarness:
         return self.km.is_alive()
 
     def shutdown(self):
-        self._running = False
         try:
-            self.kc.stop_channels()
+            self._disconnect()
         finally:
             try:
                 self.km.shutdown_kernel(now=False)
             except Exception:
                 self.km.shutdown_kernel(now=True)
-        self._collector.join(2)

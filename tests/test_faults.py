@@ -172,8 +172,7 @@ def test_kernel_shutdown_and_restart_leave_nothing_on_server(start_server, probe
         harness.ok(f"%load_ext jupyter_rsym\n%rconnect {server.address}")
         assert server_threads(outside) > baseline
         if how == "restart":
-            harness.km.restart_kernel(now=False)
-            harness.kc.wait_for_ready(timeout=60)
+            harness.restart()
     finally:
         if how == "shutdown":
             harness.shutdown()
