@@ -36,6 +36,12 @@ class RSym(Configurable):
         5.0, help="Seconds to wait for a server to accept a connection and answer the handshake."
     ).tag(config=True)
 
+    keepalive = Int(
+        60,
+        help="Seconds of silence before TCP keepalive probes start (5 unanswered probes "
+        "mark a vanished server as lost while the notebook is idle); 0 turns them off.",
+    ).tag(config=True)
+
     flush_interval = Float(
         0.05, help="Seconds remote output may wait in the remote buffer before it is sent."
     ).tag(config=True)

@@ -81,11 +81,29 @@ class RemoteSession:
         return session
 
     def _open(self, settings, shell):
-        router = Router(shell)
-        service = ClientService(router)
         config = rpyc_config(settings)
         config["sync_request_timeout"] = settings.connect_timeout
-        with self._handshake(settings.connect_timeout) as channel:
+        conn, waiters = self._open_main(settings, config, shell)
+        try:
+            self._control = self._open_control(settings, config)
+        except BaseException:
+            conn.close()
+            raise
+        conn._config["sync_request_timeout"] = settings.timeout or None
+        conn.liveness_interval = settings.timeout or None
+        conn.peer = str(self.address)
+        conn.cancel = self._cancel
+        conn.check_alive = self._check_alive
+        conn.on_lost = self._lost
+        self._alive_timeout = settings.timeout or settings.connect_timeout
+        self._conn = conn
+        self._server = BackgroundServer(conn, waiters, self._on_lost, self.name)
+
+    def _open_main(self, settings, config, shell):
+        """The connection the notebook uses, with the agent attached to it."""
+        router = Router(shell)
+        service = ClientService(router)
+        with self._handshake(settings) as channel:
             conn = connect_channel(channel, service, config)
             conn.session = self
             self._agent = install_agent(conn)
@@ -95,29 +113,22 @@ class RemoteSession:
             )
             self._run_cell = self._agent.run_cell
             self._namespace = conn.namespace
-        try:
-            with self._handshake(settings.connect_timeout) as channel:
-                control = connect_channel(channel, ClassicClient, config)
-                self._control_agent = control.eval(f"__import__('sys').modules[{agent.MODULE_NAME!r}]")
-        except BaseException:
-            conn.close()
-            raise
+        return conn, service.waiters
+
+    def _open_control(self, settings, config):
+        """A side connection for interrupts and liveness pings, which must get
+        through while the main connection's server thread is busy."""
+        with self._handshake(settings) as channel:
+            control = connect_channel(channel, ClassicClient, config)
+            self._control_agent = control.eval(f"__import__('sys').modules[{agent.MODULE_NAME!r}]")
         control._config["sync_request_timeout"] = CANCEL_TIMEOUT
-        self._control = control
-        conn._config["sync_request_timeout"] = settings.timeout or None
-        conn.liveness_interval = settings.timeout or None
-        conn.cancel = self._cancel
-        conn.check_alive = self._check_alive
-        conn.peer = str(self.address)
-        conn.on_lost = self._lost
-        self._alive_timeout = settings.timeout or settings.connect_timeout
-        self._conn = conn
-        self._server = BackgroundServer(conn, service.waiters, self._on_lost, self.name)
+        return control
 
     @contextmanager
-    def _handshake(self, timeout):
+    def _handshake(self, settings):
         """A channel to the server; turns handshake failures into one clear error."""
-        stream = self._open_stream(timeout)
+        timeout = settings.connect_timeout
+        stream = self._open_stream(timeout, settings.keepalive)
         try:
             yield GuardedChannel(stream)
         except ReplyTimeout:
@@ -149,12 +160,12 @@ class RemoteSession:
             self._on_lost(exc)
             raise self._lost_error() from None
 
-    def _open_stream(self, timeout):
+    def _open_stream(self, timeout, keepalive):
         host, port = self.address.host, self.address.port
         try:
             stream = SocketStream.connect(
                 # no TCP_NODELAY: measured slower for rpyc's request/reply pattern
-                host, port, timeout=timeout, keepalive=True, attempts=1
+                host, port, timeout=timeout, keepalive=keepalive or False, attempts=1
             )
         except socket.timeout:
             raise ConnectFailed(f"no answer from {self.address} in {timeout:g} s") from None

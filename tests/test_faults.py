@@ -90,8 +90,9 @@ def test_interrupt_while_idle_does_nothing(kernel, session):
     assert_usable(kernel)
 
 
-def test_stopped_server_times_out_then_recovers(kernel, session):
-    kernel.ok("%config RSym.timeout = 2\n%rconnect " + session.address)
+@pytest.mark.parametrize("set_timeout", ["%config RSym.timeout = 2\n%rconnect {}", "%rconnect {} --timeout 2"])
+def test_stopped_server_times_out_then_recovers(kernel, session, set_timeout):
+    kernel.ok(set_timeout.format(session.address))
     session.signal(signal.SIGSTOP)
     try:
         for code in ("r.modules.os.getpid()", "%%remote\nimport time\ntime.sleep(1)\n'slept'"):
