@@ -2,22 +2,19 @@
 
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import line_magic, magics_class
 
 from ..address import AddressError, parse_address
 from ..errors import RSymError
+from .base import ExtensionMagics
 
 BAD_VARIABLE = "--as {!r}: a session name must be a Python identifier"
 DISCONNECT_WHAT = "name a session to disconnect, or use --all"
 
 
 @magics_class
-class ConnectionMagics(Magics):
+class ConnectionMagics(ExtensionMagics):
     """Open, list and close remote sessions."""
-
-    def __init__(self, shell, extension):
-        super().__init__(shell)
-        self.extension = extension
 
     @magic_arguments.magic_arguments()
     @magic_arguments.argument("address", help="HOST or HOST:PORT of an rpyc classic server")

@@ -2,9 +2,10 @@
 
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope, no_var_expand
+from IPython.core.magic import line_cell_magic, magics_class, needs_local_scope, no_var_expand
 
-from .arguments import on_session, parse_names, transfer_names
+from .arguments import BAD_NAME, on_session, parse_names, transfer_names
+from .base import ExtensionMagics
 
 NO_LOCAL = "-i {local}: no notebook variable named {local!r}"
 NO_REMOTE = "-o {remote}: the remote namespace has no variable named {remote!r}"
@@ -12,12 +13,8 @@ NO_EXPRESSION = "%remote needs an expression, e.g. %remote sum(range(10)); use %
 
 
 @magics_class
-class RemoteMagics(Magics):
+class RemoteMagics(ExtensionMagics):
     """Run notebook cells and expressions in a remote session."""
-
-    def __init__(self, shell, extension):
-        super().__init__(shell)
-        self.extension = extension
 
     @magic_arguments.magic_arguments()
     @on_session
@@ -78,6 +75,9 @@ class RemoteMagics(Magics):
         session = self.extension.session(args.on)
         inputs = parse_names(args.input, "-i")
         outputs = parse_names(args.output, "-o")
+        for remote, local in outputs:
+            if not local.isidentifier():
+                raise UsageError(BAD_NAME.format(option="-o", item=f"{remote}={local}"))
         session.push({remote: self._lookup(local, local_ns) for remote, local in inputs})
         timeout = self.extension.settings.cell_timeout if args.timeout is None else args.timeout
         value = session.run(cell, "exec", timeout=timeout)
