@@ -1,8 +1,222 @@
-"""The notebook end of a classic rpyc connection."""
+"""The notebook end of a classic rpyc connection.
 
+``RoutedConnection`` is rpyc's Connection with three changes: every request
+it serves runs under the parent of the cell that caused it (``routing.py``);
+waiting for a reply is bounded, checks that a busy server is alive, and
+survives Ctrl-C (``interrupts.py``); and it tells the background server
+(``serving.py``) when a local thread is already serving the connection.
+"""
+
+import threading
+import time
+
+from rpyc.core import consts
+from rpyc.core.protocol import Connection
 from rpyc.core.service import ClassicClient, ModuleNamespace
+from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
-from .routing import RoutedConnection, WaiterCount
+from .errors import NoAnswer
+from .routing import OriginTrackingObjects, report_callback_error
+
+_CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
+INTERRUPTED_CALLBACK = "interrupted in the notebook"
+INTERRUPT_GRACE = 0.5  # seconds an interrupted request's reply is still awaited
+
+
+class RoutedConnection(Connection):
+    """An rpyc Connection that serves every request in its causing cell.
+
+    It also tells its ``waiters`` (the background server) while a local
+    thread waits on a reply, since that thread then serves the connection
+    itself, as in plain rpyc.
+    """
+
+    def __init__(self, root, channel, config):
+        self.router = root.router
+        self.waiters = root.waiters
+        self._unattended_call = _Flag()
+        super().__init__(root, channel, config)
+        self._local_objects = OriginTrackingObjects(self.router)
+
+    def _get_seq_id(self):
+        seq = next(self._seqcounter)
+        self.router.record_request(seq)
+        return seq
+
+    def _dispatch_request(self, seq, raw_args):
+        nested = type(seq) is tuple
+        token = self.router.enter(self.router.parent_of_incoming(seq, raw_args, self._local_objects.origins))
+        calling = self._unattended_call.active
+        self._unattended_call.active = not nested and raw_args[0] in _CALLS
+        try:
+            super()._dispatch_request(seq, raw_args)
+        finally:
+            self._unattended_call.active = calling
+            self.router.leave(token)
+
+    def _box_exc(self, typ, val, tb):
+        if issubclass(typ, KeyboardInterrupt):
+            # The user interrupted a notebook function the remote called.  The
+            # remote gets an ordinary exception (a KeyboardInterrupt would end
+            # a classic server's connection); the waiting cell is interrupted
+            # at its next safe point.
+            self._channel.guard.pending = True
+            typ, val = RuntimeError, RuntimeError(INTERRUPTED_CALLBACK)
+        elif self._unattended_call.active and not issubclass(typ, StopIteration):
+            # A callback fired by a remote thread has no cell waiting on it:
+            # show its error in the cell that handed it over (the remote gets it too).
+            report_callback_error(typ, val, tb)
+        return super()._box_exc(typ, val, tb)
+
+    def sync_request(self, handler, *args):
+        return self.request(handler, args, self._config["sync_request_timeout"])
+
+    def request(self, handler, args, timeout):
+        """Send a request and wait up to ``timeout`` s (None: forever) for its reply.
+
+        While waiting, the calling thread serves the connection (nested
+        callbacks run here).  If the wait outlasts ``liveness_interval``, the
+        ``check_alive`` hook (a ping on a side connection) tells a busy server
+        from a hung one.  On KeyboardInterrupt the ``cancel`` hook asks the
+        remote to stop the work; the reply gets ``INTERRUPT_GRACE`` s, then
+        is abandoned.  Either way the connection stays usable.
+        """
+        waiters = self.waiters
+        guard = self._channel.guard
+        waiters.enter()
+        token = guard.enter()
+        try:
+            result = Reply()
+            seq = self._get_seq_id()
+            self._request_callbacks[seq] = result
+            try:
+                self._send(consts.MSG_REQUEST, seq, (handler, self._box(args)))
+            except Exception:
+                self._request_callbacks.pop(seq, None)
+                raise
+            try:
+                self._wait(result, timeout)
+            except KeyboardInterrupt:
+                self._abandon(seq, result)
+                raise
+            except NoAnswer:  # from check_alive
+                self._request_callbacks.pop(seq, None)
+                raise
+            except ReplyTimeout:
+                self._request_callbacks.pop(seq, None)
+                raise NoAnswer(f"no answer from {self.peer} in {timeout:g} s") from None
+            except EOFError as exc:
+                raise self.on_lost(exc) from None
+            except BaseException:
+                self._request_callbacks.pop(seq, None)
+                raise
+            if result.is_exc:
+                raise result.value
+            return result.value
+        finally:
+            try:
+                guard.leave(token)
+            finally:
+                waiters.leave()
+
+    def _wait(self, result, timeout):
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        checked = start
+        while not result.ready:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise ReplyTimeout("result expired")
+            if self.liveness_interval and now - checked >= self.liveness_interval:
+                self.check_alive()
+                checked = time.monotonic()
+            step = self.liveness_interval or None
+            if deadline is not None:
+                step = min(step or deadline - now, deadline - now)
+            self._serve_interruptibly(step, lambda: not result.ready)
+            if self._channel.guard.take_pending():
+                raise KeyboardInterrupt
+
+    def _serve_interruptibly(self, timeout, waiting):
+        try:
+            self.serve(timeout, waiting=waiting)
+        except KeyboardInterrupt:
+            # rpyc releases its receive lock for Exception only
+            if self._recvlock._is_owned():
+                self._recvlock.release()
+                with self._recv_event:
+                    self._recv_event.notify_all()
+            raise
+
+    def _abandon(self, seq, result):
+        try:
+            self.cancel(seq)
+        except Exception:
+            pass
+        deadline = time.monotonic() + INTERRUPT_GRACE
+        try:
+            while not result.ready and not self.closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._serve_interruptibly(left, lambda: not result.ready)
+        except (KeyboardInterrupt, EOFError):
+            pass  # pressed again, or the link died: stop waiting
+        self._request_callbacks.pop(seq, None)
+
+    # hooks the session fills in
+    liveness_interval = None
+    peer = "the server"
+
+    def on_lost(self, exc):
+        """The exception to raise when the link drops under a request."""
+        return exc
+
+    def cancel(self, seq):
+        pass
+
+    def check_alive(self):
+        pass
+
+
+class Reply:
+    """Where rpyc puts the answer to one request (it calls its request callbacks
+    with ``(is_exc, value)``); unlike AsyncResult, reading it never polls."""
+
+    __slots__ = ("ready", "is_exc", "value")
+
+    def __init__(self):
+        self.ready = False
+
+    def __call__(self, is_exc, value):
+        self.is_exc = is_exc
+        self.value = value
+        self.ready = True
+
+
+class _Flag(threading.local):
+    active = False
+
+
+class WaiterCount:
+    """How many local threads are waiting on a reply (and so serving)."""
+
+    def __init__(self):
+        self.count = 0
+        self.changed = threading.Condition(threading.Lock())
+        self.wake_when_idle = False  # the background server sleeps until count is 0
+
+    def enter(self):
+        with self.changed:
+            self.count += 1
+
+    def leave(self):
+        with self.changed:
+            self.count -= 1
+            if not self.count and self.wake_when_idle:
+                self.changed.notify_all()
+
+
 
 
 class RemoteModules(ModuleNamespace):

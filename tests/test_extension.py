@@ -31,7 +31,7 @@ def test_config_lists_settings_and_changes_apply(kernel, start_server):
     for trait in ("default_port", "default_name", "timeout", "cell_timeout", "connect_timeout", "connections"):
         assert f"RSym.{trait}" in listing
     server = start_server()
-    kernel.ok(f"%config RSym.default_name = 'remote_box'\n%config RSym.timeout = 7.5")
+    kernel.ok("%config RSym.default_name = 'remote_box'\n%config RSym.timeout = 7.5")
     kernel.ok(f"%rconnect {server.address}")
     assert kernel.ok("print(remote_box.connection._config['sync_request_timeout'])").stdout == "7.5\n"
     kernel.ok(f"%rconnect {server.address} --as quick --timeout 2")

@@ -1,6 +1,5 @@
 """Issue 3: every callback's and remote thread's output lands in the cell that caused it."""
 
-import re
 
 import pytest
 
