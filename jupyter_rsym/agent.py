@@ -2,9 +2,10 @@
 
 The remote side needs nothing installed: at connect time the notebook sends
 this module's source over the connection, and the remote keeps it in its
-``sys.modules`` under ``MODULE_NAME`` so every connection to one server
-process shares one copy (one stdout router, one flusher thread).  It uses
-the standard library only and never imports jupyter_rsym.
+``sys.modules`` under a name made from the source's hash, so every
+connection to one server process shares one copy of one version (one stdout
+router, one flusher thread).  It uses the standard library only and never
+imports jupyter_rsym.
 
 What it adds to the remote side of one connection (a ``Link``):
 
@@ -23,6 +24,10 @@ What it adds to the remote side of one connection (a ``Link``):
   thread, and always before the reply of the request that caused them), each
   chunk tagged with its cause so the notebook puts it in the right cell.
   Threads with no route write to the original streams (the server terminal).
+* **Interrupts.**  Each notebook request is dispatched by ``_serve_request``
+  (rpyc's own dispatch, plus a window): ``interrupt``, called over a second
+  connection, raises KeyboardInterrupt in the thread running the request's
+  handler, and only there.
 * **Cells.**  ``run_cell`` runs a whole cell in one request, the last
   expression evaluated separately like IPython does; failures come back as
   plain data (type name, message, formatted remote traceback) rather than as
@@ -38,8 +43,6 @@ import time
 import traceback
 import weakref
 
-VERSION = 1
-MODULE_NAME = "_jupyter_rsym_agent_v%d" % VERSION
 MSG_REQUEST, MSG_REPLY, MSG_EXCEPTION = 1, 2, 3  # rpyc.core.consts, stable since rpyc 3
 
 _routes = {}  # thread ident -> (Link, cause seq)

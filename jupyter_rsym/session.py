@@ -1,5 +1,6 @@
 """RemoteSession: one named connection to a remote Python process, and its lifecycle."""
 
+import hashlib
 import socket
 import threading
 import time
@@ -35,17 +36,23 @@ if NAME not in sys.modules:
 """
 
 
-def _agent_source():
-    with open(agent.__file__, encoding="utf-8") as f:
-        return f.read()
+with open(agent.__file__, encoding="utf-8") as _file:
+    AGENT_SOURCE = _file.read()
+# one name per version: a server process keeps each version it was sent once
+AGENT_MODULE = "_jupyter_rsym_agent_" + hashlib.sha256(AGENT_SOURCE.encode()).hexdigest()[:16]
 
 
 def install_agent(conn):
     """Send agent.py to the remote (once per remote process); return its module."""
-    env = {"NAME": agent.MODULE_NAME, "FILE": "<jupyter_rsym agent>", "SOURCE": _agent_source()}
+    env = {"NAME": AGENT_MODULE, "FILE": "<jupyter_rsym agent>", "SOURCE": AGENT_SOURCE}
     # exec in a throwaway dict: nothing lands in the user's remote namespace
     conn.execute(f"exec({AGENT_LOADER!r}, {env!r})")
-    return conn.eval(f"__import__('sys').modules[{agent.MODULE_NAME!r}]")
+    return remote_agent(conn)
+
+
+def remote_agent(conn):
+    """The agent module already installed in the remote process."""
+    return conn.eval(f"__import__('sys').modules[{AGENT_MODULE!r}]")
 
 
 class RemoteSession:
@@ -120,7 +127,7 @@ class RemoteSession:
         through while the main connection's server thread is busy."""
         with self._handshake(settings) as channel:
             control = connect_channel(channel, ClassicClient, config)
-            self._control_agent = control.eval(f"__import__('sys').modules[{agent.MODULE_NAME!r}]")
+            self._control_agent = remote_agent(control)
         control._config["sync_request_timeout"] = CANCEL_TIMEOUT
         return control
 

@@ -121,7 +121,7 @@ def test_killed_server_fails_fast_and_reconnect_works(kernel, session, start_ser
     assert line.startswith(f"ConnectionError: lost the connection to {session.address}")
     assert f"%rconnect {session.address}" in line
     listing = kernel.ok("%rconnections").stdout
-    assert any(l.startswith("r ") and " lost " in l for l in listing.splitlines()), listing
+    assert any(row.startswith("r ") and " lost " in row for row in listing.splitlines()), listing
     assert kernel.ok("other.modules.os.getpid()").result["text/plain"] == str(other.process.pid)
     assert kernel.is_alive()
     restarted = start_server(port=session.port)
