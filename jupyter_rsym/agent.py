@@ -299,7 +299,8 @@ def _finish(key):
 
 
 def interrupt(link_id, seq):
-    """Stop the handler serving request ``seq`` of ``link``; returns its state.
+    """Stop the handler serving request ``seq`` of a link; returns its state:
+    "done" (nothing runs it), "stopped", or "blocked".
 
     Python code stops at its next bytecode.  Code blocked in C (a sleep, a
     read) cannot be cut short: then another thread serves the connection
@@ -315,9 +316,9 @@ def interrupt(link_id, seq):
             return "done"
         _interrupted.add(key)
         _set_async_exc(ident, _Interrupt)
-    deadline = time.monotonic() + 0.2
+    deadline = time.monotonic() + 0.1
     while key in _active and time.monotonic() < deadline:
-        time.sleep(0.01)
+        time.sleep(0.005)
     if key not in _active:
         return "stopped"
     thread = threading.Thread(target=_serve_while_busy, args=(link.conn, key), daemon=True)

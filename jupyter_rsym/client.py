@@ -150,10 +150,12 @@ class RoutedConnection(Connection):
 
     def _abandon(self, seq, result):
         try:
-            self.cancel(seq)
+            state = self.cancel(seq)
         except Exception:
-            pass
-        deadline = time.monotonic() + INTERRUPT_GRACE
+            state = None  # no side connection: just give the reply its grace
+        # "blocked": stuck in C, the reply will not come soon; another remote
+        # thread already serves the connection
+        deadline = time.monotonic() + (0 if state == "blocked" else INTERRUPT_GRACE)
         try:
             while not result.ready and not self.closed:
                 left = deadline - time.monotonic()
@@ -173,10 +175,10 @@ class RoutedConnection(Connection):
         return exc
 
     def cancel(self, seq):
-        pass
+        """Ask the remote to stop the work for request ``seq``; returns its state."""
 
     def check_alive(self):
-        pass
+        """Raise if the server does not answer (a busy one does)."""
 
 
 class Reply:
