@@ -144,10 +144,11 @@ class RemoteSession:
                 f"{self.address} accepted the connection but did not answer in "
                 f"{timeout:g} s; is it an rpyc classic server?"
             ) from None
-        except (EOFError, AttributeError, OSError) as exc:
+        except Exception as exc:  # garbage, a non-classic service, a dropped link
             stream.close()
+            reason = str(exc).split("\n", 1)[0]  # not the remote traceback rpyc appends
             raise ConnectFailed(
-                f"{self.address} is not an rpyc classic server ({type(exc).__name__}: {exc})"
+                f"{self.address} is not an rpyc classic server ({type(exc).__name__}: {reason})"
             ) from None
         except BaseException:
             stream.close()

@@ -133,3 +133,35 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_servers_that_are_not_classic_rpyc(fresh):
+    """A server that speaks something else, and an rpyc server without the classic service."""
+    import threading
+
+    from rpyc import VoidService
+    from rpyc.utils.server import ThreadedServer
+
+    garbage = socket.socket()
+    garbage.bind(("127.0.0.1", 0))
+    garbage.listen(1)
+
+    def answer_garbage():
+        conn, _ = garbage.accept()
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 4)
+        time.sleep(0.5)
+        conn.close()
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    line = one_line_error(fresh.run(f"%rconnect 127.0.0.1:{garbage.getsockname()[1]}"), "ConnectFailed")
+    assert "is not an rpyc classic server" in line
+    garbage.close()
+
+    void = ThreadedServer(VoidService, hostname="127.0.0.1", port=0)
+    threading.Thread(target=void.start, daemon=True).start()
+    try:
+        line = one_line_error(fresh.run(f"%rconnect 127.0.0.1:{void.port}"), "ConnectFailed")
+        assert f"127.0.0.1:{void.port} is not an rpyc classic server" in line
+    finally:
+        void.close()
+    assert fresh.ok("1 + 1").result["text/plain"] == "2"
