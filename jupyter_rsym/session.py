@@ -6,23 +6,25 @@ import threading
 import time
 from contextlib import contextmanager
 
+import rpyc
 from rpyc.core import consts
-from rpyc.lib.compat import TimeoutError as ReplyTimeout
-from rpyc.core.stream import SocketStream
 from rpyc.core.service import ClassicClient
+from rpyc.core.stream import SocketStream
+from rpyc.lib.compat import TimeoutError as ReplyTimeout
 from rpyc.utils.factory import connect_channel
 
 from . import agent
+from .client import ClientService
 from .config import rpyc_config
 from .errors import ConnectFailed, NoAnswer, SessionLost, remote_exception
 from .interrupts import GuardedChannel
 from .output import OutputSink
-from .client import ClientService
 from .routing import Router
 from .serving import BackgroundServer
 from .transfer import from_remote, to_remote
 
 CONNECTED, CLOSED, LOST = "connected", "closed", "lost"
+RPYC_MAJOR = rpyc.__version__.split(".")[0]  # other majors speak another protocol
 CANCEL_TIMEOUT = 1.0  # seconds an interrupt waits for the side connection
 
 AGENT_LOADER = """
@@ -148,7 +150,8 @@ class RemoteSession:
             stream.close()
             reason = str(exc).split("\n", 1)[0]  # not the remote traceback rpyc appends
             raise ConnectFailed(
-                f"{self.address} is not an rpyc classic server ({type(exc).__name__}: {reason})"
+                f"{self.address} is not an rpyc classic server ({type(exc).__name__}: {reason}); "
+                f"it must run rpyc {RPYC_MAJOR}.x, like this notebook"
             ) from None
         except BaseException:
             stream.close()
