@@ -86,38 +86,40 @@ class RoutedConnection(Connection):
         waiters.enter()
         token = guard.enter()
         try:
-            result = Reply()
-            seq = self._get_seq_id()
-            self._request_callbacks[seq] = result
-            try:
-                self._send(consts.MSG_REQUEST, seq, (handler, self._box(args)))
-            except Exception:
-                self._request_callbacks.pop(seq, None)
-                raise
-            try:
-                self._wait(result, timeout)
-            except KeyboardInterrupt:
-                self._abandon(seq, result)
-                raise
-            except NoAnswer:  # from check_alive
-                self._request_callbacks.pop(seq, None)
-                raise
-            except ReplyTimeout:
-                self._request_callbacks.pop(seq, None)
-                raise NoAnswer(f"no answer from {self.peer} in {timeout:g} s") from None
-            except EOFError as exc:
-                raise self.on_lost(exc) from None
-            except BaseException:
-                self._request_callbacks.pop(seq, None)
-                raise
-            if result.is_exc:
-                raise result.value
-            return result.value
+            return self._request(handler, args, timeout)
         finally:
             try:
                 guard.leave(token)
             finally:
                 waiters.leave()
+
+    def _request(self, handler, args, timeout):
+        result = Reply()
+        seq = self._get_seq_id()
+        self._request_callbacks[seq] = result
+        try:
+            self._send(consts.MSG_REQUEST, seq, (handler, self._box(args)))
+            self._wait(result, timeout)
+        except KeyboardInterrupt:
+            self._abandon(seq, result)
+            raise
+        except BaseException as exc:
+            self._request_callbacks.pop(seq, None)
+            error = self._link_error(exc, timeout)
+            if error is exc:
+                raise
+            raise error from None
+        if result.is_exc:
+            raise result.value
+        return result.value
+
+    def _link_error(self, exc, timeout):
+        """What the cell shows when waiting failed: one line for a failed link."""
+        if isinstance(exc, ReplyTimeout) and not isinstance(exc, NoAnswer):
+            return NoAnswer(f"no answer from {self.peer} in {timeout:g} s")
+        if isinstance(exc, EOFError):
+            return self.on_lost(exc)
+        return exc
 
     def _wait(self, result, timeout):
         start = time.monotonic()
