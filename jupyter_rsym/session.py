@@ -78,6 +78,7 @@ class RemoteSession:
         self.last_rtt = None
         self.lost_reason = None
         self._conn = None
+        self._control = None
         self._agent = None
         self._server = None
         self._lock = threading.Lock()
@@ -168,8 +169,7 @@ class RemoteSession:
         except ReplyTimeout:
             raise NoAnswer(f"no answer from {self.address} in {self._alive_timeout:g} s") from None
         except EOFError as exc:
-            self._on_lost(exc)
-            raise self._lost_error() from None
+            raise self._lost(exc) from None
 
     def _open_stream(self, timeout, keepalive):
         host, port = self.address.host, self.address.port
@@ -270,8 +270,8 @@ class RemoteSession:
             return self._conn
         if self.state == CLOSED:
             raise SessionLost(f"session {self.name!r} is closed; %rconnect {self.address} to reconnect")
-        if self._conn is not None and self._conn.closed and self.state == CONNECTED:
-            self._on_lost(EOFError("connection closed"))
+        if self.state == CONNECTED:  # closed under us
+            raise self._lost(EOFError("connection closed"))
         raise self._lost_error()
 
     def _lost_error(self):
@@ -292,10 +292,9 @@ class RemoteSession:
             self.lost_reason = str(exc) or type(exc).__name__
         if self._server is not None:
             self._server.stop(timeout=1)
-        control = getattr(self, "_control", None)
-        if control is not None:
-            control._config["sync_request_timeout"] = 0.5
-            control.close()
+        if self._control is not None:
+            self._control._config["sync_request_timeout"] = 0.5
+            self._control.close()
 
     def close(self):
         """Close the connection and stop its background thread (idempotent)."""
@@ -305,7 +304,7 @@ class RemoteSession:
             self.state = CLOSED
         if self._server is not None:
             self._server.stop(timeout=2)
-        for conn in (self._conn, getattr(self, "_control", None)):
+        for conn in (self._conn, self._control):
             if conn is not None:
                 conn._config["sync_request_timeout"] = 1
                 conn.close()
