@@ -43,7 +43,9 @@ import time
 import traceback
 import weakref
 
-MSG_REQUEST, MSG_REPLY, MSG_EXCEPTION = 1, 2, 3  # rpyc.core.consts, stable since rpyc 3
+# rpyc.core.consts, stable since rpyc 3
+MSG_REQUEST, MSG_REPLY, MSG_EXCEPTION = 1, 2, 3
+CALLS = (7, 8)  # HANDLE_CALL, HANDLE_CALLATTR: not a __del__ from the garbage collector
 
 _routes = {}  # thread ident -> (Link, cause seq)
 _links = weakref.WeakValueDictionary()  # id -> Link
@@ -63,6 +65,7 @@ class Link:
         self._size = 0
         self._buffer_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # keeps batches in order
+        self._flusher_ident = None
 
     def buffer(self, cause, name, text):
         with self._buffer_lock:
@@ -83,6 +86,10 @@ class Link:
     def pending(self):
         return bool(self._chunks)
 
+    def flushing_here(self):
+        """Whether the calling thread is inside this link's flush (its emit request)."""
+        return self._flusher_ident == threading.get_ident()
+
     def flush(self):
         """Ship buffered output to the notebook; drop it if the link is gone."""
         with self._flush_lock:
@@ -91,10 +98,13 @@ class Link:
             if not chunks or self.dead:
                 return
             batch = tuple((c, n, "".join(parts)) for c, n, parts in chunks)
+            self._flusher_ident = threading.get_ident()
             try:
                 self.emit(batch)
             except Exception:
                 self.detach()
+            finally:
+                self._flusher_ident = None
 
     def detach(self):
         self.dead = True
@@ -164,6 +174,11 @@ class Flusher:
                 link.flush()
 
 
+def _route_link():
+    route = _routes.get(threading.get_ident())
+    return route[0] if route is not None else None
+
+
 def _route_new_threads():
     """Threads started by a routed thread inherit its route."""
     start = threading.Thread.start
@@ -230,8 +245,11 @@ def _patch_connection(conn, link):
                 _routes[ident] = previous
 
     def flushing_send(msg, seq, args):
-        if msg != MSG_REQUEST and link.pending:
-            link.flush()
+        # Output made for this link goes out before the reply it belongs to,
+        # and before a callback its thread makes (the callback may print too).
+        if link.pending and not link.flushing_here():
+            if msg != MSG_REQUEST or (args[0] in CALLS and _route_link() is link):
+                link.flush()
         send(msg, seq, args)
 
     conn._get_seq_id = tagged_seq

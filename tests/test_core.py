@@ -125,3 +125,9 @@ def test_exception_from_a_remote_call_is_clean(connected):
     # ordinary local errors keep IPython's usual traceback
     local = connected.run("def local_fail():\n    return 1 / 0\nlocal_fail()")
     assert local.error["ename"] == "ZeroDivisionError" and "local_fail()" in local.error_text
+
+
+def test_remote_and_callback_output_keep_their_order(connected):
+    connected.ok("def shout(word):\n    print(word)")
+    cell = connected.ok("%%remote -i shout\nprint('a')\nshout('b')\nprint('c')\nshout('d')")
+    assert cell.stdout == "a\nb\nc\nd\n"
