@@ -8,6 +8,7 @@ from .address import parse_address
 from .config import RSym
 from .display import RemoteDisplay, RemoteTracebacks
 from .magics import ConnectionMagics, RemoteMagics
+from .output import CellLabels
 from .session import RemoteSession, SessionRegistry
 
 
@@ -18,6 +19,7 @@ class Extension:
         self.shell = shell
         self.settings = RSym(parent=shell)
         self.sessions = SessionRegistry()
+        self.labels = CellLabels()
         self.display = RemoteDisplay(shell)
         self.tracebacks = RemoteTracebacks(shell)
         self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self)]
@@ -53,7 +55,7 @@ class Extension:
         settings = self.settings
         if timeout is not None:
             settings = RSym(**{**settings.trait_values(config=True), "timeout": timeout})
-        session = RemoteSession.connect(name, address, settings, self.shell)
+        session = RemoteSession.connect(name, address, settings, self.shell, self.labels)
         self.sessions.add(session)
         self.shell.user_ns[name] = session
         return session

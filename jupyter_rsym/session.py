@@ -84,16 +84,20 @@ class RemoteSession:
         self._lock = threading.Lock()
 
     @classmethod
-    def connect(cls, name, address, settings, shell=None):
-        """Connect to a classic rpyc server at ``address`` and set up the agent."""
+    def connect(cls, name, address, settings, shell=None, labels=None):
+        """Connect to a classic rpyc server at ``address`` and set up the agent.
+
+        ``labels`` (an ``output.CellLabels``) is shared by sessions that may
+        print into the same cells.
+        """
         session = cls(name, address)
-        session._open(settings, shell)
+        session._open(settings, shell, labels)
         return session
 
-    def _open(self, settings, shell):
+    def _open(self, settings, shell, labels):
         config = rpyc_config(settings)
         config["sync_request_timeout"] = settings.connect_timeout
-        conn, waiters = self._open_main(settings, config, shell)
+        conn, waiters = self._open_main(settings, config, shell, labels)
         try:
             self._control = self._open_control(settings, config)
         except BaseException:
@@ -109,7 +113,7 @@ class RemoteSession:
         self._conn = conn
         self._server = BackgroundServer(conn, waiters, self._on_lost, self.name)
 
-    def _open_main(self, settings, config, shell):
+    def _open_main(self, settings, config, shell, labels):
         """The connection the notebook uses, with the agent attached to it."""
         router = Router(shell)
         service = ClientService(router)
@@ -117,7 +121,7 @@ class RemoteSession:
             conn = connect_channel(channel, service, config)
             conn.session = self
             self._agent = install_agent(conn)
-            self._sink = OutputSink(router)
+            self._sink = OutputSink(router, self.name, labels)
             self._link_id, self.description = self._agent.attach(
                 conn.root, self._sink.emit, settings.batch_bytes, settings.flush_interval
             )

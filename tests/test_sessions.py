@@ -165,3 +165,12 @@ def test_servers_that_are_not_classic_rpyc(fresh):
     finally:
         void.close()
     assert fresh.ok("1 + 1").result["text/plain"] == "2"
+
+
+def test_output_of_several_sessions_in_one_cell_is_labelled(fresh, start_server):
+    one, two = start_server(), start_server()
+    fresh.ok(f"%rconnect {one.address} --as a\n%rconnect {two.address} --as b")
+    cell = fresh.ok("a.execute(\"print('one')\")\nb.execute(\"print('two')\")\na.execute(\"print('three')\")")
+    assert cell.stdout == "one\n[b] two\n[a] three\n"
+    # one session alone prints bare
+    assert fresh.ok("%%remote --on b\nprint('alone')").stdout == "alone\n"
