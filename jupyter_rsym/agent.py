@@ -114,7 +114,12 @@ class Link:
 
 
 class RoutedStream:
-    """Stand-in for sys.stdout/stderr that routes writes by thread."""
+    """Stand-in for sys.stdout/stderr that routes writes by thread.
+
+    ``flush()`` of a routed thread does not force a round trip (logging and
+    progress bars flush after every line); the flusher ships the buffer
+    within ``flush_interval``.
+    """
 
     def __init__(self, name, original):
         self._rsym_name = name
@@ -362,8 +367,8 @@ def attach(service, emit, batch_bytes=65536, flush_interval=0.05):
 
     ``service`` is the remote root object of the notebook's connection (a
     classic ``SlaveService``); ``emit`` is the notebook's output sink.
-    Returns the link's id (for ``interrupt`` and ``detach``, which may come
-    over another connection) and the remote platform description.
+    Returns the link's id (``interrupt`` takes it, over another connection)
+    and the remote platform description.
     """
     global _flusher
     _install_process_hooks()
@@ -436,7 +441,6 @@ _REPR_METHODS = (
     ("image/png", "_repr_png_"),
     ("image/jpeg", "_repr_jpeg_"),
     ("text/latex", "_repr_latex_"),
-    ("application/json", "_repr_json_"),
 )
 
 

@@ -66,6 +66,10 @@ def test_rich_last_value_renders_remotely(connected):
     )
     assert cell.result["text/html"] == "<b>card</b>"
     assert cell.result["text/plain"] == "Card()"
+    cell = connected.ok(
+        "%%remote\nclass Dot:\n    def _repr_png_(self):\n        return b'\\x89PNG-bytes'\nDot()"
+    )
+    assert cell.result["image/png"] == "iVBORy1ieXRlcw=="  # base64 of the remote bytes
 
 
 def test_inputs_and_outputs(connected):
