@@ -6,11 +6,11 @@ and remote objects travel by reference: the other side gets a proxy, and
 calling it runs the code where it lives (a notebook function handed over
 runs in the notebook).  Other data is copied with pickle when it can be, so
 the receiver gets an independent copy: changes to the copy do not reflect
-back.  What cannot be pickled falls back to a reference.
+back.  What cannot be pickled here or unpickled there (an instance of a
+class defined in the notebook) goes by reference instead.
 """
 
 import inspect
-import pickle
 
 from rpyc.core import brine
 from rpyc.core.netref import BaseNetref
@@ -31,7 +31,7 @@ def to_remote(conn, value):
         return value
     try:
         return classic.deliver(conn, value)
-    except (pickle.PicklingError, TypeError, AttributeError):
+    except Exception:  # cannot pickle here, or cannot unpickle there (a notebook class)
         return value
 
 

@@ -135,3 +135,11 @@ def test_remote_and_callback_output_keep_their_order(connected):
     connected.ok("def shout(word):\n    print(word)")
     cell = connected.ok("%%remote -i shout\nprint('a')\nshout('b')\nprint('c')\nshout('d')")
     assert cell.stdout == "a\nb\nc\nd\n"
+
+
+def test_notebook_objects_the_remote_cannot_copy_go_by_reference(connected):
+    connected.ok("class Counter:\n    def __init__(self):\n        self.n = 0\n    def bump(self):\n        self.n += 1\n        return self.n\ncounter = Counter()")
+    cell = connected.ok("%%remote -i counter\ncounter.bump()\ncounter.bump()")
+    assert cell.result["text/plain"] == "2"
+    # it was a reference: the notebook's object changed
+    assert connected.ok("counter.n").result["text/plain"] == "2"
