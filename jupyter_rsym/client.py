@@ -116,7 +116,7 @@ class RoutedConnection(Connection):
     def _link_error(self, exc, timeout):
         """What the cell shows when waiting failed: one line for a failed link."""
         if isinstance(exc, ReplyTimeout) and not isinstance(exc, NoAnswer):
-            return NoAnswer(f"no answer from {self.peer} in {timeout:g} s")
+            return NoAnswer(self.peer, timeout)
         if isinstance(exc, EOFError):
             return self.on_lost(exc)
         return exc

@@ -35,6 +35,9 @@ class NoAnswer(RSymError, TimeoutError):
 
     shown_as = "TimeoutError"
 
+    def __init__(self, peer, seconds):
+        super().__init__(f"no answer from {peer} in {seconds:g} s")
+
 
 class RemoteError(Exception):
     """An exception raised by remote code.

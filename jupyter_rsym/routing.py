@@ -34,6 +34,8 @@ import traceback
 from rpyc.core import consts
 from rpyc.lib.colls import RefCountingColl
 
+from .errors import clean_traceback
+
 MAX_CAUSES = 20000  # parent transitions kept; older causes fall back to the oldest kept
 
 
@@ -123,8 +125,6 @@ class OriginTrackingObjects(RefCountingColl):
 
 def report_callback_error(typ, val, tb):
     """Print a callback's traceback without rpyc's dispatch frames."""
-    while tb is not None and "rpyc" in tb.tb_frame.f_code.co_filename:
-        tb = tb.tb_next
     print("A notebook function called by a remote thread raised (the remote caller "
           "received the exception):", file=sys.stderr)
-    traceback.print_exception(typ, val, tb, file=sys.stderr)
+    sys.stderr.write(clean_traceback("".join(traceback.format_exception(typ, val, tb))))

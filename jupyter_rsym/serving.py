@@ -83,7 +83,3 @@ class BackgroundServer:
                 os.close(self._wake_read)
                 os.close(self._wake_write)
                 self._wake_read = self._wake_write = None
-
-    @property
-    def alive(self):
-        return self._thread.is_alive()

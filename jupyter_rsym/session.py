@@ -171,7 +171,7 @@ class RemoteSession:
         try:
             self._control.ping(timeout=self._alive_timeout)
         except ReplyTimeout:
-            raise NoAnswer(f"no answer from {self.address} in {self._alive_timeout:g} s") from None
+            raise NoAnswer(self.address, self._alive_timeout) from None
         except EOFError as exc:
             raise self._lost(exc) from None
 
