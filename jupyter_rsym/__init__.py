@@ -20,13 +20,24 @@ To load it in every kernel, add to ``ipython_kernel_config.py``::
     c.RSym.connections = {"r": "127.0.0.1:18812"}
 """
 
-from .errors import RemoteError
-from .session import RemoteSession
-
 __version__ = "0.1.0"
 __all__ = ["RemoteError", "RemoteSession", "load_ipython_extension", "unload_ipython_extension"]
 
 _EXTENSIONS = {}  # id(shell) -> Extension
+
+
+def __getattr__(name):
+    # Imported on first use: a bare remote (only rpyc) imports jupyter_rsym.agent
+    # and jupyter_rsym.server, which must not pull in IPython or traitlets.
+    if name == "RemoteSession":
+        from .session import RemoteSession
+
+        return RemoteSession
+    if name == "RemoteError":
+        from .errors import RemoteError
+
+        return RemoteError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_ipython_extension(shell):

@@ -89,7 +89,8 @@ def _make_class(type_name, module):
 
 
 _RPYC_TB_MARKER = "\n\n========= Remote Traceback"
-_INTERNAL_FILES = ("/rpyc/", "\\rpyc\\", "<jupyter_rsym agent>")
+# rpyc's frames, and the agent's (sent as a bundle, or imported by our server)
+_INTERNAL_FILES = ("/rpyc/", "\\rpyc\\", "<jupyter_rsym agent", "/jupyter_rsym/agent/", "\\jupyter_rsym\\agent\\")
 
 
 def from_rpyc_exception(exc):

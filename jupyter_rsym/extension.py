@@ -4,7 +4,7 @@ import atexit
 
 from IPython.core.error import UsageError
 
-from .address import parse_address
+from .transport import parse as parse_address
 from .config import RSym
 from .display import RemoteDisplay, RemoteTracebacks
 from .magics import ConnectionMagics, RemoteMagics

@@ -7,7 +7,7 @@ read as the next one, corrupting the stream) and inside ``Connection.serve``
 (rpyc releases its receive lock only for ``Exception``, so background serving
 would stop for good).  ``InterruptGuard`` defers Ctrl-C while a frame is
 being read; ``RoutedConnection.request`` releases the lock and asks the
-remote to stop the work (see ``agent.interrupt``).
+remote to stop the work (see ``agent/interrupts.py``).
 """
 
 import signal

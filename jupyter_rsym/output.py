@@ -1,6 +1,6 @@
 """The notebook end of remote output: batches from the agent become stream output.
 
-The agent (``agent.py``) buffers remote writes and calls ``OutputSink.emit``
+The agent (``agent/capture.py``) buffers remote writes and calls ``OutputSink.emit``
 with a batch of ``(cause, stream name, text)`` chunks, where ``cause`` is the
 seq of the notebook request that caused the output.  Each chunk is written
 to ``sys.stdout``/``sys.stderr`` under the parent of that request, so it

@@ -10,7 +10,7 @@ serve, by these rules:
 
 * **Nested**: the remote sent it while dispatching one of our requests (the
   cell called ``map(g, ...)``, the remote calls ``g``).  It belongs to the
-  cell that sent that request.  The agent (``agent.py``) tags such requests
+  cell that sent that request.  The agent (``agent/tags.py``) tags such requests
   by making their seq ``(n, cause_seq)``; we record the parent of every
   request we send, so ``cause_seq`` maps back to a cell.
 * **Spontaneous**: a remote thread, timer or event sent it (plain int seq).

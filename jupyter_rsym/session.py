@@ -1,60 +1,24 @@
 """RemoteSession: one named connection to a remote Python process, and its lifecycle."""
 
-import hashlib
-import socket
 import threading
 import time
-from contextlib import contextmanager
 
-import rpyc
 from rpyc.core import consts
 from rpyc.core.service import ClassicClient
-from rpyc.core.stream import SocketStream
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
-from rpyc.utils.factory import connect_channel
 
-from . import agent
+from . import bundle
 from .client import ClientService
 from .config import rpyc_config
-from .errors import ConnectFailed, NoAnswer, SessionLost, remote_exception
-from .interrupts import GuardedChannel
+from .errors import NoAnswer, SessionLost, remote_exception
 from .output import OutputSink
 from .routing import Router
 from .serving import BackgroundServer
 from .transfer import from_remote, to_remote
+from .transport import transport_for
 
 CONNECTED, CLOSED, LOST = "connected", "closed", "lost"
-RPYC_MAJOR = rpyc.__version__.split(".")[0]  # other majors speak another protocol
 CANCEL_TIMEOUT = 1.0  # seconds an interrupt waits for the side connection
-
-AGENT_LOADER = """
-import linecache, sys, types
-if NAME not in sys.modules:
-    module = types.ModuleType(NAME)
-    module.__file__ = FILE
-    linecache.cache[FILE] = (len(SOURCE), None, SOURCE.splitlines(True), FILE)
-    exec(compile(SOURCE, FILE, "exec"), module.__dict__)
-    sys.modules[NAME] = module
-"""
-
-
-with open(agent.__file__, encoding="utf-8") as _file:
-    AGENT_SOURCE = _file.read()
-# one name per version: a server process keeps each version it was sent once
-AGENT_MODULE = "_jupyter_rsym_agent_" + hashlib.sha256(AGENT_SOURCE.encode()).hexdigest()[:16]
-
-
-def install_agent(conn):
-    """Send agent.py to the remote (once per remote process); return its module."""
-    env = {"NAME": AGENT_MODULE, "FILE": "<jupyter_rsym agent>", "SOURCE": AGENT_SOURCE}
-    # exec in a throwaway dict: nothing lands in the user's remote namespace
-    conn.execute(f"exec({AGENT_LOADER!r}, {env!r})")
-    return remote_agent(conn)
-
-
-def remote_agent(conn):
-    """The agent module already installed in the remote process."""
-    return conn.eval(f"__import__('sys').modules[{AGENT_MODULE!r}]")
 
 
 class RemoteSession:
@@ -81,6 +45,7 @@ class RemoteSession:
         self._control = None
         self._agent = None
         self._server = None
+        self._transport = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -95,6 +60,14 @@ class RemoteSession:
         return session
 
     def _open(self, settings, shell, labels):
+        self._transport = transport_for(self.address, settings)
+        try:
+            self._open_connections(settings, shell, labels)
+        except BaseException:
+            self._transport.close()
+            raise
+
+    def _open_connections(self, settings, shell, labels):
         config = rpyc_config(settings)
         config["sync_request_timeout"] = settings.connect_timeout
         conn, waiters = self._open_main(settings, config, shell, labels)
@@ -117,50 +90,28 @@ class RemoteSession:
         """The connection the notebook uses, with the agent attached to it."""
         router = Router(shell)
         service = ClientService(router)
-        with self._handshake(settings) as channel:
-            conn = connect_channel(channel, service, config)
+        self._sink = OutputSink(router, self.name, labels)
+
+        def attach_agent(conn):
             conn.session = self
-            self._agent = install_agent(conn)
-            self._sink = OutputSink(router, self.name, labels)
+            self._agent, _ = bundle.install(conn)
             self._link_id, self.description = self._agent.attach(
                 conn.root, self._sink.emit, settings.batch_bytes, settings.flush_interval
             )
             self._run_cell = self._agent.run_cell
             self._namespace = conn.namespace
-        return conn, service.waiters
+
+        return self._transport.connect(service, config, attach_agent), service.waiters
 
     def _open_control(self, settings, config):
         """A side connection for interrupts and liveness pings, which must get
         through while the main connection's server thread is busy."""
-        with self._handshake(settings) as channel:
-            control = connect_channel(channel, ClassicClient, config)
-            self._control_agent = remote_agent(control)
+        def find_agent(control):
+            self._control_agent = bundle.remote_agent(control)
+
+        control = self._transport.connect(ClassicClient, config, find_agent)
         control._config["sync_request_timeout"] = CANCEL_TIMEOUT
         return control
-
-    @contextmanager
-    def _handshake(self, settings):
-        """A channel to the server; turns handshake failures into one clear error."""
-        timeout = settings.connect_timeout
-        stream = self._open_stream(timeout, settings.keepalive)
-        try:
-            yield GuardedChannel(stream)
-        except ReplyTimeout:
-            stream.close()
-            raise ConnectFailed(
-                f"{self.address} accepted the connection but did not answer in "
-                f"{timeout:g} s; is it an rpyc classic server?"
-            ) from None
-        except Exception as exc:  # garbage, a non-classic service, a dropped link
-            stream.close()
-            reason = str(exc).split("\n", 1)[0]  # not the remote traceback rpyc appends
-            raise ConnectFailed(
-                f"{self.address} is not an rpyc classic server ({type(exc).__name__}: {reason}); "
-                f"it must run rpyc {RPYC_MAJOR}.x, like this notebook"
-            ) from None
-        except BaseException:
-            stream.close()
-            raise
 
     def _cancel(self, seq):
         """Ask the remote, over the side connection, to stop the work for ``seq``."""
@@ -174,20 +125,6 @@ class RemoteSession:
             raise NoAnswer(self.address, self._alive_timeout) from None
         except EOFError as exc:
             raise self._lost(exc) from None
-
-    def _open_stream(self, timeout, keepalive):
-        host, port = self.address.host, self.address.port
-        try:
-            stream = SocketStream.connect(
-                # no TCP_NODELAY: measured slower for rpyc's request/reply pattern
-                host, port, timeout=timeout, keepalive=keepalive or False, attempts=1
-            )
-        except socket.timeout:
-            raise ConnectFailed(f"no answer from {self.address} in {timeout:g} s") from None
-        except OSError as exc:
-            raise ConnectFailed(f"cannot connect to {self.address}: {exc.strerror or exc}") from None
-        stream.sock.settimeout(None)
-        return stream
 
     # -- the classic API ------------------------------------------------------
 
@@ -312,6 +249,8 @@ class RemoteSession:
             if conn is not None:
                 conn._config["sync_request_timeout"] = 1
                 conn.close()
+        if self._transport is not None:
+            self._transport.close()
 
     def __repr__(self):
         where = f"{self.state} {'to' if self.state == CONNECTED else 'from'} {self.address}"

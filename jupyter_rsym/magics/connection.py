@@ -4,7 +4,8 @@ from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 
-from ..address import AddressError, parse_address
+from ..address import AddressError
+from ..transport import parse as parse_address
 from ..errors import RSymError
 from .base import ExtensionMagics
 

@@ -1,0 +1,65 @@
+"""Cause tags: the notebook can tell which of its requests caused a callback.
+
+The server-side rpyc ``Connection`` of a link is patched (per instance,
+nothing global) so that a request the remote sends while one of its threads
+is dispatching a notebook request carries that request's sequence number:
+its seq becomes ``(n, cause_seq)`` instead of ``n``.  The seq is opaque to
+rpyc (only echoed back in the reply), so a stock rpyc peer is unaffected;
+the notebook reads the tag to tell a *nested* callback (caused by the
+request the cell is waiting on) from a *spontaneous* one (a remote thread,
+a timer).  The same patch gives each dispatching thread its route (output
+capture) and flushes a link's output before the replies and callbacks it
+belongs before.
+"""
+
+import threading
+
+from . import interrupts, routes
+
+MSG_REQUEST = 1  # rpyc.core.consts
+CALLS = (7, 8)  # HANDLE_CALL, HANDLE_CALLATTR: not a __del__ from the garbage collector
+
+_dispatching = threading.local()  # .stack: [(connection id, client seq), ...]
+
+
+def patch_connection(conn, link):
+    """Tag requests with their cause, track who serves what, flush before replies."""
+    conn_id = id(conn)
+    next_seq = conn._get_seq_id
+    send = conn._send
+
+    def tagged_seq():
+        seq = next_seq()
+        stack = getattr(_dispatching, "stack", None)
+        if stack and stack[-1][0] == conn_id:
+            return (seq, stack[-1][1])
+        return seq
+
+    def routed_dispatch(seq, raw_args):
+        stack = _dispatching.__dict__.setdefault("stack", [])
+        ident = threading.get_ident()
+        key = (conn_id, seq)
+        previous = routes.routes.get(ident)
+        stack.append(key)
+        routes.routes[ident] = (link, seq)
+        try:
+            interrupts.serve_request(conn, key, raw_args, flushing_send)
+        finally:
+            interrupts.finish(key)
+            stack.pop()
+            if previous is None:
+                routes.routes.pop(ident, None)
+            else:
+                routes.routes[ident] = previous
+
+    def flushing_send(msg, seq, args):
+        # Output made for this link goes out before the reply it belongs to,
+        # and before a callback its thread makes (the callback may print too).
+        if link.pending and not link.flushing_here():
+            if msg != MSG_REQUEST or (args[0] in CALLS and routes.current_link() is link):
+                link.flush()
+        send(msg, seq, args)
+
+    conn._get_seq_id = tagged_seq
+    conn._dispatch_request = routed_dispatch
+    conn._send = flushing_send
