@@ -21,9 +21,15 @@ kind of server (a stock ``rpyc_classic`` on 127.0.0.1):
 * ``rsym_output_per_line`` vs ``rpyc_redirected_per_line``: remote prints
   shown in the notebook vs rpyc's ``redirected_stdio`` (one round trip per
   write), per line.
+
+Further suites (one module each in ``benchmarks/``, listed in ``SUITES``)
+have a ``run(quick) -> (results, ratios)`` and measure one concern each
+against their own baselines; ``--only NAME`` runs one suite (``core`` is the
+one above).
 """
 
 import argparse
+import importlib
 import json
 import socket
 import statistics
@@ -162,12 +168,43 @@ def _stamp_latency(cell, skip=0):
     return message["received"] + offset - fired
 
 
+SUITES = []  # module names in benchmarks/, each with run(quick) -> (results, ratios)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--only", choices=["core", *SUITES], help="run one suite only")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
     args = parser.parse_args(argv)
-    count, lines, repeats = (50, 2000, 3) if args.quick else (2000, 100000, 15)
+    report = {"results": {}, "ratios": {}, "suites": {}, "quick": args.quick}
+    if args.only in (None, "core"):
+        report["results"], report["ratios"] = core(args.quick)
+        show(report["results"], report["ratios"])
+    for name in SUITES:
+        if args.only in (None, name):
+            print(f"\n== {name}")
+            results, ratios = importlib.import_module(f"benchmarks.{name}").run(args.quick)
+            report["suites"][name] = {"results": results, "ratios": ratios}
+            show(results, ratios)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(report, indent=2))
+    return report
+
+
+def show(results, ratios):
+    print(f"{'measure':55} {'value':>12}")
+    for name, value in results.items():
+        shown = f"{value:>12d}" if isinstance(value, int) else f"{value * 1e6:>9.1f} us"
+        print(f"{name:55} {shown}")
+    print()
+    for name, value in ratios.items():
+        print(f"{name:55} {value:>12.2f}")
+
+
+def core(quick):
+    """The measurements of the module docstring, against a stock rpyc_classic."""
+    count, lines, repeats = (50, 2000, 3) if quick else (2000, 100000, 15)
     with ClassicServer() as server:
         results = {"tcp_rtt": tcp_rtt(count * 5)}
         results.update(raw_rpyc(server, count, min(lines, 20000)))
@@ -179,15 +216,6 @@ def main(argv=None):
         "rsym_async_callback_latency / rsym_sync_callback_latency": results["rsym_async_callback_latency"] / results["rsym_sync_callback_latency"],
         "rpyc_redirected_per_line / rsym_output_per_line": results["rpyc_redirected_per_line"] / results["rsym_output_per_line"],
     }
-    print(f"{'measure':55} {'value':>12}")
-    for name, value in results.items():
-        shown = f"{value:>12d}" if isinstance(value, int) else f"{value * 1e6:>9.1f} us"
-        print(f"{name:55} {shown}")
-    print()
-    for name, value in ratios.items():
-        print(f"{name:55} {value:>12.2f}")
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps({"results": results, "ratios": ratios, "quick": args.quick}, indent=2))
     return results, ratios
 
 
