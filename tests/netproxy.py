@@ -101,8 +101,9 @@ class _Pipe:
                     self.finished = True
                     self.link.pipe_finished()
                     return
-                self.dst.sendall(data)
+                # counted first, so a peer that has received n bytes sees a count >= n
                 self.link.proxy._count(self.counter, len(data))
+                self.dst.sendall(data)
         except OSError:
             self.link.abort()
         finally:
