@@ -43,3 +43,25 @@ def connected(kernel, classic_server):
     kernel.ok("%load_ext jupyter_rsym")
     kernel.ok(f"%rconnect {classic_server.address}")
     return kernel
+
+
+# --- network test infrastructure: delay proxy, TLS files, a real sshd ---------
+
+from .certs import tls_files  # noqa: E402,F401  (fixture)
+from .netproxy import DelayProxy  # noqa: E402
+from .sshd import sshd  # noqa: E402,F401  (fixture)
+
+
+@pytest.fixture
+def start_proxy():
+    """Start DelayProxy(target, delay) instances on free loopback ports; all closed at the end."""
+    proxies = []
+
+    def start(target, delay=0.0):
+        proxy = DelayProxy(target, delay=delay)
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.close()
