@@ -101,3 +101,23 @@ def install(conn):
 def remote_agent(conn):
     """The agent module already installed in ``conn``'s remote process."""
     return conn.eval(f"__import__('sys').modules[{MODULE_NAME!r}]")
+
+
+def version_note(conn, versions):
+    """One line when the server runs another jupyter_rsym than this notebook
+    ('' otherwise), saying what to upgrade.
+
+    ``versions`` are the agent versions the process had before ``install``:
+    only a process that lacked ours is asked (one round trip) whether it is
+    a jupyter-rsym server; it got our bundle as a stock server does.
+    """
+    if not versions or VERSION in versions:
+        return ""
+    theirs = conn.eval("getattr(__import__('sys').modules.get('jupyter_rsym'), '__version__', None)")
+    if theirs is None:  # a stock server that other notebooks sent their agents to
+        return ""
+    from . import __version__ as ours
+
+    return (f"the server runs jupyter_rsym {theirs} (agent {', '.join(versions)}), this notebook "
+            f"{ours} (agent {VERSION}): sent this notebook's agent; install jupyter_rsym {ours} "
+            "on the server to skip that")

@@ -56,6 +56,25 @@ class RSym(Configurable):
         "e.g. {'r': '127.0.0.1:18812'}.",
     ).tag(config=True)
 
+    # -- secure servers (jupyter-rsym serve): tokens and TLS --------------------
+
+    token_file = Unicode(
+        "",
+        help="File whose first line is the token for jupyter-rsym serve servers that ask "
+        "for one (after %rconnect --token and the JUPYTER_RSYM_TOKEN environment variable).",
+    ).tag(config=True)
+
+    tls_ca = Unicode(
+        "", help="CA file (PEM) that tls:// servers' certificates are checked against when "
+        "%rconnect has no --ca; empty: the system's CAs."
+    ).tag(config=True)
+
+    tls_cert = Unicode(
+        "", help="Client certificate (PEM) for tls:// servers that ask for one, when %rconnect has no --cert."
+    ).tag(config=True)
+
+    tls_key = Unicode("", help="Private key (PEM) of RSym.tls_cert.").tag(config=True)
+
 
 def rpyc_config(settings):
     """The rpyc connection config for ``settings``; the one place they meet."""

@@ -50,12 +50,12 @@ class Extension:
                 for name in names:
                     manager.magics[kind].pop(name, None)
 
-    def connect(self, name, address, timeout=None):
+    def connect(self, name, address, timeout=None, credentials=None):
         """Open a session, bind it to ``name`` in the notebook, replacing any old one."""
         settings = self.settings
         if timeout is not None:
             settings = RSym(**{**settings.trait_values(config=True), "timeout": timeout})
-        session = RemoteSession.connect(name, address, settings, self.shell, self.labels)
+        session = RemoteSession.connect(name, address, settings, self.shell, self.labels, credentials)
         self.sessions.add(session)
         self.shell.user_ns[name] = session
         return session

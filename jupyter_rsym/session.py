@@ -39,6 +39,7 @@ class RemoteSession:
         self.address = address
         self.state = CONNECTED
         self.description = ""
+        self.version_note = ""
         self.last_rtt = None
         self.lost_reason = None
         self._conn = None
@@ -49,18 +50,19 @@ class RemoteSession:
         self._lock = threading.Lock()
 
     @classmethod
-    def connect(cls, name, address, settings, shell=None, labels=None):
+    def connect(cls, name, address, settings, shell=None, labels=None, credentials=None):
         """Connect to a classic rpyc server at ``address`` and set up the agent.
 
         ``labels`` (an ``output.CellLabels``) is shared by sessions that may
-        print into the same cells.
+        print into the same cells; ``credentials`` (``transport.Credentials``)
+        holds a token and TLS files.
         """
         session = cls(name, address)
-        session._open(settings, shell, labels)
+        session._open(settings, shell, labels, credentials)
         return session
 
-    def _open(self, settings, shell, labels):
-        self._transport = transport_for(self.address, settings)
+    def _open(self, settings, shell, labels, credentials=None):
+        self._transport = transport_for(self.address, settings, credentials)
         try:
             self._open_connections(settings, shell, labels)
         except BaseException:
@@ -94,7 +96,8 @@ class RemoteSession:
 
         def attach_agent(conn):
             conn.session = self
-            self._agent, _ = bundle.install(conn)
+            self._agent, versions = bundle.install(conn)
+            self.version_note = bundle.version_note(conn, versions)
             self._link_id, self.description = self._agent.attach(
                 conn.root, self._sink.emit, settings.batch_bytes, settings.flush_interval
             )

@@ -5,35 +5,115 @@ to the server as often as the session asks (the main connection, the side
 connection, later a re-connection).  It also runs rpyc's handshake over a
 stream, so every way of reaching a server fails the same way: one clear line
 (``ConnectFailed``).  One class per scheme; ``transport_for`` picks it.
+
+Every transport proves the notebook's token, when it has one, on each new
+stream before rpyc starts (``Transport.authenticate``, the client side of
+``auth.py``), so a new scheme only adds a way to get a stream.  A token given
+to ``%rconnect`` must be asked for; one from ``JUPYTER_RSYM_TOKEN`` or
+``RSym.token_file`` is used where a server asks for it and costs a plain
+server one round trip.
 """
 
+import os
 import socket
+import ssl
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import rpyc
 from rpyc.core.stream import SocketStream
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 from rpyc.utils.factory import connect_channel
 
+from . import auth
 from .address import AddressError, parse_address, split_scheme
 from .errors import ConnectFailed
 from .interrupts import GuardedChannel
 
 RPYC_MAJOR = rpyc.__version__.split(".")[0]  # other majors speak another protocol
 NOT_YET = "address {!r}: {} connections are not supported yet; use HOST:PORT"
+TOKEN_ENV = "JUPYTER_RSYM_TOKEN"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What ``%rconnect`` was given to prove itself and check the server:
+    a token, and for TLS the CA file to trust and a client certificate and key
+    (each falls back to its ``RSym`` setting)."""
+
+    token: str | None = None
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
 
 
 class Transport:
     """Opens connections to the server at ``address`` (see the module docstring)."""
 
-    def __init__(self, address, settings):
+    def __init__(self, address, settings, credentials=None):
         self.address = address
         self.timeout = settings.connect_timeout
         self.keepalive = settings.keepalive
+        self.token, self.token_required = _token(credentials or Credentials(), settings)
 
     def open_stream(self):
-        """A new rpyc stream to the server; ``ConnectFailed`` if it cannot be reached."""
+        """A new rpyc stream to the server, authenticated; ``ConnectFailed`` if
+        it cannot be reached or the handshake fails."""
+        stream = self.new_stream()
+        try:
+            if self.token is not None:
+                self.authenticate(stream)
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
+    def new_stream(self):
+        """A new stream to the server, before authentication (one per scheme)."""
         raise NotImplementedError
+
+    def authenticate(self, stream):
+        """Prove the token on ``stream`` (``auth.authenticate``); one clear line if that fails."""
+        address = self.address
+        try:
+            auth.authenticate(stream.sock, self.token, self.timeout, strict=self.token_required)
+        except auth.Refused as exc:
+            raise ConnectFailed(self._refusal(str(exc)) or f"{address} refused the token: {exc}") from None
+        except auth.WrongServerProof:
+            raise ConnectFailed(f"wrong token for {address}: the server holds another one") from None
+        except auth.NoChallenge:
+            raise ConnectFailed(
+                f"{address} asks for no token: it is a plain rpyc server (rpyc_classic, or "
+                "jupyter-rsym serve --no-auth); connect without --token") from None
+        except auth.ServerMismatch as exc:
+            raise ConnectFailed(other_major(address, exc.version)) from None
+        except socket.timeout:
+            raise ConnectFailed(f"{address} did not answer the token handshake in {self.timeout:g} s") from None
+        except ssl.SSLError as exc:
+            raise ConnectFailed(self._tls_refused(exc)) from None
+        except (auth.HandshakeError, EOFError, OSError) as exc:
+            raise ConnectFailed(
+                f"{address} broke off the token handshake ({exc}): is it a jupyter-rsym server "
+                f"on rpyc {RPYC_MAJOR}.x?") from None
+
+    def _refusal(self, text):
+        """The line for a refusal our server sent (as an rpyc exception), or None."""
+        address = self.address
+        if auth.TOKEN_REQUIRED in text:
+            return (f"{address} requires a token: %rconnect {address} --token TOKEN "
+                    f"(or set {TOKEN_ENV}, or RSym.token_file)")
+        if auth.TLS_REQUIRED in text:
+            return f"{address} speaks TLS: connect to tls://{address.host}:{address.port}"
+        if auth.WRONG_TOKEN in text:
+            return f"wrong token for {address}: the server holds another one"
+        return None
+
+    def _tls_refused(self, exc):
+        reason = exc.reason or str(exc)
+        if "CERTIFICATE_REQUIRED" in reason.upper():
+            return f"{self.address} wants a client certificate: pass --cert FILE --key FILE"
+        return f"{self.address} refused the TLS connection ({reason})"
 
     def connect(self, service, config, setup=None):
         """A new rpyc connection serving ``service``, handshake done.
@@ -67,9 +147,17 @@ class Transport:
                 f"{self.address} accepted the connection but did not answer in "
                 f"{self.timeout:g} s; is it an rpyc classic server?"
             ) from None
+        except ssl.SSLError as exc:  # e.g. the server wanted a client certificate
+            stream.close()
+            raise ConnectFailed(self._tls_refused(exc)) from None
         except Exception as exc:  # garbage, a non-classic service, a dropped link
             stream.close()
             reason = str(exc).split("\n", 1)[0]  # not the remote traceback rpyc appends
+            refusal = self._refusal(reason) if isinstance(exc, PermissionError) else None
+            if refusal:
+                raise ConnectFailed(refusal) from None
+            if "invalid message type" in reason:  # an rpyc 5 (or older) reply
+                raise ConnectFailed(other_major(self.address, None)) from None
             raise ConnectFailed(
                 f"{self.address} is not an rpyc classic server ({type(exc).__name__}: {reason}); "
                 f"it must run rpyc {RPYC_MAJOR}.x, like this notebook"
@@ -82,9 +170,58 @@ class Transport:
 class TcpTransport(Transport):
     """A plain TCP connection to HOST:PORT."""
 
-    def open_stream(self):
+    def new_stream(self):
         return tcp_stream(self.address, self.address.host, self.address.port,
                           self.timeout, self.keepalive)
+
+
+class TlsStream(SocketStream):
+    """rpyc's socket stream over TLS; data TLS has already decrypted counts as readable."""
+
+    __slots__ = ()
+
+    def poll(self, timeout):
+        return self.sock.pending() > 0 or super().poll(timeout)
+
+
+class TlsTransport(Transport):
+    """TLS to HOST:PORT: the server's certificate is checked against ``--ca``
+    (or the system's CAs) and its name; ``--cert``/``--key`` present a client
+    certificate."""
+
+    def __init__(self, address, settings, credentials=None):
+        super().__init__(address, settings, credentials)
+        self.context = tls_context(credentials or Credentials(), settings)
+        self._session = None  # resumed by the next stream: a cheaper handshake
+
+    def new_stream(self):
+        address = self.address
+        sock = tcp_stream(address, address.host, address.port, self.timeout, self.keepalive).sock
+        sock.settimeout(self.timeout)
+        try:
+            tls = self.context.wrap_socket(sock, server_hostname=address.host, session=self._session)
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            raise ConnectFailed(
+                f"cannot verify the TLS certificate of {address} ({exc.verify_message}); "
+                "pass --ca FILE with the CA that signed it") from None
+        except socket.timeout:
+            sock.close()
+            raise ConnectFailed(
+                f"{address} did not answer the TLS handshake in {self.timeout:g} s; if it is a "
+                f"plain server, connect to {address.host}:{address.port} without tls://") from None
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError):
+            sock.close()
+            raise ConnectFailed(
+                f"{address} closed the connection in the TLS handshake; if it is a plain server, "
+                f"connect to {address.host}:{address.port} without tls://") from None
+        except ssl.SSLError as exc:
+            sock.close()
+            raise ConnectFailed(self._tls_refused(exc)) from None
+        tls.settimeout(None)
+        if tls.session is not None and tls.session.has_ticket:
+            self._session = tls.session
+        return TlsStream(tls)
 
 
 def tcp_stream(address, host, port, timeout, keepalive):
@@ -102,7 +239,53 @@ def tcp_stream(address, host, port, timeout, keepalive):
     return stream
 
 
-TRANSPORTS = {"tcp": TcpTransport}
+def tls_context(credentials, settings):
+    """The client's TLS context for ``credentials`` (falling back to the RSym settings)."""
+    ca = credentials.ca or settings.tls_ca or None
+    cert = credentials.cert or settings.tls_cert or None
+    key = credentials.key or settings.tls_key or None
+    try:
+        context = ssl.create_default_context(cafile=ca)
+        if cert:
+            context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        names = " / ".join(filter(None, (ca, cert, key)))
+        raise ConnectFailed(f"cannot load the TLS files {names}: {exc.strerror or exc}") from None
+    return context
+
+
+def _token(credentials, settings):
+    """``(token, required)``: ``--token`` must be asked for; the ambient ones
+    (environment, then ``RSym.token_file``) are offered."""
+    if credentials.token:
+        return credentials.token, True
+    if os.environ.get(TOKEN_ENV, "").strip():
+        return os.environ[TOKEN_ENV].strip(), False
+    if settings.token_file:
+        path = Path(settings.token_file).expanduser()
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as exc:
+            raise ConnectFailed(f"cannot read RSym.token_file {str(path)!r}: {exc.strerror}") from None
+        if lines and lines[0].strip():
+            return lines[0].strip(), False
+    return None, False
+
+
+def other_major(address, version):
+    """The line for a server that runs another rpyc major (``version`` if known)."""
+    if version is None:
+        return (f"{address} speaks another rpyc protocol (rpyc 5 or older?): "
+                f"install rpyc {RPYC_MAJOR}.x there, as in this notebook (rpyc {rpyc.__version__})")
+    theirs = int(version.split(".")[0])
+    if theirs < int(RPYC_MAJOR):
+        fix = f"install rpyc {RPYC_MAJOR}.x on the server"
+    else:
+        fix = f"install rpyc {theirs}.x in the notebook's environment"
+    return f"{address} runs rpyc {version}, this notebook rpyc {rpyc.__version__}: {fix}"
+
+
+TRANSPORTS = {"tcp": TcpTransport, "tls": TlsTransport}
 
 
 def parse(text, default_port):
@@ -114,6 +297,6 @@ def parse(text, default_port):
     return parse_address(text, default_port)
 
 
-def transport_for(address, settings):
-    """A new transport to ``address`` (parsed by ``parse``)."""
-    return TRANSPORTS[address.scheme](address, settings)
+def transport_for(address, settings, credentials=None):
+    """A new transport to ``address`` (parsed by ``parse``) proving ``credentials``."""
+    return TRANSPORTS[address.scheme](address, settings, credentials)

@@ -5,11 +5,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 
 from ..address import AddressError
-from ..transport import parse as parse_address
+from ..transport import Credentials, parse as parse_address
 from ..errors import RSymError
 from .base import ExtensionMagics
 
 BAD_VARIABLE = "--as {!r}: a session name must be a Python identifier"
+TLS_ONLY = "--ca, --cert and --key are for tls:// addresses; use tls://{0.host}:{0.port}"
+CERT_AND_KEY = "--cert and --key go together"
 DISCONNECT_WHAT = "name a session to disconnect, or use --all"
 
 
@@ -18,7 +20,8 @@ class ConnectionMagics(ExtensionMagics):
     """Open, list and close remote sessions."""
 
     @magic_arguments.magic_arguments()
-    @magic_arguments.argument("address", help="HOST or HOST:PORT of an rpyc classic server")
+    @magic_arguments.argument(
+        "address", help="HOST[:PORT] of an rpyc classic server, or tls://HOST[:PORT]")
     @magic_arguments.argument(
         "--as", dest="name", metavar="NAME", default=None,
         help="notebook variable to bind the session to (default: RSym.default_name, 'r')",
@@ -27,12 +30,28 @@ class ConnectionMagics(ExtensionMagics):
         "--timeout", type=float, default=None, metavar="S",
         help="seconds to wait for each remote call on this session (default: RSym.timeout)",
     )
+    @magic_arguments.argument(
+        "--token", default=None, metavar="T",
+        help="token of a jupyter-rsym serve server (default: $JUPYTER_RSYM_TOKEN, then "
+        "RSym.token_file, offered only to servers that ask)",
+    )
+    @magic_arguments.argument(
+        "--ca", default=None, metavar="FILE",
+        help="tls:// only: CA file to check the server's certificate with (default: RSym.tls_ca, "
+        "else the system's CAs)",
+    )
+    @magic_arguments.argument("--cert", default=None, metavar="FILE",
+                              help="tls:// only: client certificate (default: RSym.tls_cert)")
+    @magic_arguments.argument("--key", default=None, metavar="FILE",
+                              help="tls:// only: the client certificate's key (default: RSym.tls_key)")
     @line_magic
     def rconnect(self, line):
         """Connect to a remote Python process and bind the session to a name.
 
         Works with the stock ``rpyc_classic`` server from the rpyc package;
-        nothing needs to be installed on the remote side.  Connecting again
+        nothing needs to be installed on the remote side.  ``jupyter-rsym
+        serve`` is the safe server: it prints the ``%rconnect ... --token T``
+        line to paste; ``tls://HOST:PORT`` connects over TLS.  Connecting again
         under a used name replaces that session.
 
         Examples
@@ -46,6 +65,8 @@ class ConnectionMagics(ExtensionMagics):
             Out[2]: [0, 2, 4]
 
             In [3]: %rconnect gpu-box --as gpu --timeout 120
+
+            In [4]: %rconnect tls://lab:18812 --token 8Hq...Zw --ca lab-ca.pem
         """
         args = magic_arguments.parse_argstring(self.rconnect, line)
         settings = self.extension.settings
@@ -56,8 +77,15 @@ class ConnectionMagics(ExtensionMagics):
             address = parse_address(args.address, settings.default_port)
         except AddressError as exc:
             raise UsageError(str(exc)) from None
-        session = self.extension.connect(name, address, timeout=args.timeout)
+        if address.scheme != "tls" and (args.ca or args.cert or args.key):
+            raise UsageError(TLS_ONLY.format(address))
+        if bool(args.cert) != bool(args.key):
+            raise UsageError(CERT_AND_KEY)
+        credentials = Credentials(args.token, args.ca, args.cert, args.key)
+        session = self.extension.connect(name, address, timeout=args.timeout, credentials=credentials)
         print(f"Connected {name} to {address}: {session.description}")
+        if session.version_note:
+            print(f"Note: {session.version_note}")
 
     @magic_arguments.magic_arguments()
     @magic_arguments.argument("name", nargs="?", default=None, help="session to close")
