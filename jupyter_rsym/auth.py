@@ -52,6 +52,7 @@ TLS_RECORD = b"\x16\x03"  # first bytes of a TLS ClientHello
 TOKEN_REQUIRED = "jupyter-rsym serve at this address requires a token"
 WRONG_TOKEN = "jupyter-rsym serve: wrong token"
 TLS_REQUIRED = "jupyter-rsym serve at this address speaks TLS"
+REFUSAL_REASONS = {TLS_REQUIRED: "a plain connection to the TLS port"}
 HOW_TO_CONNECT = {
     TOKEN_REQUIRED: "; in a notebook: %rconnect HOST:PORT --token TOKEN",
     TLS_REQUIRED: "; connect to tls://HOST:PORT",
@@ -215,7 +216,7 @@ class ServerHandshake:
         if msg != consts.MSG_REQUEST:
             raise HandshakeError("not an rpyc request")
         if self.refuse:
-            return self._refuse(seq, self.refuse, self.refuse)
+            return self._refuse(seq, self.refuse, REFUSAL_REASONS.get(self.refuse, self.refuse))
         if self._nonces is None:
             if not (_ours(data, "hello", 3) and _nonce(data[2])):
                 return self._refuse(seq, TOKEN_REQUIRED, "no token (started rpyc without the handshake)")

@@ -1,37 +1,52 @@
 """The demo: a loopback server, an example notebook executed in a real kernel.
 
-``jupyter-rsym demo`` starts a stock ``rpyc_classic`` server on 127.0.0.1,
-executes a notebook from ``notebooks/`` in a fresh Jupyter kernel (the
-notebook reads the server address from ``RSYM_ADDRESS``), writes the executed
+``jupyter-rsym demo`` starts ``jupyter-rsym serve`` on 127.0.0.1 (a fresh
+random token), executes a notebook from ``notebooks/`` in a fresh Jupyter
+kernel (the notebook reads the server address from ``RSYM_ADDRESS``; the
+kernel gets the token as ``JUPYTER_RSYM_TOKEN``), writes the executed
 notebook next to it and prints what each cell showed.
 """
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
-from .localserver import ClassicServer
+from .localserver import RsymServer
 
 DEFAULT_NOTEBOOK = Path("notebooks") / "01-callbacks-and-symmetry.ipynb"
 
 
-def execute_notebook(path, address, timeout=120):
-    """Execute the notebook at ``path`` against ``address``; return the executed notebook."""
+def execute_notebook(path, address, timeout=120, token=None, env=None):
+    """Execute the notebook at ``path`` against ``address``; return the executed notebook.
+
+    The kernel's environment gets ``RSYM_ADDRESS``, ``JUPYTER_RSYM_TOKEN``
+    (if ``token``) and ``env``.
+    """
     import nbformat
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
-    previous = os.environ.get("RSYM_ADDRESS")
-    os.environ["RSYM_ADDRESS"] = address  # the kernel inherits it
-    try:
+    variables = {"RSYM_ADDRESS": address, **({"JUPYTER_RSYM_TOKEN": token} if token else {}), **(env or {})}
+    with environment(variables):  # the kernel inherits it
         NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(Path(path).parent)}}).execute()
-    finally:
-        if previous is None:
-            os.environ.pop("RSYM_ADDRESS", None)
-        else:
-            os.environ["RSYM_ADDRESS"] = previous
     return notebook
+
+
+@contextmanager
+def environment(variables):
+    """Set environment variables for the duration, then restore them."""
+    previous = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def output_text(output):
@@ -50,9 +65,10 @@ def run_demo(notebook_path=DEFAULT_NOTEBOOK, output_path=None):
 
     notebook_path = Path(notebook_path)
     output_path = Path(output_path or notebook_path.with_suffix(".executed.ipynb"))
-    with ClassicServer() as server:
-        print(f"rpyc_classic server on {server.address} (pid {server.process.pid})")
-        notebook = execute_notebook(notebook_path, server.address)
+    with RsymServer() as server:
+        print(f"jupyter-rsym serve on {server.address} (pid {server.process.pid}); "
+              f"the kernel gets its token as JUPYTER_RSYM_TOKEN")
+        notebook = execute_notebook(notebook_path, server.address, token=server.token)
     nbformat.write(notebook, output_path)
     code_cells = [c for c in notebook.cells if c.cell_type == "code"]
     for number, cell in enumerate(code_cells, 1):

@@ -141,12 +141,15 @@ class Gate:
             first = next(iter(self._waiting.values()))
             if first.deadline > now:
                 break
-            self._drop(first, f"dropped: no complete handshake in {self.timeout:g} s")
+            self._drop(first, None if first.step == "drain" else
+                       f"dropped: no complete handshake in {self.timeout:g} s")
 
     # -- one connection's steps -------------------------------------------------
 
     def _step(self, waiting):
         try:
+            if waiting.step == "drain":
+                return self._drain(waiting)
             if waiting.step == "peek":
                 self._peek(waiting)
             if waiting.step == "tls":
@@ -157,7 +160,7 @@ class Gate:
             self._wait_for(waiting, selectors.EVENT_WRITE if isinstance(wait, ssl.SSLWantWriteError)
                            else selectors.EVENT_READ)
         except ssl.SSLError as exc:
-            self._drop(waiting, f"refused: TLS handshake failed ({exc.reason or exc})")
+            self._refuse_tls(waiting, f"refused: TLS handshake failed ({exc.reason or exc})")
         except BlockingIOError:
             pass  # nothing to read yet
         except OSError as exc:
@@ -167,6 +170,9 @@ class Gate:
         """TLS port: a client that speaks plain rpyc gets told to use TLS."""
         first = waiting.sock.recv(1, socket.MSG_PEEK)
         if first and TLS_RECORD.startswith(first):
+            # TLS writes records back to back (session tickets, then a reply):
+            # without NODELAY each waits for the peer's delayed ACK (40 ms)
+            waiting.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # the wrapped socket keeps the file descriptor, so the entry keeps its place
             self._selector.unregister(waiting.sock)
             waiting.sock = self.tls.wrap_socket(
@@ -198,6 +204,22 @@ class Gate:
             self._let_in(waiting, "token, TLS" if isinstance(sock, ssl.SSLSocket) else "token")
         elif handshake.closed:
             self._drop(waiting, f"refused: {handshake.reason}")
+
+    def _refuse_tls(self, waiting, reason):
+        """Close our side after TLS's alert, but read on until the client closes
+        (or its time is up): closing with its data unread would send a reset
+        that can overtake the alert, and the client would not learn why."""
+        self.log(waiting.peer, reason)
+        try:
+            waiting.sock.shutdown(socket.SHUT_WR)  # also drops the TLS state: raw reads below
+        except OSError:
+            return self._drop(waiting, None)
+        waiting.step = "drain"
+        self._wait_for(waiting, selectors.EVENT_READ)
+
+    def _drain(self, waiting):
+        if not waiting.sock.recv(4096):
+            self._drop(waiting, None)
 
     def _wait_for(self, waiting, events):
         if waiting.events != events:

@@ -1,7 +1,9 @@
-"""A stock ``rpyc_classic`` server on loopback, as a child process.
+"""Servers on loopback as child processes: a stock ``rpyc_classic``, and
+``jupyter-rsym serve``.
 
-Used by the demo and the tests: it binds port 0, so the OS picks a free port,
-and the real port is read back from the server's start-up log line.
+Used by the demo and the tests: they bind port 0, so the OS picks a free
+port, and the real port (and our server's paste line with its token) is read
+back from the server's start-up log lines.
 """
 
 import os
@@ -10,8 +12,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 _STARTED = re.compile(r"server started on \[(?P<host>[^\]]+)\]:(?P<port>\d+)")
+_PASTE = re.compile(r"paste into a notebook: (?P<line>%rconnect .*?)\s*$")
 CLASSIC_SERVER = [sys.executable, "-c", "import sys; from rpyc.cli.rpyc_classic import main; sys.exit(main())"]
 
 
@@ -22,18 +26,19 @@ class ClassicServer:
     and its process group.  Also a context manager.
     """
 
-    def __init__(self, host="127.0.0.1", port=0, extra_args=(), env=None):
+    def __init__(self, host="127.0.0.1", port=0, extra_args=(), env=None, cwd=None):
         self.host = host
         self.port = None
         self.process = None
         self._args = [*CLASSIC_SERVER, "--host", host, "-p", str(port), *extra_args]
         self._env = env
+        self._cwd = cwd
         self.log = []
 
     def start(self, timeout=20):
         self.process = subprocess.Popen(
             self._args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env=self._env, start_new_session=True,
+            env=self._env, cwd=self._cwd, start_new_session=True,
         )
         started = threading.Event()
         threading.Thread(target=self._read_log, args=(started,), daemon=True).start()
@@ -45,11 +50,15 @@ class ClassicServer:
     def _read_log(self, started):
         for line in self.process.stderr:
             self.log.append(line)
+            self._parse(line)
             match = _STARTED.search(line)
             if match and self.port is None:
                 self.port = int(match["port"])
                 started.set()
         started.set()
+
+    def _parse(self, line):
+        """Read what a subclass needs from a log line that precedes the start-up line."""
 
     @property
     def address(self):
@@ -77,3 +86,43 @@ class ClassicServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class RsymServer(ClassicServer):
+    """``python -m jupyter_rsym.server --host 127.0.0.1 --port 0 ARGS`` in a child process.
+
+    After ``start()``: ``port``, ``token`` (None with ``--no-auth``) and
+    ``paste_line`` (the ``%rconnect ...`` line it printed).  ``log`` keeps its
+    log lines as they come.  ``python`` is the interpreter command (with
+    options), ``cwd`` its working directory.
+    """
+
+    def __init__(self, host="127.0.0.1", port=0, extra_args=(), env=None, cwd=None,
+                 python=(sys.executable,)):
+        super().__init__(host, port, env=env, cwd=cwd)
+        self._args = [*python, "-m", "jupyter_rsym.server", "--host", host,
+                      "--port", str(port), *extra_args]
+        self.token = None
+        self.paste_line = None
+
+    def _parse(self, line):
+        match = _PASTE.search(line)
+        if match:
+            self.paste_line = match["line"]
+            token = re.search(r"--token (\S+)", self.paste_line)
+            self.token = token[1] if token else None
+
+    @property
+    def address(self):
+        scheme = "tls://" if self.paste_line and "tls://" in self.paste_line else ""
+        return f"{scheme}{self.host}:{self.port}"
+
+    def wait_for_log(self, text, timeout=10):
+        """Wait (bounded) until a log line contains ``text``; return that line."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.log):
+                if text in line:
+                    return line
+            time.sleep(0.02)
+        raise AssertionError(f"no log line with {text!r} in {timeout} s: {''.join(self.log)}")

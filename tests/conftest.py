@@ -65,3 +65,39 @@ def start_proxy():
     yield start
     for proxy in proxies:
         proxy.close()
+
+
+# --- jupyter-rsym serve (issue 12) ------------------------------------------
+
+from jupyter_rsym.localserver import RsymServer  # noqa: E402
+
+
+@pytest.fixture
+def start_rsym_server():
+    """Start ``jupyter-rsym serve`` child processes on free loopback ports
+    (``start_rsym_server("--no-auth", ...)`` passes arguments); all stopped at the end."""
+    servers = []
+
+    def start(*args, env=None):
+        server = RsymServer(extra_args=args, env=env).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def rsym_server():
+    """One ``jupyter-rsym serve`` with a random token, shared by a test module."""
+    with RsymServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def tls_rsym_server(tls_files):
+    """One ``jupyter-rsym serve`` with a random token over TLS (``tls_files``), shared by a module."""
+    with RsymServer(extra_args=["--tls-cert", str(tls_files.server_cert),
+                                "--tls-key", str(tls_files.server_key)]) as server:
+        yield server
