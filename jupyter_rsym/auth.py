@@ -127,18 +127,22 @@ class FrameReader:
     def feed(self, data):
         self.buffer += data
         if len(self.buffer) > HEADER.size + self.limit + len(FLUSHER):
+            self._length()  # says what is wrong with the header, if anything
             raise HandshakeError("more data than a handshake message")
 
-    def next(self):
-        """``(msg, seq, args)`` of the next whole frame, or None if incomplete."""
-        if len(self.buffer) < HEADER.size:
-            return None
+    def _length(self):
         if self.buffer.startswith(TLS_RECORD):
             raise HandshakeError("a TLS handshake on a plain port (client used tls://?)")
         length, compressed = HEADER.unpack_from(self.buffer)
         if length > self.limit or compressed:
             raise HandshakeError(f"not a handshake message (frame of {length} bytes announced)")
-        end = HEADER.size + length + len(FLUSHER)
+        return length
+
+    def next(self):
+        """``(msg, seq, args)`` of the next whole frame, or None if incomplete."""
+        if len(self.buffer) < HEADER.size:
+            return None
+        end = HEADER.size + self._length() + len(FLUSHER)
         if len(self.buffer) < end:
             return None
         payload, self.buffer = self.buffer[HEADER.size:end - 1], self.buffer[end:]

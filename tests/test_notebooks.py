@@ -60,3 +60,19 @@ def test_async_callbacks_routing(start_server):
         assert define.stdout == "" and connect.stdout.startswith("Connected r")
     finally:
         harness.shutdown()
+
+
+def test_secure_server(tls_rsym_server, tls_files):
+    server = tls_rsym_server
+    notebook = execute_notebook(NOTEBOOKS / "03-secure-server.ipynb", server.address, env={
+        "RSYM_SERVER_TOKEN": server.token, "RSYM_CA": str(tls_files.ca)})
+    cells = code_cells(notebook)
+    connect, remote, mapped, intruder, plain, after = cells[1:]
+    assert shown(connect).startswith(f"Connected r to {server.address}: Python 3.")
+    assert shown(remote) == f"served by pid {server.process.pid}\n"
+    assert shown(mapped) == "g runs here 0\ng runs here 1\ng runs here 2\n[0, 2, 4]\n"
+    plain_address = server.address.removeprefix("tls://")
+    assert shown(intruder) == f"ConnectionError: wrong token for {server.address}: the server holds another one\n"
+    assert shown(plain) == f"ConnectionError: {plain_address} speaks TLS: connect to tls://{plain_address}\n"
+    assert shown(after) == "42\n"
+    server.wait_for_log("refused: wrong token")

@@ -44,8 +44,8 @@ def test_bad_addresses_say_why(text, message):
 
 
 def test_schemes_without_a_transport_say_so():
-    with pytest.raises(AddressError, match="tls connections are not supported yet"):
-        parse("tls://lab:4443", 18812)
+    with pytest.raises(AddressError, match="ssh connections are not supported yet"):
+        parse("ssh://lab", 18812)
 
 
 def test_agent_and_server_side_import_without_ipython():

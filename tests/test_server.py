@@ -180,6 +180,20 @@ def test_bad_server_arguments_are_one_line(tmp_path):
         assert len(done.stderr.splitlines()) == 1, done.stderr
 
 
+def test_server_side_imports_without_ipython():
+    code = (
+        "import sys\n"
+        "for name in ('IPython', 'ipykernel', 'traitlets', 'jupyter_client', 'zmq'):\n"
+        "    sys.modules[name] = None  # importing them now fails\n"
+        "import jupyter_rsym.server, jupyter_rsym.auth, jupyter_rsym.gate\n"
+        "print(sorted(m for m in sys.modules if m.startswith('jupyter_rsym.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    modules = {m.split(".")[1] for m in eval(done.stdout)}
+    assert modules == {"agent", "auth", "bundle", "gate", "server"}, modules
+
+
 # -- another rpyc major, another jupyter_rsym, a bare Python -----------------------
 
 @pytest.fixture(scope="session")
