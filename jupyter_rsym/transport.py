@@ -241,9 +241,9 @@ def tcp_stream(address, host, port, timeout, keepalive):
 
 def tls_context(credentials, settings):
     """The client's TLS context for ``credentials`` (falling back to the RSym settings)."""
-    ca = credentials.ca or settings.tls_ca or None
-    cert = credentials.cert or settings.tls_cert or None
-    key = credentials.key or settings.tls_key or None
+    ca, cert, key = (os.path.expanduser(path) if path else None for path in (
+        credentials.ca or settings.tls_ca, credentials.cert or settings.tls_cert,
+        credentials.key or settings.tls_key))
     try:
         context = ssl.create_default_context(cafile=ca)
         if cert:

@@ -69,6 +69,8 @@ def start_proxy():
 
 # --- jupyter-rsym serve (issue 12) ------------------------------------------
 
+import contextlib  # noqa: E402
+
 from jupyter_rsym.localserver import RsymServer  # noqa: E402
 
 
@@ -76,16 +78,8 @@ from jupyter_rsym.localserver import RsymServer  # noqa: E402
 def start_rsym_server():
     """Start ``jupyter-rsym serve`` child processes on free loopback ports
     (``start_rsym_server("--no-auth", ...)`` passes arguments); all stopped at the end."""
-    servers = []
-
-    def start(*args, env=None):
-        server = RsymServer(extra_args=args, env=env).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    with contextlib.ExitStack() as servers:
+        yield lambda *args, env=None: servers.enter_context(RsymServer(extra_args=args, env=env))
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,10 @@ import jupyter_rsym
 from jupyter_rsym import auth
 from jupyter_rsym.localserver import ClassicServer, RsymServer
 
-from .test_sessions import one_line_error
+from .test_sessions import fresh, one_line_error  # noqa: F401  (fixture)
 
 PACKAGE = Path(jupyter_rsym.__file__).resolve().parent
 SERVER_MODULES = ("__init__.py", "bundle.py", "auth.py", "gate.py", "server.py")
-
-
-@pytest.fixture
-def fresh(kernel):
-    kernel.ok("%reload_ext jupyter_rsym\n%config RSym.connect_timeout = 5")
-    yield kernel
-    kernel.ok("%rdisconnect --all\n%config RSym.connect_timeout = 5")
 
 
 def connected_line(cell, address):
@@ -90,8 +83,11 @@ def test_wrong_ways_in_are_one_clear_line(fresh, rsym_server, tls_rsym_server, c
         assert fresh.ok("1 + 1").result["text/plain"] == "2"
     # a stock server says nothing to a TLS hello: the connect timeout ends the wait
     fresh.ok("%config RSym.connect_timeout = 1")
-    line = one_line_error(fresh.run(f"%rconnect tls://{classic_server.address} --ca {tls_files.ca}"),
-                          "ConnectFailed")
+    try:
+        line = one_line_error(fresh.run(f"%rconnect tls://{classic_server.address} --ca {tls_files.ca}"),
+                              "ConnectFailed")
+    finally:
+        fresh.ok("%config RSym.connect_timeout = 5")
     assert line == (f"ConnectionError: tls://{classic_server.address} did not answer the TLS handshake "
                     f"in 1 s; if it is a plain server, connect to {classic_server.address} without tls://")
     assert "--ca, --cert and --key are for tls:// addresses" in one_line_error(
