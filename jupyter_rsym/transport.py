@@ -192,14 +192,13 @@ class TlsTransport(Transport):
     def __init__(self, address, settings, credentials=None):
         super().__init__(address, settings, credentials)
         self.context = tls_context(credentials or Credentials(), settings)
-        self._session = None  # resumed by the next stream: a cheaper handshake
 
     def new_stream(self):
         address = self.address
         sock = tcp_stream(address, address.host, address.port, self.timeout, self.keepalive).sock
         sock.settimeout(self.timeout)
         try:
-            tls = self.context.wrap_socket(sock, server_hostname=address.host, session=self._session)
+            tls = self.context.wrap_socket(sock, server_hostname=address.host)
         except ssl.SSLCertVerificationError as exc:
             sock.close()
             raise ConnectFailed(
@@ -219,8 +218,6 @@ class TlsTransport(Transport):
             sock.close()
             raise ConnectFailed(self._tls_refused(exc)) from None
         tls.settimeout(None)
-        if tls.session is not None and tls.session.has_ticket:
-            self._session = tls.session
         return TlsStream(tls)
 
 
