@@ -112,6 +112,13 @@ def test_client_certificates(fresh, start_rsym_server, tls_files):
     cell = fresh.ok(f"{base} --cert {tls_files.client_cert} --key {tls_files.client_key}")
     connected_line(cell, server.address)
     assert fresh.ok("%remote 6 * 7").result["text/plain"] == "42"
+    # the same from the settings (as for RSym.connections opened at load)
+    fresh.ok(f"%config RSym.tls_ca = {str(tls_files.ca)!r}\n%config RSym.tls_cert = {str(tls_files.client_cert)!r}\n"
+             f"%config RSym.tls_key = {str(tls_files.client_key)!r}")
+    try:
+        connected_line(fresh.ok(f"%rconnect {server.address} --token {server.token}"), server.address)
+    finally:
+        fresh.ok("%config RSym.tls_ca = ''\n%config RSym.tls_cert = ''\n%config RSym.tls_key = ''")
 
 
 def test_no_auth_is_plain_classic(start_rsym_server):
