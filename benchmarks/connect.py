@@ -58,8 +58,12 @@ def in_kernel(lines, repeats, warm_up):
             "            get_ipython().run_line_magic('rdisconnect', 'r')\n"
             "    return statistics.median(samples)\n"
         )
-        return {name: float(kernel.ok(f"print(timed({line!r}, {repeats}))", timeout=120).stdout)
-                for name, line in lines.items()}
+        timings = {}
+        for name, line in lines.items():
+            cell = kernel.ok(f"print(timed({line!r}, {repeats}))", timeout=120)
+            # on a loaded machine the stream may trail the cell's idle status
+            timings[name] = float(cell.wait_for(lambda c: c.stdout.strip(), 10, "the timing").stdout)
+        return timings
     finally:
         kernel.shutdown()
 
