@@ -84,10 +84,11 @@ class WrongServerProof(HandshakeError):
 
 
 def make_token():
-    """A new random token (256 bits, URL-safe text)."""
+    """A new random token (256 bits as hex: it never starts with "-", which
+    the pasted ``%rconnect ... --token T`` line would read as an option)."""
     import secrets
 
-    return secrets.token_urlsafe(32)
+    return secrets.token_hex(32)
 
 
 def _mac(token, label, first, second):
