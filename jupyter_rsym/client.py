@@ -93,6 +93,21 @@ class RoutedConnection(Connection):
             finally:
                 waiters.leave()
 
+    def request_async(self, handler, args, on_reply):
+        """Send a request without waiting for it; returns its seq.
+
+        ``on_reply(is_exc, value)`` runs in whichever thread reads the reply:
+        the background server while no local thread waits on the connection.
+        """
+        seq = self._get_seq_id()
+        self._request_callbacks[seq] = on_reply
+        try:
+            self._send(consts.MSG_REQUEST, seq, (handler, self._box(args)))
+        except BaseException:
+            self._request_callbacks.pop(seq, None)
+            raise
+        return seq
+
     def _request(self, handler, args, timeout):
         result = Reply()
         seq = self._get_seq_id()

@@ -7,7 +7,9 @@ from IPython.core.error import UsageError
 from .transport import parse as parse_address
 from .config import RSym
 from .display import RemoteDisplay, RemoteTracebacks
-from .magics import ConnectionMagics, RemoteMagics
+from .jobs import JobList
+from .autoremote import AutoRemote
+from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, RemoteMagics
 from .output import CellLabels
 from .session import RemoteSession, SessionRegistry
 
@@ -20,9 +22,12 @@ class Extension:
         self.settings = RSym(parent=shell)
         self.sessions = SessionRegistry()
         self.labels = CellLabels()
+        self.jobs = JobList()
+        self.autoremote = AutoRemote(shell, self)
         self.display = RemoteDisplay(shell)
         self.tracebacks = RemoteTracebacks(shell)
-        self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self)]
+        self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self),
+                        JobMagics(shell, self), AutoRemoteMagics(shell, self)]
 
     def load(self):
         self.shell.configurables.append(self.settings)
@@ -30,6 +35,7 @@ class Extension:
         self.tracebacks.install()
         atexit.register(self.sessions.close_all)  # kernel shutdown: say goodbye to servers
         self.shell.register_magics(*self._magics)
+        self.autoremote.install()
         for name, address in self.settings.connections.items():
             try:
                 self.connect(name, parse_address(address, self.settings.default_port))
@@ -39,6 +45,7 @@ class Extension:
     def unload(self):
         atexit.unregister(self.sessions.close_all)
         self.sessions.close_all()
+        self.autoremote.uninstall()
         self.display.uninstall()
         self.tracebacks.uninstall()
         if self.settings in self.shell.configurables:
@@ -59,6 +66,17 @@ class Extension:
         self.sessions.add(session)
         self.shell.user_ns[name] = session
         return session
+
+    def sessions_for(self, names=None):
+        """The sessions ``--on`` names: ``NAME``, ``A,B,...`` or ``all`` (every
+        connected session); the newest one by default.  A UsageError if none."""
+        if names is None or names.strip() != "all":
+            wanted = [n.strip() for n in (names or "").split(",") if n.strip()] or [None]
+            return list({id(s): s for s in map(self.session, wanted)}.values())
+        found = [s for s in self.sessions if s.state == "connected"]
+        if not found:
+            raise UsageError("--on all: no connected session; connect first with %rconnect HOST[:PORT]")
+        return found
 
     def session(self, name=None):
         """The session named ``name`` (default: the newest); a UsageError if none."""

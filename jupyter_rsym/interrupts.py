@@ -12,6 +12,7 @@ remote to stop the work (see ``agent/interrupts.py``).
 
 import signal
 import threading
+from contextlib import contextmanager
 
 from rpyc.core.channel import Channel
 
@@ -81,3 +82,21 @@ class GuardedChannel(Channel):
             return super().recv()
         finally:
             self.guard.reading = False
+
+
+@contextmanager
+def deferred():
+    """Hold Ctrl-C in the main thread of a running cell until the block ends,
+    then raise it: for writes to a connection that must not be cut in half."""
+    if threading.current_thread() is not threading.main_thread() \
+            or getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    pressed = []
+    previous = set_handler(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        set_handler(signal.SIGINT, previous)
+        if pressed:
+            raise KeyboardInterrupt

@@ -9,7 +9,12 @@ remote thread, while another cell runs.
 
 When several sessions print into one cell, a ``[name]`` prefix marks each
 change of session (as ipyparallel's ``[stdout:N]``); one session alone
-prints bare.
+prints bare.  A fan-out cell (``%%remote --on a,b``) is also line-buffered
+per session and stream: whole lines only, each run of lines from one
+session under its label, and a ``\\r`` progress line reduced to what a
+terminal would show, so one host's progress never overwrites another's line.
+A session's unfinished last line is written when its share of the cell ends
+(``CellLabels.end_session``).
 """
 
 import sys
@@ -17,25 +22,90 @@ import threading
 from collections import OrderedDict
 
 
+def _cell_key(parent):
+    return (parent.get("header") or parent).get("msg_id") if parent else None
+
+
+def _collapse(line):
+    """What a terminal shows of a line with carriage returns (a trailing one moves nothing)."""
+    body = line.rstrip("\r")
+    return body[body.rfind("\r") + 1:]
+
+
 class CellLabels:
-    """Which session last printed into each cell (the most recent cells only)."""
+    """Which session last printed into each cell (the most recent cells only),
+    and the unfinished lines of fan-out cells."""
 
     def __init__(self, keep=1000):
         self._last = OrderedDict()
         self._keep = keep
         self._lock = threading.Lock()
+        self._fanouts = {}  # cell key -> {(session, stream): unfinished line}
 
     def prefix(self, parent, session_name):
         """``"[name] "`` if another session printed into this cell last, else ``""``."""
-        if not parent:
+        key = _cell_key(parent)
+        if key is None:
             return ""
-        key = (parent.get("header") or parent).get("msg_id")
         with self._lock:
-            last = self._last.pop(key, None)
-            self._last[key] = session_name
-            if len(self._last) > self._keep:
-                self._last.popitem(last=False)
+            return self._prefix(key, session_name)
+
+    def _prefix(self, key, session_name):
+        last = self._last.pop(key, None)
+        self._last[key] = session_name
+        if len(self._last) > self._keep:
+            self._last.popitem(last=False)
         return f"[{session_name}] " if last not in (None, session_name) else ""
+
+    def write(self, parent, session_name, stream, text):
+        """Write remote ``text`` of ``stream`` into the calling thread's cell, labelled."""
+        out = sys.stderr if stream == "stderr" else sys.stdout
+        key = _cell_key(parent)
+        with self._lock:  # the label and the text it labels go out together
+            lines = self._fanouts.get(key)
+            if lines is None:
+                out.write((self._prefix(key, session_name) if key is not None else "") + text)
+                return
+            text = lines.pop((session_name, stream), "") + text
+            done, newline, rest = text.rpartition("\n")
+            if rest:
+                lines[(session_name, stream)] = _collapse(rest) + ("\r" if rest.endswith("\r") else "")
+            if newline:
+                self._write_lines(out, key, session_name, done.split("\n"))
+
+    def _write_lines(self, out, key, session_name, lines):
+        last = self._last.get(key)
+        label = f"[{session_name}] " if last != session_name else ""
+        self._prefix(key, session_name)
+        out.write(label + "\n".join(_collapse(line) for line in lines) + "\n")
+
+    def begin_fanout(self, parent):
+        """Line-buffer and label every session's output in this cell from now on."""
+        key = _cell_key(parent)
+        if key is not None:
+            with self._lock:
+                self._fanouts.setdefault(key, {})
+                self._last.pop(key, None)  # the first host to print is labelled too
+
+    def end_session(self, parent, session_name):
+        """Write the session's unfinished lines in this cell (its part has ended)."""
+        key = _cell_key(parent)
+        with self._lock:
+            lines = self._fanouts.get(key)
+            if lines is None:
+                return
+            for stream in ("stdout", "stderr"):
+                rest = lines.pop((session_name, stream), None)
+                if rest is not None and _collapse(rest):
+                    out = sys.stderr if stream == "stderr" else sys.stdout
+                    self._write_lines(out, key, session_name, [rest])
+
+    def end_fanout(self, parent, session_names):
+        """Write what is left and stop line-buffering this cell."""
+        for name in session_names:
+            self.end_session(parent, name)
+        with self._lock:
+            self._fanouts.pop(_cell_key(parent), None)
 
 
 class OutputSink:
@@ -51,9 +121,8 @@ class OutputSink:
         self.batches += 1
         for cause, name, text in batch:
             parent = None if cause is None else self._router.parent_of_request(cause)
-            text = self._labels.prefix(parent, self._name) + text
             token = self._router.enter(parent)
             try:
-                (sys.stderr if name == "stderr" else sys.stdout).write(text)
+                self._labels.write(parent, self._name, name, text)
             finally:
                 self._router.leave(token)

@@ -48,6 +48,7 @@ class RemoteSession:
         self._server = None
         self._transport = None
         self._lock = threading.Lock()
+        self._lost_listeners = []
 
     @classmethod
     def connect(cls, name, address, settings, shell=None, labels=None, credentials=None):
@@ -207,6 +208,70 @@ class RemoteSession:
         self.last_rtt = time.perf_counter() - start
         return self.last_rtt
 
+    # -- requests that do not wait (fanout.py) -------------------------------
+
+    @property
+    def link_id(self):
+        """The agent's id for this session's connection (what ``cancel`` names)."""
+        return self._link_id
+
+    def request_async(self, func, args, on_reply):
+        """Send the remote call ``func(*args)`` without waiting; ``on_reply(is_exc,
+        value)`` runs in the thread that reads the reply.  Returns the seq."""
+        conn = self._usable()
+        try:
+            return conn.request_async(consts.HANDLE_CALL, (func, args, ()), on_reply)
+        except EOFError as exc:
+            raise self._lost(exc) from None
+
+    def eval_async(self, expression, on_reply):
+        """``request_async`` of the remote ``eval(expression)``."""
+        return self.request_async(self._usable().eval, (expression,), on_reply)
+
+    def side_eval_async(self, expression, timeout):
+        """Evaluate ``expression`` remotely over the side connection (it gets
+        through while the main one is busy); an rpyc ``AsyncResult`` expiring
+        after ``timeout`` s.  Whoever waits on it serves the side connection."""
+        self._usable()
+        result = self._control.async_request(consts.HANDLE_CALL, self._control.eval, (expression,), ())
+        result.set_expiry(timeout)
+        return result
+
+    def side_ping_async(self):
+        """A ping over the side connection, expiring after the liveness timeout."""
+        self._usable()
+        result = self._control.async_request(consts.HANDLE_PING, "ping")
+        result.set_expiry(self._alive_timeout)
+        return result
+
+    def failure(self, exc):
+        """The error a user sees for ``exc`` raised by a request on this session:
+        one line for a failed link, else ``exc`` itself."""
+        if isinstance(exc, EOFError):
+            return self._lost(exc)
+        if isinstance(exc, ReplyTimeout) and not isinstance(exc, NoAnswer):
+            return NoAnswer(self.address, self._alive_timeout)
+        return exc
+
+    def when_lost(self, callback):
+        """Call ``callback(error)`` once when the session is lost or closed;
+        returns a function that cancels this."""
+        with self._lock:
+            self._lost_listeners.append(callback)
+
+        def cancel():
+            with self._lock:
+                if callback in self._lost_listeners:
+                    self._lost_listeners.remove(callback)
+
+        return cancel
+
+    def _tell_lost(self, error):
+        with self._lock:
+            listeners, self._lost_listeners = self._lost_listeners, []
+        for callback in listeners:
+            callback(error)
+
     # -- lifecycle ------------------------------------------------------------
 
     def _usable(self):
@@ -239,6 +304,7 @@ class RemoteSession:
         if self._control is not None:
             self._control._config["sync_request_timeout"] = 0.5
             self._control.close()
+        self._tell_lost(self._lost_error())
 
     def close(self):
         """Close the connection and stop its background thread (idempotent)."""
@@ -254,6 +320,7 @@ class RemoteSession:
                 conn.close()
         if self._transport is not None:
             self._transport.close()
+        self._tell_lost(SessionLost(f"session {self.name!r} was closed"))
 
     def __repr__(self):
         where = f"{self.state} {'to' if self.state == CONNECTED else 'from'} {self.address}"

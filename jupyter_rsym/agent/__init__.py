@@ -9,6 +9,8 @@ jupyter_rsym, so a remote Python that has only rpyc can run it:
 * ``interrupts`` stop the handler of one notebook request
 * ``cells``      run a whole cell in one request
 * ``display``    an object's rich representations in one request
+* ``jobs``       a cell in a remote thread of its own (fan-out, background cells)
+* ``names``      names completing a prefix in a remote namespace, in one request
 
 A stock server gets the package from the notebook at connect time as one
 bundle (``jupyter_rsym.bundle``); our own server imports it directly.  Either
@@ -17,13 +19,13 @@ every connection to one server process shares one copy of one version (one
 stdout router, one flusher thread).
 """
 
-from . import capture, routes, tags
+from . import capture, jobs, names, routes, tags
 from .cells import run_cell
 from .display import mimebundle
 from .interrupts import interrupt
 
 # the bundle's load order: a module comes after the ones it imports
-MODULES = ("routes", "capture", "interrupts", "tags", "cells", "display")
+MODULES = ("routes", "capture", "interrupts", "tags", "cells", "display", "jobs", "names")
 __all__ = ["attach", "describe", "interrupt", "mimebundle", "run_cell"]
 
 

@@ -1,6 +1,8 @@
 """IPython magics: thin glue that parses arguments, calls a session, shows the result."""
 
+from .autoremote import AutoRemoteMagics
 from .connection import ConnectionMagics
 from .execution import RemoteMagics
+from .jobs import JobMagics
 
-__all__ = ["ConnectionMagics", "RemoteMagics"]
+__all__ = ["AutoRemoteMagics", "ConnectionMagics", "JobMagics", "RemoteMagics"]

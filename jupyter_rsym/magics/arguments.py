@@ -14,6 +14,15 @@ def on_session(func):
     )(func)
 
 
+def on_sessions(func):
+    """``--on NAME[,NAME...]`` or ``--on all``: the sessions a cell runs on."""
+    return magic_arguments.argument(
+        "--on", metavar="NAMES", default=None,
+        help="session(s) to run on: NAME, NAME,NAME,... (at once, each in its own remote "
+        "namespace) or all (every connected session); default: the most recently connected one",
+    )(func)
+
+
 def transfer_names(func):
     """``-i`` / ``-o``: names handed to and copied back from the remote."""
     func = magic_arguments.argument(

@@ -4,7 +4,8 @@ from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import line_cell_magic, magics_class, needs_local_scope, no_var_expand
 
-from .arguments import BAD_NAME, on_session, parse_names, transfer_names
+from ..gathered import run_foreground
+from .arguments import BAD_NAME, on_sessions, parse_names, transfer_names
 from .base import ExtensionMagics
 
 NO_LOCAL = "-i {local}: no notebook variable named {local!r}"
@@ -17,12 +18,17 @@ class RemoteMagics(ExtensionMagics):
     """Run notebook cells and expressions in a remote session."""
 
     @magic_arguments.magic_arguments()
-    @on_session
+    @on_sessions
     @transfer_names
     @magic_arguments.argument(
         "--timeout", type=float, default=None, metavar="S",
         help="fail the cell if it runs longer than S seconds (default: RSym.cell_timeout, "
         "0 = no limit)",
+    )
+    @magic_arguments.argument(
+        "--bg", action="store_true",
+        help="run in the background: return a job handle at once (done(), result(timeout), "
+        "cancel()); output, value and errors still land in this cell; %%rjobs lists jobs",
     )
     @no_var_expand
     @needs_local_scope
@@ -39,6 +45,19 @@ class RemoteMagics(ExtensionMagics):
         Order: hand over ``-i`` names, run, copy back ``-o`` names.  Values
         travel as in ``jupyter_rsym.transfer``: functions by reference (the
         remote calls back into the notebook), plain data as a copy.
+
+        With several sessions (``--on a,b`` or ``--on all``) the cell runs on
+        all of them at once, each in its own remote namespace.  Output is
+        labelled ``[name]`` at each change of session, whole lines only; the
+        value shows each session's value labelled (a dict ``{name: value}``,
+        as is each ``-o`` name); ``-i`` hands the same values to every
+        session.  If some fail, the others' output and values stay, and one
+        ``FanoutError`` at the end shows each failing session's traceback.
+        Interrupting stops the cell on every session.
+
+        ``--bg`` returns a job handle at once; the cell's output, value and
+        errors land in this cell whenever they come, its ``-o`` names are
+        bound when it ends.
 
         The line form evaluates one expression and returns its value (a
         proxy for remote objects): ``x = %remote os.getcwd()``; it accepts
@@ -68,18 +87,44 @@ class RemoteMagics(ExtensionMagics):
 
             In [4]: %remote __import__("os").getpid()
             Out[4]: 4242
+
+            In [5]: %%remote --on gpu,cpu -o host
+               ...: import platform
+               ...: host = platform.node()
+               ...: print("hello")
+            [gpu] hello
+            [cpu] hello
+
+            In [6]: host
+            Out[6]: {'gpu': 'gpu-box', 'cpu': 'cpu-box'}
+
+            In [7]: %%remote --bg
+               ...: import time; time.sleep(60); "slept"
+            Out[7]: <RemoteJob 1 on r: running, cell 7>
+
+            In [8]: _7.result(timeout=120)
+            Out[8]: 'slept'
         """
         if cell is None:
             return self._remote_expression(line)
         args = magic_arguments.parse_argstring(self.remote, line)
-        session = self.extension.session(args.on)
+        sessions = self.extension.sessions_for(args.on)
         inputs = parse_names(args.input, "-i")
         outputs = parse_names(args.output, "-o")
         for remote, local in outputs:
             if not local.isidentifier():
                 raise UsageError(BAD_NAME.format(option="-o", item=f"{remote}={local}"))
-        session.push({remote: self._lookup(local, local_ns) for remote, local in inputs})
-        timeout = self.extension.settings.cell_timeout if args.timeout is None else args.timeout
+        values = {remote: self._lookup(local, local_ns) for remote, local in inputs}
+        settings = self.extension.settings
+        timeout = settings.cell_timeout if args.timeout is None else args.timeout
+        if args.bg:
+            return self.extension.jobs.start(sessions, cell, self.shell, self.extension.labels,
+                                             values, outputs)
+        if len(sessions) > 1:
+            return run_foreground(sessions, cell, self.shell, self.extension.labels, values,
+                                  outputs, timeout, settings.timeout or None)
+        session = sessions[0]
+        session.push(values)
         value = session.run(cell, "exec", timeout=timeout)
         self._copy_back(session, outputs)
         return value
