@@ -11,7 +11,7 @@ When several sessions print into one cell, a ``[name]`` prefix marks each
 change of session (as ipyparallel's ``[stdout:N]``); one session alone
 prints bare.  A fan-out cell (``%%remote --on a,b``) is also line-buffered
 per session and stream: whole lines only, each run of lines from one
-session under its label, and a ``\\r`` progress line reduced to what a
+session (and stream) under its label, and a ``\\r`` progress line reduced to what a
 terminal would show, so one host's progress never overwrites another's line.
 A session's unfinished last line is written when its share of the cell ends
 (``CellLabels.end_session``).
@@ -50,12 +50,14 @@ class CellLabels:
         with self._lock:
             return self._prefix(key, session_name)
 
-    def _prefix(self, key, session_name):
+    def _prefix(self, key, session_name, stream=None):
         last = self._last.pop(key, None)
-        self._last[key] = session_name
+        self._last[key] = (session_name, stream)
         if len(self._last) > self._keep:
             self._last.popitem(last=False)
-        return f"[{session_name}] " if last not in (None, session_name) else ""
+        if last is None:
+            return ""
+        return f"[{session_name}] " if last[0] != session_name else ""
 
     def write(self, parent, session_name, stream, text):
         """Write remote ``text`` of ``stream`` into the calling thread's cell, labelled."""
@@ -71,12 +73,13 @@ class CellLabels:
             if rest:
                 lines[(session_name, stream)] = _collapse(rest) + ("\r" if rest.endswith("\r") else "")
             if newline:
-                self._write_lines(out, key, session_name, done.split("\n"))
+                self._write_lines(out, key, session_name, stream, done.split("\n"))
 
-    def _write_lines(self, out, key, session_name, lines):
-        last = self._last.get(key)
-        label = f"[{session_name}] " if last != session_name else ""
-        self._prefix(key, session_name)
+    def _write_lines(self, out, key, session_name, stream, lines):
+        # a fan-out cell labels each change of session, and of stream: a
+        # frontend starts a new output area there
+        label = f"[{session_name}] " if self._last.get(key) != (session_name, stream) else ""
+        self._prefix(key, session_name, stream)
         out.write(label + "\n".join(_collapse(line) for line in lines) + "\n")
 
     def begin_fanout(self, parent):
@@ -98,7 +101,7 @@ class CellLabels:
                 rest = lines.pop((session_name, stream), None)
                 if rest is not None and _collapse(rest):
                     out = sys.stderr if stream == "stderr" else sys.stdout
-                    self._write_lines(out, key, session_name, [rest])
+                    self._write_lines(out, key, session_name, stream, [rest])
 
     def end_fanout(self, parent, session_names):
         """Write what is left and stop line-buffering this cell."""
