@@ -37,7 +37,7 @@ class RemoteJob:
     def __init__(self, number, sessions, source, shell, labels, inputs, outputs):
         self.number = number
         self.sessions = [session.name for session in sessions]
-        self.cell = getattr(shell, "execution_count", None)
+        self.cell = getattr(getattr(shell, "displayhook", None), "prompt_count", None)  # In [n]
         self.state = RUNNING
         self._shell = shell
         self._outputs = tuple(outputs)
@@ -105,6 +105,8 @@ class RemoteJob:
             display(self._value)
         elif self.state == FAILED:
             error = self._error
+            if getattr(error, "values", None):  # a FanoutError: the others' values stay
+                display(error.values)
             self._shell.showtraceback((type(error), error, None))
         elif self.state == CANCELLED:
             print(f"job {self.number} cancelled")

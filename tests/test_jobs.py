@@ -1,0 +1,128 @@
+"""Issue 18 part 2: %%remote --bg returns a job handle; everything lands in its cell."""
+
+import time
+
+import pytest
+import rpyc
+
+from jupyter_rsym.localserver import ClassicServer
+
+from .test_sessions import one_line_error
+
+
+@pytest.fixture(scope="module")
+def servers():
+    started = [ClassicServer().start() for _ in range(2)]
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def bg(kernel, servers):
+    kernel.ok("%reload_ext jupyter_rsym\n%rdisconnect --all")
+    kernel.ok(f"%rconnect {servers[0].address} --as a\n%rconnect {servers[1].address} --as b")
+    kernel.ok("def say(what):\n    print('said', what)")
+    return kernel
+
+
+def job_state(kernel, expression="_"):
+    return kernel.ok(f"print({expression}.state)").stdout.strip()
+
+
+def test_returns_at_once_and_output_keeps_landing_in_its_cell(bg):
+    job = bg.ok(
+        "%%remote --bg --on a -i say\nimport time\nprint('started')\n"
+        "time.sleep(1)\nsay('from the job')\nprint('finished')\n'the value'"
+    )
+    assert job.displays == [{"text/plain": "<RemoteJob 1 on a: running, cell %d>" % job.reply["content"]["execution_count"]}]
+    bg.ok("j1 = _")
+    # the session is not held by the job: another cell uses it meanwhile
+    other = bg.ok("%remote 'meanwhile'")
+    assert other.result["text/plain"] == "'meanwhile'" and other.stdout == ""
+    local = bg.ok("import time\ntime.sleep(1.5)\nprint('local cell')")  # the job prints meanwhile
+    assert local.stdout == "local cell\n"
+    job.wait_for(lambda c: "finished" in c.stdout, 10, "the job's end")
+    assert job.stdout == "started\nsaid from the job\nfinished\n"
+    job.wait_for(lambda c: len(c.displays) == 2, 10, "the job's value")
+    assert job.displays[1] == {"text/plain": "'the value'"}
+    updates = job.of_type("update_display_data")
+    assert updates and "done" in updates[-1]["content"]["data"]["text/plain"]
+    assert other.stdout == "" and other.displays == [] and local.displays == []
+    assert bg.ok("j1.result(5)").result["text/plain"] == "'the value'"
+    assert bg.ok("print(j1.done(), j1.state)").stdout == "True done\n"
+
+
+def test_result_timeout_and_o_names_arrive_when_it_finishes(bg):
+    bg.ok("%%remote --bg --on a,b -o rank=ranks\nimport time, os\ntime.sleep(0.8)\nrank = os.getpid()")
+    bg.ok("j2 = _")
+    assert bg.ok("print(j2.done(), 'ranks' in globals())").stdout == "False False\n"
+    waited = bg.run("j2.result(timeout=0.1)")
+    assert waited.error["ename"] == "TimeoutError"
+    assert "still running after 0.1 s" in waited.error_text
+    assert bg.ok("j2.result(10)").result is None  # the cell has no value
+    assert bg.ok("sorted(ranks)").result["text/plain"] == "['a', 'b']"
+
+
+def test_errors_land_in_the_job_cell_and_result_raises(bg):
+    job = bg.ok("%%remote --bg --on a\nimport time\ntime.sleep(0.3)\nprint('about to fail')\n1 / 0")
+    bg.ok("j3 = _")
+    job.wait_for(lambda c: c.error is not None, 10, "the job's error")
+    assert job.stdout == "about to fail\n"
+    assert job.error["ename"] == "ZeroDivisionError"
+    assert "1 / 0" in job.error_text and "rpyc" not in job.error_text
+    cell = bg.run("j3.result()")
+    assert cell.error["ename"] == "ZeroDivisionError"
+    assert job_state(bg, "j3") == "failed"
+
+
+def test_fan_out_job_reports_failing_hosts_in_its_cell(bg):
+    b_pid = int(bg.ok("print(b.modules.os.getpid())").stdout)
+    job = bg.ok(f"%%remote --bg --on a,b\nimport os, time\ntime.sleep(0.3)\nif os.getpid() == {b_pid}:\n    raise KeyError('no')\n'ok'")
+    job.wait_for(lambda c: c.error is not None, 10, "the job's error")
+    assert job.error["ename"] == "FanoutError"
+    assert job.error_text.splitlines()[:3] == ["FanoutError: 1 of 2 sessions failed: b", "", "[b] KeyError: 'no'"]
+    assert {"text/plain": "[a] 'ok'"} in job.displays
+
+
+def test_cancel_stops_the_remote_work(bg, servers):
+    probe = rpyc.classic.connect("127.0.0.1", servers[0].port)
+    try:
+        job = bg.ok("%%remote --bg --on a\nimport sys\nsys.rsym_job = [0]\nwhile True:\n    sys.rsym_job[0] += 1")
+        bg.ok("j4 = _")
+        deadline = time.monotonic() + 10
+        while not probe.modules.sys.__dict__.get("rsym_job"):
+            assert time.monotonic() < deadline, "job never started"
+            time.sleep(0.05)
+        assert bg.ok("j4.cancel()").result["text/plain"] == "True"
+        count = probe.modules.sys.rsym_job[0]
+        time.sleep(0.3)
+        assert probe.modules.sys.rsym_job[0] == count > 0
+        assert job_state(bg, "j4") == "cancelled"
+        cell = bg.run("j4.result()")
+        assert cell.error_text == "JobCancelled: job 5 was cancelled"
+        job.wait_for(lambda c: "job 5 cancelled" in c.stdout, 5, "the cancel note")
+        assert bg.ok("j4.cancel()").result["text/plain"] == "False"
+    finally:
+        probe.close()
+
+
+def test_rjobs_lists_jobs_and_returns_handles(bg):
+    listing = bg.ok("%rjobs").stdout.splitlines()
+    assert listing[0].split() == ["job", "sessions", "state", "time", "cell"]
+    rows = {line.split()[0]: line for line in listing[1:]}
+    assert " done " in rows["1"] and " cancelled " in rows["5"] and "a, b" in rows["2"]
+    assert bg.ok("%rjobs 1").displays[0]["text/plain"].startswith("<RemoteJob 1 on a: done")
+    line = one_line_error(bg.run("%rjobs 99"), "UsageError")
+    assert line == "UsageError: no job 99; %rjobs lists them"
+
+
+def test_job_on_a_lost_session_fails_in_its_cell(kernel, start_server):
+    server = start_server()
+    kernel.ok(f"%rconnect {server.address} --as doomed")
+    job = kernel.ok("%%remote --bg --on doomed\nimport time\nprint('working')\ntime.sleep(30)")
+    job.wait_for(lambda c: "working" in c.stdout, 10, "the job running")
+    server.stop()
+    job.wait_for(lambda c: c.error is not None, 10, "the job's error")
+    assert job.error["ename"] == "SessionLost"
+    assert job.error_text.startswith(f"ConnectionError: lost the connection to {server.address}")
