@@ -13,6 +13,7 @@ request: KeyboardInterrupt at the next bytecode, also when the cancel
 arrives before the job's thread has started.
 """
 
+import socket
 import threading
 from collections import OrderedDict
 
@@ -36,11 +37,24 @@ def start_cell(key, source, namespace, inputs, outputs, done):
     """
     link, seq = routes.current()
     job = (id(link.conn), key)
+    _no_delay(link.conn)
     thread = threading.Thread(
         target=_run, args=(job, seq, source, namespace, inputs, outputs, done),
         name="jupyter-rsym job", daemon=True,
     )
     thread.start()  # inherits this request's route: its output goes to the cell
+
+
+def _no_delay(conn):
+    """Send small writes at once on this link: a quick job's reply to
+    ``start_cell`` and its ``done`` report are two writes in a row, and
+    Nagle's algorithm would hold the second until the first is acknowledged
+    (a round trip, or a delayed ACK's 40 ms)."""
+    sock = getattr(getattr(conn._channel, "stream", None), "sock", None)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):
+        pass  # not a TCP socket
 
 
 def _run(job, seq, source, namespace, inputs, outputs, done):
