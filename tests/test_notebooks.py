@@ -76,3 +76,43 @@ def test_secure_server(tls_rsym_server, tls_files):
     assert shown(plain) == f"ConnectionError: {plain_address} speaks TLS: connect to tls://{plain_address}\n"
     assert shown(after) == "42\n"
     server.wait_for_log("refused: wrong token")
+
+
+def test_many_hosts(start_server):
+    """Notebook 06 cell by cell: fan-out, a failing host, a background job, %autoremote."""
+    import nbformat
+
+    from .harness import KernelHarness
+    from .test_fanout import by_host
+
+    left, right = start_server(), start_server()
+    notebook = nbformat.read(NOTEBOOKS / "06-many-hosts.ipynb", as_version=4)
+    harness = KernelHarness(env={"RSYM_ADDRESS": left.address, "RSYM_ADDRESS_2": right.address})
+    try:
+        cells = [harness.run(cell.source) for cell in code_cells(notebook)]
+        connect, fanout, pids, failing, job, meanwhile, result, listing, on, remote, local, off = cells
+        assert connect.stdout.startswith(f"Connected left to {left.address}")
+        assert f"Connected right to {right.address}" in connect.stdout
+        steps = "".join(f"step {i}\n" for i in range(3))
+        assert by_host(fanout.stdout) == {"left": steps, "right": steps}
+        pid = {"left": left.process.pid, "right": right.process.pid}
+        assert fanout.result["text/plain"] == f"[left] {pid['left'] % 7}\n[right] {pid['right'] % 7}"
+        assert pids.result["text/plain"] == repr(pid)
+        assert failing.error["ename"] == "FanoutError"
+        assert failing.error_text.splitlines()[:3] == [
+            "FanoutError: 1 of 2 sessions failed: right", "", "[right] RuntimeError: this host is unhappy"]
+        assert failing.displays == [{"text/plain": "[left] 'fine'"}]
+        assert job.displays[0]["text/plain"].startswith("<RemoteJob 1 on left, right: running")
+        assert meanwhile.stdout == "meanwhile, the notebook is free; the job is running\n"
+        assert result.result["text/plain"] == "[left] 'all done'\n[right] 'all done'"
+        job.wait_for(lambda c: len(c.displays) == 2, 10, "the job's value in its cell")
+        assert by_host(job.stdout) == {"left": "working\nfinished\n", "right": "working\nfinished\n"}
+        assert job.displays[1] == {"text/plain": "[left] 'all done'\n[right] 'all done'"}
+        assert "left, right  done" in listing.stdout
+        assert on.stdout.startswith("autoremote on: plain cells run on left")
+        assert remote.result["text/plain"] == "(True, 'CPython')"
+        assert local.stdout == "this cell ran in the notebook: True\n"
+        assert off.stdout == "autoremote off: cells run here\n"
+        assert all(c.error is None for c in cells if c is not failing)
+    finally:
+        harness.shutdown()
