@@ -158,7 +158,8 @@ class FanOut:
                 asked.append(host)
             except RSymError as exc:
                 self.settle(host, FAILED, error=exc)
-        deadline = time.monotonic() + FETCH_TIMEOUT
+        deadline = time.monotonic() + min(
+            [FETCH_TIMEOUT] + [h.session.connection.liveness_interval or FETCH_TIMEOUT for h in asked])
         with done:
             while any(host not in replies for host in asked):
                 left = deadline - time.monotonic()
@@ -168,7 +169,8 @@ class FanOut:
         for host in asked:
             reply = replies.get(host)
             if reply is None:
-                self.settle(host, FAILED, error=NoAnswer(host.session.address, FETCH_TIMEOUT))
+                waited = host.session.connection.liveness_interval or FETCH_TIMEOUT
+                self.settle(host, FAILED, error=NoAnswer(host.session.address, waited))
             elif isinstance(reply, BaseException):
                 self.settle(host, FAILED, error=reply)
             else:
@@ -201,14 +203,17 @@ class FanOut:
         finally:
             self._router.leave(token)
 
-    def wait(self, timeout=None, liveness=None):
+    def wait(self, timeout=None):
         """Wait until every host has ended (the foreground cell).
 
         ``timeout`` (s, None or 0: no limit) fails the hosts still running
-        with ``NoAnswer``; every ``liveness`` s a ping over each running
-        host's side connection tells a busy server from a hung one.  On
-        KeyboardInterrupt the cell is cancelled on every host (``interrupt``).
+        with ``NoAnswer``; every call timeout of the sessions (``RSym.timeout``)
+        a ping over each running host's side connection tells a busy server
+        from a hung one.  On KeyboardInterrupt the cell is cancelled on every
+        host (``interrupt``).
         """
+        liveness = min((h.session.connection.liveness_interval or 0 for h in self.hosts), default=0)
+        liveness = liveness or None
         now = time.monotonic()
         deadline = now + timeout if timeout else None
         check_at = now + liveness if liveness else None

@@ -94,7 +94,7 @@ def _error_lines(error):
     return [line for text in lines for line in text.rstrip("\n").split("\n")]
 
 
-def run_foreground(sessions, source, shell, labels, inputs, outputs, timeout=None, liveness=None):
+def run_foreground(sessions, source, shell, labels, inputs, outputs, timeout=None):
     """Run ``source`` on ``sessions`` at once and wait in the calling thread
     (see ``FanOut.wait``).  Binds the ``-o`` names and returns the cell's
     value; if some hosts failed, shows the others' values, then raises one
@@ -104,7 +104,7 @@ def run_foreground(sessions, source, shell, labels, inputs, outputs, timeout=Non
         fanout.start()
     except KeyboardInterrupt:
         fanout.interrupt()
-    fanout.wait(timeout, liveness)
+    fanout.wait(timeout)
     value, assigned, error = gather(fanout, outputs)
     shell.user_ns.update(assigned)
     if error is not None:

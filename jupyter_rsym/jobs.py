@@ -74,11 +74,8 @@ class RemoteJob:
         (waits up to a second for them to stop); True if it was running."""
         if self.done():
             return False
-        self._cancelled = True
         self._fanout.cancel()
         return True
-
-    _cancelled = False
 
     @property
     def elapsed(self):
@@ -87,7 +84,7 @@ class RemoteJob:
 
     def _finish(self, fanout):
         """The last host has ended (runs in that thread, under the job cell's parent)."""
-        if self._cancelled:
+        if any(host.state == CANCELLED for host in fanout.hosts):
             self.state = CANCELLED
         else:
             value, assigned, error = gather(fanout, self._outputs)

@@ -1,6 +1,7 @@
 """Issue 18 part 1: %%remote --on a,b,c runs a cell on several sessions at once."""
 
 import re
+import signal
 import time
 
 import pytest
@@ -215,5 +216,23 @@ def test_a_lost_host_fails_alone(kernel, start_server):
         assert lines[0] == "FanoutError: 1 of 2 sessions failed: two"
         assert lines[2].startswith(f"[two] ConnectionError: lost the connection to {two.address}")
         assert cell.displays == [{"text/plain": f"[one] {one.process.pid}"}]
+    finally:
+        kernel.ok("%rdisconnect one\n%rdisconnect two")
+
+
+def test_a_hung_host_fails_alone(kernel, start_server):
+    one, two = start_server(), start_server()
+    kernel.ok(f"%rconnect {one.address} --as one --timeout 1\n%rconnect {two.address} --as two --timeout 1")
+    try:
+        kernel.ok("%%remote --on one,two\npass")
+        two.signal(signal.SIGSTOP)
+        try:
+            cell = kernel.run("%%remote --on one,two\nimport time\ntime.sleep(1.5)\n'slept'", timeout=20)
+        finally:
+            two.signal(signal.SIGCONT)
+        assert cell.error["ename"] == "FanoutError"
+        assert cell.error_text.splitlines()[2] == f"[two] TimeoutError: no answer from {two.address} in 1 s"
+        assert cell.displays == [{"text/plain": "[one] 'slept'"}]
+        assert kernel.ok("%%remote --on one,two\n'back'").result["text/plain"] == "[one] 'back'\n[two] 'back'"
     finally:
         kernel.ok("%rdisconnect one\n%rdisconnect two")

@@ -122,7 +122,7 @@ class RemoteMagics(ExtensionMagics):
                                              values, outputs)
         if len(sessions) > 1:
             return run_foreground(sessions, cell, self.shell, self.extension.labels, values,
-                                  outputs, timeout, settings.timeout or None)
+                                  outputs, timeout)
         session = sessions[0]
         session.push(values)
         value = session.run(cell, "exec", timeout=timeout)
