@@ -64,9 +64,10 @@ class AutoRemote:
 
     def _remote_names(self, token):
         session = self.extension.sessions.get(self.session_name)
-        complete = getattr(session, "_rsym_complete", None)
+        complete = session.remote_functions.get(COMPLETE)
         if complete is None:
-            complete = session._rsym_complete = session.run(COMPLETE, "eval", timeout=COMPLETE_TIMEOUT)
+            complete = session.run(COMPLETE, "eval", timeout=COMPLETE_TIMEOUT)
+            session.remote_functions[COMPLETE] = complete
         return session.request(complete, (session.namespace, token), timeout=COMPLETE_TIMEOUT)
 
 

@@ -136,7 +136,7 @@ class FanOut:
 
     def _start_functions(self):
         """Each host's remote ``start_cell``: one request per session, all at
-        once, the first time only (kept on the session)."""
+        once, the first time only (then kept per session)."""
         replies = {}
         done = threading.Condition()
 
@@ -149,7 +149,7 @@ class FanOut:
 
         asked = []
         for host in self.hosts:
-            function = getattr(host.session, "_rsym_start_cell", None)
+            function = host.session.remote_functions.get(START_CELL)
             if function is not None:
                 replies[host] = function
                 continue
@@ -174,7 +174,7 @@ class FanOut:
             elif isinstance(reply, BaseException):
                 self.settle(host, FAILED, error=reply)
             else:
-                host.session._rsym_start_cell = reply
+                host.session.remote_functions[START_CELL] = reply
         return replies
 
     # -- ending ---------------------------------------------------------------

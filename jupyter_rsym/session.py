@@ -49,6 +49,7 @@ class RemoteSession:
         self._transport = None
         self._lock = threading.Lock()
         self._lost_listeners = []
+        self.remote_functions = {}  # expression -> remote function, fetched once (fanout, autoremote)
 
     @classmethod
     def connect(cls, name, address, settings, shell=None, labels=None, credentials=None):

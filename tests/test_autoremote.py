@@ -2,13 +2,13 @@
 
 import pytest
 
+from .hosts import connect_fresh
 from .test_sessions import one_line_error
 
 
 @pytest.fixture(scope="module")
 def auto(kernel, classic_server):
-    kernel.ok("%reload_ext jupyter_rsym\n%rdisconnect --all")
-    kernel.ok(f"%rconnect {classic_server.address} --as box")
+    connect_fresh(kernel, {"box": classic_server.address})
     kernel.ok("%%remote\nremote_only_name = 1\nimport os")
     yield kernel
     kernel.ok("%autoremote off")

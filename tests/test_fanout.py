@@ -7,8 +7,8 @@ import time
 import pytest
 import rpyc
 
-from jupyter_rsym.localserver import ClassicServer
-
+from . import hosts
+from .hosts import connect_fresh
 from .test_sessions import one_line_error
 
 NAMES = ("a", "b", "c")
@@ -16,18 +16,14 @@ NAMES = ("a", "b", "c")
 
 @pytest.fixture(scope="module")
 def servers():
-    started = [ClassicServer().start() for _ in NAMES]
-    yield dict(zip(NAMES, started))
-    for server in started:
-        server.stop()
+    with hosts.servers(len(NAMES)) as started:
+        yield dict(zip(NAMES, started))
 
 
 @pytest.fixture(scope="module")
 def fan(kernel, servers):
     """The module kernel connected to three servers as a, b, c."""
-    kernel.ok("%reload_ext jupyter_rsym\n%rdisconnect --all")
-    for name, server in servers.items():
-        kernel.ok(f"%rconnect {server.address} --as {name}")
+    connect_fresh(kernel, {name: server.address for name, server in servers.items()})
     kernel.ok("%%remote --on all\nimport os\nhere = os.getpid()")
     for rank, name in enumerate(NAMES):
         kernel.ok(f"%%remote --on {name}\nrank = {rank}")

@@ -5,23 +5,20 @@ import time
 import pytest
 import rpyc
 
-from jupyter_rsym.localserver import ClassicServer
-
+from . import hosts
+from .hosts import connect_fresh
 from .test_sessions import one_line_error
 
 
 @pytest.fixture(scope="module")
 def servers():
-    started = [ClassicServer().start() for _ in range(2)]
-    yield started
-    for server in started:
-        server.stop()
+    with hosts.servers(2) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
 def bg(kernel, servers):
-    kernel.ok("%reload_ext jupyter_rsym\n%rdisconnect --all")
-    kernel.ok(f"%rconnect {servers[0].address} --as a\n%rconnect {servers[1].address} --as b")
+    connect_fresh(kernel, {"a": servers[0].address, "b": servers[1].address})
     kernel.ok("def say(what):\n    print('said', what)")
     return kernel
 
