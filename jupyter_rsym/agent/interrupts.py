@@ -73,13 +73,14 @@ def serve_request(conn, key, raw_args, send):
         send(MSG_REPLY, seq, conn._box(result))
 
 
-def interrupt(link_id, seq):
+def interrupt(link_id, seq, serve_if_blocked=True):
     """Stop the handler serving request ``seq`` of a link; returns its state:
     "done" (nothing runs it), "stopped", or "blocked".
 
     Python code stops at its next bytecode.  Code blocked in C (a sleep, a
     read) cannot be cut short: then another thread serves the connection
-    until it returns, so the notebook can use the connection meanwhile.
+    until it returns, so the notebook can use the connection meanwhile
+    (unless ``serve_if_blocked`` is false: a job's own thread never blocks it).
     """
     link = capture.links.get(link_id)
     if link is None:
@@ -96,6 +97,8 @@ def interrupt(link_id, seq):
         time.sleep(0.005)
     if key not in _active:
         return "stopped"
+    if not serve_if_blocked:
+        return "blocked"
     thread = threading.Thread(target=_serve_while_busy, args=(link.conn, key), daemon=True)
     routes.unrouted(thread).start()
     return "blocked"

@@ -101,4 +101,4 @@ def cancel(link_id, key):
         _cancelled[(id(link.conn), key)] = True
         while len(_cancelled) > KEEP_CANCELLED:
             _cancelled.popitem(last=False)
-    return interrupts.interrupt(link_id, key)
+    return interrupts.interrupt(link_id, key, serve_if_blocked=False)
