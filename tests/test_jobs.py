@@ -112,6 +112,9 @@ def test_rjobs_lists_jobs_and_returns_handles(bg):
     assert bg.ok("%rjobs 1").displays[0]["text/plain"].startswith("<RemoteJob 1 on a: done")
     line = one_line_error(bg.run("%rjobs 99"), "UsageError")
     assert line == "UsageError: no job 99; %rjobs lists them"
+    line = one_line_error(bg.run("%%remote --bg --timeout 5\n1"), "UsageError")
+    assert line.startswith("UsageError: --timeout does not apply to --bg cells")
+    assert len(bg.ok("%rjobs").stdout.splitlines()) == len(listing)  # nothing was started
 
 
 def test_job_on_a_lost_session_fails_in_its_cell(kernel, start_server):

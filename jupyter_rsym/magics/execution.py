@@ -10,6 +10,7 @@ from .base import ExtensionMagics
 
 NO_LOCAL = "-i {local}: no notebook variable named {local!r}"
 NO_REMOTE = "-o {remote}: the remote namespace has no variable named {remote!r}"
+BG_TIMEOUT = "--timeout does not apply to --bg cells: job.result(timeout) waits, job.cancel() stops"
 NO_EXPRESSION = "%remote needs an expression, e.g. %remote sum(range(10)); use %%remote for a cell"
 
 
@@ -118,6 +119,8 @@ class RemoteMagics(ExtensionMagics):
         settings = self.extension.settings
         timeout = settings.cell_timeout if args.timeout is None else args.timeout
         if args.bg:
+            if args.timeout is not None:
+                raise UsageError(BG_TIMEOUT)
             return self.extension.jobs.start(sessions, cell, self.shell, self.extension.labels,
                                              values, outputs)
         if len(sessions) > 1:
