@@ -13,7 +13,9 @@ In a notebook::
     print("runs over there, prints here")
 
 Magics: ``%rconnect``, ``%rdisconnect``, ``%rconnections``, ``%%remote`` /
-``%remote`` (``%magic?`` shows each one's help).  Settings: ``%config RSym``.
+``%remote`` (``--on a,b`` runs on several sessions at once, ``--bg`` in the
+background), ``%rjobs``, ``%autoremote`` / ``%%local`` (``%magic?`` shows
+each one's help).  Settings: ``%config RSym``.
 To load it in every kernel, add to ``ipython_kernel_config.py``::
 
     c.InteractiveShellApp.extensions = ["jupyter_rsym"]
