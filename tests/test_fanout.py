@@ -232,3 +232,14 @@ def test_a_hung_host_fails_alone(kernel, start_server):
         assert kernel.ok("%%remote --on one,two\n'back'").result["text/plain"] == "[one] 'back'\n[two] 'back'"
     finally:
         kernel.ok("%rdisconnect one\n%rdisconnect two")
+
+
+def test_our_server_and_a_stock_one_in_one_fan_out(fan, rsym_server, servers):
+    fan.ok(f"%rconnect {rsym_server.address} --token {rsym_server.token} --as ours")
+    try:
+        cell = fan.ok("%%remote --on a,ours -o pid\nimport os\npid = os.getpid()\nprint('hello')")
+        assert by_host(cell.stdout) == {"a": "hello\n", "ours": "hello\n"}
+        expected = {"a": servers["a"].process.pid, "ours": rsym_server.process.pid}
+        assert fan.ok("pid").result["text/plain"] == repr(expected)
+    finally:
+        fan.ok("%rdisconnect ours")
