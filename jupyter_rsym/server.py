@@ -46,6 +46,7 @@ from .auth import make_token
 from .gate import Gate
 
 DEFAULT_PORT = 18812
+CLOSE_WAIT = 2.0  # seconds a stopping server waits for its connections' threads
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 # the start-up line, as rpyc_classic's (localserver reads the port from it)
 STARTED = "server started on [{host}]:{port}"
@@ -81,6 +82,7 @@ class Server(ThreadedServer):
             self.gate = Gate(self._admit, self._refused, token, tls, auth_timeout, max_pending)
         self.links = {}
         self._ids = itertools.count(1)
+        self._serving = set()  # threads serving admitted connections
 
     def serve_forever(self):
         """Listen and serve until ``close()`` (or Ctrl-C / SIGTERM in the main thread)."""
@@ -100,20 +102,27 @@ class Server(ThreadedServer):
             return
         if self.gate is not None:
             self.gate.close()
-        super().close()
+        super().close()  # closes every client socket: their threads end now
+        deadline = time.monotonic() + CLOSE_WAIT
+        for thread in list(self._serving):
+            thread.join(max(0.0, deadline - time.monotonic()))
         log.info("stopped")
 
     def _accept_method(self, sock):
         peer = _peer(sock)
         if self.gate is None:
-            spawn(self._serve, sock, peer, "no auth")
+            self._track(spawn(self._serve, sock, peer, "no auth"))
         else:
             self.clients.discard(sock)  # the gate owns it until it is let in
             self.gate.add(sock, peer)
 
     def _admit(self, sock, peer, how):
         self.clients.add(sock)
-        spawn(self._serve, sock, peer, how)
+        self._track(spawn(self._serve, sock, peer, how))
+
+    def _track(self, thread):
+        self._serving = {t for t in self._serving if t.is_alive()}
+        self._serving.add(thread)
 
     def _refused(self, peer, reason):
         log.info("%s %s", peer, reason)

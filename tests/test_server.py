@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,9 @@ def test_stops_cleanly_on_sigterm_and_ctrl_c(tmp_path):
         try:
             sock = socket.create_connection((server.host, server.port))
             assert auth.authenticate(sock, server.token, 5) is True
+            deadline = time.monotonic() + 10  # the welcome can overtake the log line
+            while "admitted (token)" not in log_file.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
             server.process.send_signal(signum)
             assert server.process.wait(10) == 0
             assert sock.recv(10) == b""  # its connections were closed
