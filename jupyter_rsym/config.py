@@ -5,7 +5,9 @@
 setting that reaches rpyc goes through ``rpyc_config`` and nowhere else.
 """
 
-from traitlets import Dict, Float, Int, Unicode
+import logging
+
+from traitlets import Dict, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 
@@ -74,6 +76,30 @@ class RSym(Configurable):
     ).tag(config=True)
 
     tls_key = Unicode("", help="Private key (PEM) of RSym.tls_cert.").tag(config=True)
+
+    # rich remote output
+    log_level = Unicode(
+        "WARNING",
+        help="Remote logging records at this level or above, logged on behalf of a cell "
+        "through the server's own stderr/stdout handlers, show in the cell instead of the "
+        "server's terminal (quieter ones stay there). A level name or number.",
+    ).tag(config=True)
+
+    @validate("log_level")
+    def _valid_log_level(self, proposal):
+        log_level_number(proposal["value"])
+        return proposal["value"]
+
+
+def log_level_number(level):
+    """A logging level name or number as its number (TraitError if neither)."""
+    text = str(level).strip()
+    if text.isdigit():
+        return int(text)
+    number = logging.getLevelName(text.upper())
+    if not isinstance(number, int):
+        raise TraitError(f"RSym.log_level: {level!r} is not a logging level (e.g. WARNING, INFO, 20)")
+    return number
 
 
 def rpyc_config(settings):

@@ -9,6 +9,7 @@ our sessions we ask the remote for the whole mime bundle in one request
 """
 
 import base64
+import json
 
 from rpyc.core.netref import BaseNetref
 
@@ -43,7 +44,7 @@ class RemoteDisplay:
         except Exception as exc:
             bundle = {"text/plain": f"<remote object; display failed: {type(exc).__name__}: {exc}>"}
         data = {
-            mime: _jsonable(mime, value)
+            mime: jsonable(mime, value)
             for mime, value in bundle.items()
             if (include is None or mime in include) and (exclude is None or mime not in exclude)
         }
@@ -56,7 +57,14 @@ def _session_of(obj):
     return getattr(object.__getattribute__(obj, "____conn__"), "session", None)
 
 
-def _jsonable(mime, value):
+def jsonable(mime, value):
+    """One representation from the agent as Jupyter's message format wants it:
+    binary images base64, JSON data parsed (the agent sends its text)."""
+    if isinstance(value, str) and (mime == "application/json" or mime.endswith("+json")):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
     if isinstance(value, bytes):
         if mime.startswith(_BINARY_PREFIXES):
             return base64.b64encode(value).decode("ascii")

@@ -9,6 +9,7 @@ from .config import RSym
 from .display import RemoteDisplay, RemoteTracebacks
 from .jobs import JobList
 from .autoremote import AutoRemote
+from .inputs import RunningCell
 from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, RemoteMagics
 from .output import CellLabels
 from .session import RemoteSession, SessionRegistry
@@ -26,6 +27,7 @@ class Extension:
         self.autoremote = AutoRemote(shell, self)
         self.display = RemoteDisplay(shell)
         self.tracebacks = RemoteTracebacks(shell)
+        self.running = RunningCell(shell)
         self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self),
                         JobMagics(shell, self), AutoRemoteMagics(shell, self)]
 
@@ -33,6 +35,7 @@ class Extension:
         self.shell.configurables.append(self.settings)
         self.display.install()
         self.tracebacks.install()
+        self.running.install()
         atexit.register(self.sessions.close_all)  # kernel shutdown: say goodbye to servers
         self.shell.register_magics(*self._magics)
         self.autoremote.install()
@@ -48,6 +51,7 @@ class Extension:
         self.autoremote.uninstall()
         self.display.uninstall()
         self.tracebacks.uninstall()
+        self.running.uninstall()
         if self.settings in self.shell.configurables:
             self.shell.configurables.remove(self.settings)
         manager = self.shell.magics_manager
@@ -62,7 +66,8 @@ class Extension:
         settings = self.settings
         if timeout is not None:
             settings = RSym(**{**settings.trait_values(config=True), "timeout": timeout})
-        session = RemoteSession.connect(name, address, settings, self.shell, self.labels, credentials)
+        session = RemoteSession.connect(name, address, settings, self.shell, self.labels, credentials,
+                                        running=self.running)
         self.sessions.add(session)
         self.shell.user_ns[name] = session
         return session

@@ -1,4 +1,4 @@
-"""The notebook end of remote output: batches from the agent become stream output.
+"""The notebook end of remote output: batches from the agent become cell output.
 
 The agent (``agent/capture.py``) buffers remote writes and calls ``OutputSink.emit``
 with a batch of ``(cause, stream name, text)`` chunks, where ``cause`` is the
@@ -6,6 +6,14 @@ seq of the notebook request that caused the output.  Each chunk is written
 to ``sys.stdout``/``sys.stderr`` under the parent of that request, so it
 lands in the cell that caused it even when the batch arrives later, from a
 remote thread, while another cell runs.
+
+Displays travel in the same batches, in order with the text around them
+(``agent/displays.py``): ``(cause, "display", (data pairs, metadata JSON,
+transient JSON, update))`` and ``(cause, "clear_output", wait)`` go through
+the shell's display publisher under the same parent.  The kernel buffers
+stdout and stderr apart and sends each on its own timer, so the sink
+flushes one before writing to the other: order holds across the streams
+(a ``\r`` progress line on stderr, then a ``print``).
 
 When several sessions print into one cell, a ``[name]`` prefix marks each
 change of session (as ipyparallel's ``[stdout:N]``); one session alone
@@ -17,9 +25,14 @@ A session's unfinished last line is written when its share of the cell ends
 (``CellLabels.end_session``).
 """
 
+import json
 import sys
 import threading
 from collections import OrderedDict
+
+from .display import jsonable
+
+STREAMS = ("stdout", "stderr")
 
 
 def _cell_key(parent):
@@ -112,20 +125,56 @@ class CellLabels:
 
 
 class OutputSink:
-    """Receives output batches for one session."""
+    """Receives output batches for one session.
 
-    def __init__(self, router, session_name, labels=None):
+    ``shell`` (its ``display_pub``) shows displays; without one, their text.
+    """
+
+    def __init__(self, router, session_name, labels=None, shell=None):
         self._router = router
         self._name = session_name
         self._labels = labels or CellLabels()
+        self._display_pub = getattr(shell, "display_pub", None)
+        self._last_stream = None  # the stream written last, flushed before the other
         self.batches = 0  # round trips spent on output, for tests and benchmarks
 
     def emit(self, batch):
         self.batches += 1
-        for cause, name, text in batch:
+        for cause, kind, content in batch:
             parent = None if cause is None else self._router.parent_of_request(cause)
             token = self._router.enter(parent)
             try:
-                self._labels.write(parent, self._name, name, text)
+                if kind in STREAMS:
+                    self._switch_to(kind)
+                    self._labels.write(parent, self._name, kind, content)
+                else:
+                    self._show(kind, content)
             finally:
                 self._router.leave(token)
+
+    def _switch_to(self, name):
+        """Flush the other stream before writing to this one (the kernel sends each on its own timer)."""
+        stream = sys.stderr if name == "stderr" else sys.stdout
+        if self._last_stream is not None and self._last_stream is not stream:
+            self._last_stream.flush()
+        self._last_stream = stream
+
+    def _show(self, kind, content):
+        """A display or clear_output (the publisher flushes both streams first)."""
+        self._last_stream = None
+        try:
+            if kind == "clear_output":
+                if self._display_pub is not None:
+                    self._display_pub.clear_output(bool(content))
+                return
+            pairs, metadata, transient, update = content
+            data = {mime: jsonable(mime, value) for mime, value in pairs}
+            if self._display_pub is None:
+                print(data.get("text/plain", ""))
+                return
+            self._display_pub.publish(
+                data, json.loads(metadata) if metadata else {},
+                transient=json.loads(transient) if transient else {}, update=bool(update))
+        except Exception as exc:  # never fail the batch: the agent would drop the link
+            print(f"jupyter_rsym: could not show remote {kind}: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)

@@ -9,8 +9,9 @@ from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
 from . import bundle
 from .client import ClientService
-from .config import rpyc_config
-from .errors import NoAnswer, SessionLost, remote_exception
+from .config import log_level_number, rpyc_config
+from .errors import NoAnswer, SessionLost, clean_traceback, remote_exception
+from .inputs import StdinBridge
 from .output import OutputSink
 from .routing import Router
 from .serving import BackgroundServer
@@ -52,29 +53,30 @@ class RemoteSession:
         self.remote_functions = {}  # expression -> remote function, fetched once (fanout, autoremote)
 
     @classmethod
-    def connect(cls, name, address, settings, shell=None, labels=None, credentials=None):
+    def connect(cls, name, address, settings, shell=None, labels=None, credentials=None, running=None):
         """Connect to a classic rpyc server at ``address`` and set up the agent.
 
         ``labels`` (an ``output.CellLabels``) is shared by sessions that may
         print into the same cells; ``credentials`` (``transport.Credentials``)
-        holds a token and TLS files.
+        holds a token and TLS files; ``running`` (an ``inputs.RunningCell``)
+        lets remote ``input()`` ask the user of the running cell.
         """
         session = cls(name, address)
-        session._open(settings, shell, labels, credentials)
+        session._open(settings, shell, labels, credentials, running)
         return session
 
-    def _open(self, settings, shell, labels, credentials=None):
+    def _open(self, settings, shell, labels, credentials=None, running=None):
         self._transport = transport_for(self.address, settings, credentials)
         try:
-            self._open_connections(settings, shell, labels)
+            self._open_connections(settings, shell, labels, running)
         except BaseException:
             self._transport.close()
             raise
 
-    def _open_connections(self, settings, shell, labels):
+    def _open_connections(self, settings, shell, labels, running=None):
         config = rpyc_config(settings)
         config["sync_request_timeout"] = settings.connect_timeout
-        conn, waiters = self._open_main(settings, config, shell, labels)
+        conn, waiters = self._open_main(settings, config, shell, labels, running)
         try:
             self._control = self._open_control(settings, config)
         except BaseException:
@@ -90,18 +92,20 @@ class RemoteSession:
         self._conn = conn
         self._server = BackgroundServer(conn, waiters, self._on_lost, self.name)
 
-    def _open_main(self, settings, config, shell, labels):
+    def _open_main(self, settings, config, shell, labels, running=None):
         """The connection the notebook uses, with the agent attached to it."""
         router = Router(shell)
         service = ClientService(router)
-        self._sink = OutputSink(router, self.name, labels)
+        self._sink = OutputSink(router, self.name, labels, shell=shell)
+        self._stdin = StdinBridge(router, running)
 
         def attach_agent(conn):
             conn.session = self
             self._agent, versions = bundle.install(conn)
             self.version_note = bundle.version_note(conn, versions)
             self._link_id, self.description = self._agent.attach(
-                conn.root, self._sink.emit, settings.batch_bytes, settings.flush_interval
+                conn.root, self._sink.emit, settings.batch_bytes, settings.flush_interval,
+                ask=self._stdin.ask, log_level=log_level_number(settings.log_level),
             )
             self._run_cell = self._agent.run_cell
             self._namespace = conn.namespace
@@ -176,7 +180,9 @@ class RemoteSession:
         """
         status, payload = self.request(self._run_cell, (source, self._namespace, mode), timeout)
         if status == "error":
-            raise remote_exception(*payload)
+            name, module, message, text = payload
+            # agent frames (remote input() refused, say) are ours, not the user's
+            raise remote_exception(name, module, message, clean_traceback(text))
         return payload
 
     def request(self, func, args, timeout=None):

@@ -70,6 +70,43 @@ class Cell:
         return [m["content"]["data"] for m in self.of_type("display_data")]
 
     @property
+    def outputs(self):
+        """What the cell shows, in order, as a frontend keeps it: consecutive
+        stream messages of one name merged (JupyterLab does so), as
+        ``("stdout"|"stderr", text)``, ``("display", data)``, ``("result", data)``,
+        ``("error", ename)``; updates of a display id replace its data."""
+        shown, by_id = [], {}
+        for m in self.messages:
+            kind, content = m["msg_type"], m["content"]
+            if kind == "stream":
+                if shown and shown[-1][0] == content["name"]:
+                    shown[-1] = (content["name"], shown[-1][1] + content["text"])
+                else:
+                    shown.append((content["name"], content["text"]))
+            elif kind == "display_data":
+                shown.append(("display", content["data"]))
+                display_id = content.get("transient", {}).get("display_id")
+                if display_id:
+                    by_id.setdefault(display_id, []).append(len(shown) - 1)
+            elif kind == "update_display_data":
+                for i in by_id.get(content.get("transient", {}).get("display_id"), ()):
+                    shown[i] = ("display", content["data"])
+            elif kind == "execute_result":
+                shown.append(("result", content["data"]))
+            elif kind == "error":
+                shown.append(("error", content["ename"]))
+            elif kind == "clear_output":
+                shown, by_id = [], {}
+        return shown
+
+    @property
+    def rendered(self):
+        """``outputs`` with carriage returns applied as JupyterLab does: each
+        line keeps what follows its last ``\\r``."""
+        return [(kind, render_text(data)) if kind in ("stdout", "stderr") else (kind, data)
+                for kind, data in self.outputs]
+
+    @property
     def reply(self):
         return self.harness.reply_for(self.msg_id)
 
@@ -95,6 +132,14 @@ class Cell:
     def assert_ok(self):
         assert self.error is None, f"cell {self.code!r} failed:\n{self.error_text}"
         return self
+
+
+def render_text(text):
+    """Stream text as a notebook frontend shows it: ``\\r`` overwrites its line."""
+    import re
+
+    text = re.sub(r"\r+\n", "\n", text)
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
 def strip_ansi(text):
@@ -172,9 +217,27 @@ class KernelHarness:
                 self._changed.wait(min(left, 0.1))
         return True
 
-    def submit(self, code):
-        """Send an execute request without waiting; returns its Cell."""
-        return Cell(self, self.kc.execute(code, allow_stdin=False, store_history=True), code)
+    def submit(self, code, allow_stdin=False):
+        """Send an execute request without waiting; returns its Cell.
+
+        With ``allow_stdin`` the cell may ask for input: answer with ``answer``.
+        """
+        return Cell(self, self.kc.execute(code, allow_stdin=allow_stdin, store_history=True), code)
+
+    def input_request(self, timeout=DEFAULT_TIMEOUT):
+        """The next ``input_request`` on the stdin channel (content and parent msg_id)."""
+        try:
+            msg = self.kc.get_stdin_msg(timeout=timeout)
+        except queue.Empty:
+            raise CellTimeout(f"no input_request in {timeout} s") from None
+        assert msg["msg_type"] == "input_request", msg
+        return {**msg["content"], "parent": msg["parent_header"].get("msg_id")}
+
+    def answer(self, value, timeout=DEFAULT_TIMEOUT):
+        """Wait for the next input request, answer it with ``value``; returns the request."""
+        request = self.input_request(timeout)
+        self.kc.input(value)
+        return request
 
     def run(self, code, timeout=DEFAULT_TIMEOUT):
         """Execute ``code`` and wait until the kernel is idle again."""

@@ -86,7 +86,8 @@ def test_bundle_is_sent_once_per_server_process():
         assert sent[0] < 1000 < sum(len(source) for _, source in bundle.SOURCES) < sent[1]
         assert bundle.VERSION not in versions
         assert agent.__version__ == bundle.VERSION
-        assert sorted(agent.MODULES) == ["capture", "cells", "display", "interrupts", "jobs", "names", "routes", "tags"]
+        assert sorted(agent.MODULES) == ["capture", "cells", "display", "displays", "imports", "inputs",
+                                         "interrupts", "jobs", "logs", "names", "plots", "routes", "tags"]
 
         second = rpyc.classic.connect(server.host, server.port)
         sent = counting_calls(second)

@@ -29,7 +29,9 @@ class Link:
         self.emit = emit
         self.batch_bytes = batch_bytes
         self.dead = False
-        self._chunks = []  # [cause, stream name, [text, ...]]
+        self._chunks = []  # [cause, stream name, [text, ...]] or [cause, kind, payload]
+        self.ask = None  # the notebook's input() answerer (see inputs)
+        self.log_level = 30  # logging records at this level or above go to the cell (see logs)
         self._size = 0
         self._buffer_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # keeps batches in order
@@ -46,6 +48,21 @@ class Link:
                 self._chunks.append([cause, name, [text]])
             self._size += len(text)
             full = self._size >= self.batch_bytes
+        self._queued(was_empty, full)
+
+    def buffer_item(self, cause, kind, payload, size=0):
+        """Queue a non-text item (a display) in order with the text around it.
+
+        ``payload`` must travel by value (tuples of str, bytes, numbers).
+        """
+        with self._buffer_lock:
+            was_empty = not self._chunks
+            self._chunks.append([cause, kind, payload])
+            self._size += size
+            full = self._size >= self.batch_bytes
+        self._queued(was_empty, full)
+
+    def _queued(self, was_empty, full):
         if full:
             self.flush()
         elif was_empty:
@@ -66,7 +83,7 @@ class Link:
                 chunks, self._chunks, self._size = self._chunks, [], 0
             if not chunks or self.dead:
                 return
-            batch = tuple((c, n, "".join(parts)) for c, n, parts in chunks)
+            batch = tuple((c, n, "".join(p) if type(p) is list else p) for c, n, p in chunks)
             self._flusher_ident = threading.get_ident()
             try:
                 self.emit(batch)

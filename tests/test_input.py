@@ -1,0 +1,112 @@
+"""Issue 16: remote input() and getpass ask the notebook user through the kernel's stdin channel.
+
+Only the cell that caused the call may ask, while it runs and if its
+frontend allows stdin; otherwise the remote gets EOFError with the reason,
+at once.  Interrupting a cell that waits for an answer stops both sides.
+"""
+
+import time
+
+REFUSED = "EOFError: input() in remote code cannot ask the notebook user: "
+
+
+def test_input_in_a_remote_cell_asks_the_user(connected):
+    cell = connected.submit("%%remote\nprint('before')\nname = input('name? ')\nprint('hello', name)",
+                            allow_stdin=True)
+    request = connected.answer("Ada")
+    assert request == {"prompt": "name? ", "password": False, "parent": cell.msg_id}
+    cell.wait().assert_ok()
+    assert cell.outputs == [("stdout", "before\nhello Ada\n")]
+    # output made before the question reached the cell before the question was asked
+    (before, *_) = [m for m in cell.of_type("stream")]
+    assert before["content"]["text"].startswith("before")
+    assert connected.ok("%remote name").result["text/plain"] == "'Ada'"
+
+
+def test_getpass_asks_for_a_password(connected):
+    cell = connected.submit("%%remote\nimport getpass\nsecret = getpass.getpass()\nlen(secret)",
+                            allow_stdin=True)
+    request = connected.answer("s3cret!")
+    assert (request["prompt"], request["password"]) == ("Password: ", True)
+    assert cell.wait().assert_ok().result["text/plain"] == "7"
+
+
+def test_input_from_a_remote_call_and_a_thread_of_the_running_cell(connected):
+    cell = connected.submit("r.builtins.input('direct? ')", allow_stdin=True)
+    assert connected.answer("yes")["parent"] == cell.msg_id
+    assert cell.wait().assert_ok().result["text/plain"] == "'yes'"
+
+    cell = connected.submit(
+        "%%remote\nimport threading\nanswers = []\n"
+        "worker = threading.Thread(target=lambda: answers.append(input('from thread? ')))\n"
+        "worker.start(); worker.join()\nanswers", allow_stdin=True)
+    assert connected.answer("thread answer")["parent"] == cell.msg_id
+    assert cell.wait().assert_ok().result["text/plain"] == "['thread answer']"
+
+
+def test_frontend_without_stdin_gets_eof_at_once(connected):
+    start = time.monotonic()
+    cell = connected.run("%%remote\nname = input('name? ')")
+    assert time.monotonic() - start < 10  # at once: no hang until some timeout
+    assert cell.error["ename"] == "EOFError"
+    assert cell.error_text.splitlines()[-1] == REFUSED + (
+        "this frontend does not accept input (the cell ran with allow_stdin off)")
+    assert "name = input('name? ')" in cell.error_text and "agent" not in cell.error_text
+    assert connected.ok("%remote 1 + 1").result["text/plain"] == "2"
+
+
+def test_finished_or_other_cell_gets_eof_with_the_reason(connected):
+    connected.ok(
+        "%%remote\nimport threading, time\n"
+        "def ask_later(delay):\n"
+        "    time.sleep(delay)\n"
+        "    try:\n        input('too late? ')\n"
+        "    except EOFError as e:\n        print('EOFError:', e)\n")
+    finished = connected.submit("%%remote\nthreading.Thread(target=ask_later, args=(0.3,)).start()",
+                                allow_stdin=True).wait().assert_ok()
+    finished.wait_for(lambda c: "EOFError" in c.stdout, 10, "the refusal")
+    assert finished.stdout == REFUSED + "the cell that caused it has finished (only the running cell can ask)\n"
+
+    starter = connected.submit("%%remote\nthreading.Thread(target=ask_later, args=(0.5,)).start()",
+                               allow_stdin=True).wait().assert_ok()
+    other = connected.submit("import time\ntime.sleep(2)\nprint('other')", allow_stdin=True).wait()
+    starter.wait_for(lambda c: "EOFError" in c.stdout, 10, "the refusal")
+    assert starter.stdout == REFUSED + "another cell is running now (only the cell that caused it can ask)\n"
+    assert other.outputs == [("stdout", "other\n")]
+
+
+def test_interrupt_while_waiting_stops_both_sides(connected):
+    cell = connected.submit(
+        "%%remote\nstate = 'waiting'\ntry:\n    input('never answered? ')\n    state = 'answered'\n"
+        "except BaseException as e:\n    state = type(e).__name__\n    raise", allow_stdin=True)
+    assert connected.input_request()["prompt"] == "never answered? "
+    time.sleep(0.2)
+    connected.interrupt()
+    cell.wait(10)
+    assert cell.error["ename"] == "KeyboardInterrupt"
+    # the remote's input() stopped too, with KeyboardInterrupt
+    assert connected.ok("%remote state").result["text/plain"] == "'KeyboardInterrupt'"
+    # and the next question is answered normally, in the cell that asks it
+    cell = connected.submit("%%remote\ninput('again? ')", allow_stdin=True)
+    assert connected.answer("fine")["parent"] == cell.msg_id
+    assert cell.wait().assert_ok().result["text/plain"] == "'fine'"
+
+
+def test_interrupting_a_cell_whose_remote_thread_asks_ends_the_question(connected):
+    connected.ok("%%remote\nimport threading, time\nthread_state = []\ndef bg_ask():\n"
+                 "    time.sleep(0.5)  # asks once the cell runs its local code\n"
+                 "    try:\n        thread_state.append(input('bg? '))\n"
+                 "    except BaseException as e:\n        thread_state.append(f'{type(e).__name__}: {e}')")
+    # the cell runs local code; the remote thread's question is served in the background
+    cell = connected.submit("r.modules.threading.Thread(target=r.namespace['bg_ask']).start()\n"
+                            "import time\ntime.sleep(30)", allow_stdin=True)
+    assert connected.input_request()["parent"] == cell.msg_id
+    connected.interrupt()
+    cell.wait(10)
+    assert cell.error["ename"] == "KeyboardInterrupt"
+    deadline = time.monotonic() + 10
+    while connected.ok("%remote thread_state").result["text/plain"] == "[]" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert connected.ok("%remote thread_state").result["text/plain"] == (
+        "['EOFError: " + REFUSED[len("EOFError: "):] + "the cell that caused it has finished "
+        "(only the running cell can ask)']")
