@@ -114,5 +114,39 @@ def test_many_hosts(start_server):
         assert local.stdout == "this cell ran in the notebook: True\n"
         assert off.stdout == "autoremote off: cells run here\n"
         assert all(c.error is None for c in cells if c is not failing)
+
+
+def test_rich_remote_output(start_server):
+    """Notebook 05 cell by cell; the input() cell is answered through the stdin channel."""
+    import nbformat
+
+    from .harness import KernelHarness
+
+    server = start_server()
+    notebook = nbformat.read(NOTEBOOKS / "05-rich-remote-output.ipynb", as_version=4)
+    harness = KernelHarness(env={"RSYM_ADDRESS": server.address})
+    try:
+        *cells, asking = code_cells(notebook)
+        connect, table, plot, displays, progress = [harness.ok(cell.source, timeout=60) for cell in cells]
+        answered = harness.submit(asking.source, allow_stdin=True)
+        request = harness.answer("Ada")
+        answered.wait().assert_ok()
+
+        assert connect.stdout.startswith(f"Connected r to {server.address}")
+        assert "<table" in table.result["text/html"] and "sensor" in table.result["text/html"]
+        assert table.result["text/plain"].splitlines()[1].split() == ["0", "a", "0.50"]
+        assert [kind for kind, _ in plot.outputs] == ["stdout", "display"]
+        assert plot.outputs[0] == ("stdout", "plotted 3 readings\n")
+        assert plot.displays[0]["image/png"].startswith("iVBORw0KGgo")  # a PNG, base64
+        assert [kind for kind, _ in displays.outputs] == ["stdout", "display", "display", "stdout"]
+        assert displays.outputs[0] == ("stdout", "summary:\n")
+        assert "<table" in displays.outputs[1][1]["text/html"]
+        assert displays.outputs[2] == ("display", {"text/plain": "'calibrated'"})  # updated in place
+        assert displays.outputs[3] == ("stdout", "done\n")
+        (bar, printed) = progress.rendered
+        assert bar[0] == "stderr" and bar[1].startswith("measuring: 100%") and bar[1].count("\n") == 1
+        assert printed == ("stdout", "measured\n")
+        assert (request["prompt"], request["parent"]) == ("your name? ", answered.msg_id)
+        assert answered.outputs == [("stdout", "hello Ada, from the remote side\n")]
     finally:
         harness.shutdown()

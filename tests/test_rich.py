@@ -305,6 +305,7 @@ def test_display_without_ipython_or_matplotlib_on_the_remote(bare_remote):
 
 SERVER_WITH_ITS_OWN_PLOTS = """
 import sys, threading
+from IPython.display import display as server_display  # imported before any notebook comes
 import matplotlib
 matplotlib.use('svg')
 import matplotlib.pyplot as plt
@@ -321,7 +322,7 @@ sys.exit(main())
 """
 
 
-def test_server_own_matplotlib_is_untouched(kernel):
+def test_server_own_ipython_and_matplotlib_are_untouched(kernel):
     server = ClassicServer()
     server._args[1:3] = ["-c", SERVER_WITH_ITS_OWN_PLOTS]
     with server:
@@ -329,6 +330,9 @@ def test_server_own_matplotlib_is_untouched(kernel):
         kernel.ok(f"%rconnect {server.address} --as srv")
         cell = kernel.ok("%%remote --on srv\nimport matplotlib.pyplot as plt\nlines = plt.plot([1, 2])")
         assert kinds(cell) == [("display", ["image/png", "text/plain"])]
+        # IPython was imported before the agent came: its display routes all the same
+        cell = kernel.ok("%%remote --on srv\nfrom IPython.display import display as d, HTML\nd(HTML('<p>x</p>'))")
+        assert kinds(cell) == [("display", ["text/html", "text/plain"])]
         kernel.ok("import time; time.sleep(1.5)")
         check = kernel.ok(
             "%remote --on srv (plt.get_backend(), plt.get_fignums(), "
