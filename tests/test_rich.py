@@ -341,3 +341,13 @@ def test_server_own_ipython_and_matplotlib_are_untouched(kernel):
         )
         assert check.result["text/plain"] == "('svg', [1, 2], 'FigureCanvasSVG', 'FigureCanvasSVG')"
         kernel.ok("srv.close()")
+
+
+def test_displays_travel_batched_with_the_prints(connected):
+    before = int(connected.ok("print(r.output_batches)").stdout)
+    cell = connected.ok("%%remote\nfor i in range(300):\n    print('row', i)\n    display(i)")
+    assert len(cell.displays) == 300 and cell.stdout.count("\n") == 300
+    # in order, one after the other
+    assert [d for _, d in cell.outputs[:4]] == ["row 0\n", {"text/plain": "0"}, "row 1\n", {"text/plain": "1"}]
+    batches = int(connected.ok("print(r.output_batches)").stdout) - before
+    assert batches < 30, batches  # not a round trip per display (600 outputs)
