@@ -340,7 +340,7 @@ def test_server_own_ipython_and_matplotlib_are_untouched(kernel):
             "type(__import__('server_plots').later.canvas).__name__)"
         )
         assert check.result["text/plain"] == "('svg', [1, 2], 'FigureCanvasSVG', 'FigureCanvasSVG')"
-        kernel.ok("srv.close()")
+        kernel.ok("%rdisconnect srv")
 
 
 def test_displays_travel_batched_with_the_prints(connected):
