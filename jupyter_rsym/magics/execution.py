@@ -40,8 +40,10 @@ class RemoteMagics(ExtensionMagics):
         The cell runs in the session's remote namespace in one request.  Its
         prints stream into this cell while it runs, also from remote threads
         it starts; the value of its last expression is shown like a local
-        cell's, with the object's own rich representation.  A remote
-        exception shows the remote traceback.
+        cell's, with the object's own rich representation.  ``display()``
+        (no import needed), matplotlib figures, progress bars, logging,
+        ``input()``/``getpass`` and top-level ``await`` work as in a local
+        cell.  A remote exception shows the remote traceback.
 
         Order: hand over ``-i`` names, run, copy back ``-o`` names.  Values
         travel as in ``jupyter_rsym.transfer``: functions by reference (the
