@@ -351,3 +351,19 @@ def test_displays_travel_batched_with_the_prints(connected):
     assert [d for _, d in cell.outputs[:4]] == ["row 0\n", {"text/plain": "0"}, "row 1\n", {"text/plain": "1"}]
     batches = int(connected.ok("print(r.output_batches)").stdout) - before
     assert batches < 30, batches  # not a round trip per display (600 outputs)
+
+
+def test_rich_output_through_our_own_server(kernel, rsym_server):
+    """jupyter-rsym serve imports the agent itself: displays, figures and input() work the same."""
+    kernel.ok("%load_ext jupyter_rsym")
+    kernel.ok(f"%rconnect {rsym_server.address} --token {rsym_server.token} --as ours")
+    try:
+        cell = kernel.ok("%%remote --on ours\nimport matplotlib.pyplot as plt\nprint('a')\n"
+                         "display('shown')\nlines = plt.plot([1, 2])")
+        assert kinds(cell) == [("stdout", "a\n"), ("display", ["text/plain"]),
+                               ("display", ["image/png", "text/plain"])]
+        cell = kernel.submit("%%remote --on ours\ninput('ours? ')", allow_stdin=True)
+        assert kernel.answer("yes")["parent"] == cell.msg_id
+        assert cell.wait().assert_ok().result["text/plain"] == "'yes'"
+    finally:
+        kernel.ok("%rdisconnect ours")
