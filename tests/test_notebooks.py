@@ -114,6 +114,8 @@ def test_many_hosts(start_server):
         assert local.stdout == "this cell ran in the notebook: True\n"
         assert off.stdout == "autoremote off: cells run here\n"
         assert all(c.error is None for c in cells if c is not failing)
+    finally:
+        harness.shutdown()
 
 
 def test_rich_remote_output(start_server):
