@@ -5,7 +5,7 @@
 setting that reaches rpyc goes through ``rpyc_config`` and nowhere else.
 """
 
-from traitlets import Dict, Float, Int, Unicode
+from traitlets import Dict, Float, Int, List, Unicode
 from traitlets.config import Configurable
 
 
@@ -74,6 +74,24 @@ class RSym(Configurable):
     ).tag(config=True)
 
     tls_key = Unicode("", help="Private key (PEM) of RSym.tls_cert.").tag(config=True)
+
+    # -- SSH: ssh:// addresses and %rconnect --deploy ---------------------------
+
+    ssh_options = List(
+        Unicode(), [],
+        help="Extra arguments for ssh (and scp) on ssh:// connections, e.g. ['-F', 'my_config'] "
+        "or ['-i', 'key']; your ~/.ssh/config, ssh-agent and known_hosts apply anyway.",
+    ).tag(config=True)
+
+    ssh_python = Unicode(
+        "python3",
+        help="Python that %rconnect ssh://HOST --deploy runs the server with on the remote "
+        "(a command on the remote PATH or an absolute path); --python overrides it.",
+    ).tag(config=True)
+
+    ssh_timeout = Float(
+        15.0, help="Seconds to wait for an ssh login, for a tunnel, and for a deployed server to start."
+    ).tag(config=True)
 
 
 def rpyc_config(settings):

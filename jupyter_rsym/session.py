@@ -52,19 +52,22 @@ class RemoteSession:
         self.remote_functions = {}  # expression -> remote function, fetched once (fanout, autoremote)
 
     @classmethod
-    def connect(cls, name, address, settings, shell=None, labels=None, credentials=None):
+    def connect(cls, name, address, settings, shell=None, labels=None, credentials=None,
+                **transport_options):
         """Connect to a classic rpyc server at ``address`` and set up the agent.
 
         ``labels`` (an ``output.CellLabels``) is shared by sessions that may
         print into the same cells; ``credentials`` (``transport.Credentials``)
-        holds a token and TLS files.
+        holds a token and TLS files; ``transport_options`` go to the address's
+        transport (``deploy=PYTHON`` for ssh).
         """
         session = cls(name, address)
-        session._open(settings, shell, labels, credentials)
+        session._open(settings, shell, labels, credentials, transport_options)
         return session
 
-    def _open(self, settings, shell, labels, credentials=None):
-        self._transport = transport_for(self.address, settings, credentials)
+    def _open(self, settings, shell, labels, credentials=None, transport_options=None):
+        self._transport = transport_for(self.address, settings, credentials, **(transport_options or {}))
+        self.address = self._transport.address  # a deployed server picks its own port
         try:
             self._open_connections(settings, shell, labels)
         except BaseException:
