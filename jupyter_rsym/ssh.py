@@ -174,26 +174,41 @@ class SshTransport(Transport):
         self._socket_path = path
 
     def open_stream(self):
-        """A new connection through the tunnel (re-opened first if its ssh has died)."""
+        """A new connection through the tunnel; a tunnel whose ssh has died (the
+        link dropped) is replaced by a new one first."""
         from rpyc.core.stream import SocketStream
 
         with self._lock:
             if self._machine is None:
                 raise ConnectFailed(f"{self.address}: the SSH transport is closed")
             if not self._tunnel._session.alive():
-                self._tunnel.close()
-                self._open_tunnel()
-            path = self._socket_path
+                self._reopen_tunnel()
+        try:
+            sock = self._connect_tunnel()
+        except OSError:  # its ssh is just ending: no listener any more
+            with self._lock:
+                self._reopen_tunnel()
+            try:
+                sock = self._connect_tunnel()
+            except OSError as exc:
+                raise ConnectFailed(f"cannot open the SSH tunnel to {self.address}: "
+                                    f"{exc.strerror or exc}") from None
+        return SocketStream(sock)
+
+    def _connect_tunnel(self):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
-            sock.connect(path)
-        except OSError as exc:
+            sock.connect(self._socket_path)
+        except OSError:
             sock.close()
-            raise ConnectFailed(f"cannot open the SSH tunnel to {self.address}: "
-                                f"{exc.strerror or exc}") from None
+            raise
         sock.settimeout(None)
-        return SocketStream(sock)
+        return sock
+
+    def _reopen_tunnel(self):
+        self._tunnel.close()
+        self._open_tunnel()
 
     def not_a_server(self, exc):
         if isinstance(exc, EOFError):  # ssh closes our end when nothing listens there
