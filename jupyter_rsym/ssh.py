@@ -120,7 +120,6 @@ class SshTransport(Transport):
         self.login_timeout = settings.ssh_timeout
         self.options = ssh_arguments(settings)
         self.server = None
-        self.note = ""
         self._machine = None
         self._tunnel = None
         self._tunnels = 0
@@ -155,7 +154,6 @@ class SshTransport(Transport):
         self.server = DeployedServer(self._machine, self.target, python, self.login_timeout)
         self.address = replace(self.address, port=self.server.port)
         self.token = self.server.token
-        self.note = f"server deployed in {self.server.directory}"
 
     def _open_tunnel(self):
         """A new tunnel from a fresh Unix socket here to 127.0.0.1:PORT there."""
