@@ -18,6 +18,7 @@ dropped), the next stream opens a new one: that is how a session resumes
 over SSH.  ``--deploy`` first starts our server on HOST (``deploy.py``).
 """
 
+import logging
 import math
 import os
 import shutil
@@ -27,12 +28,15 @@ import threading
 from dataclasses import replace
 
 from plumbum import SshMachine
-from plumbum.commands import ProcessExecutionError
+from plumbum.commands import CommandNotFound, ProcessExecutionError
 
 from .errors import ConnectFailed
 from .transport import Transport
 
 LOOPBACK = "127.0.0.1"
+# how plumbum reports a failed login: ssh ended (ProcessExecutionError, EOFError),
+# or plumbum closed its pipes after connect_timeout (ValueError)
+LOGIN_FAILED = (ProcessExecutionError, EOFError, ValueError)
 # ssh's own answers to a failed login, and what they mean for the user
 CHANGED_KEY = "REMOTE HOST IDENTIFICATION HAS CHANGED"
 KEY_CHECK_FAILED = "Host key verification failed"
@@ -53,6 +57,11 @@ PORT_CLOSED = (
     "{address}: nothing answered on port {port} of {host}'s loopback (the SSH tunnel's "
     "connection closed at once); is a server running there?"
 )
+
+
+# plumbum logs a login timeout too; we raise it as one line instead (without a
+# handler of its own, logging's last resort would print it into the cell)
+logging.getLogger("plumbum.shell").addHandler(logging.NullHandler())
 
 
 def ssh_arguments(settings):
@@ -136,17 +145,22 @@ class SshTransport(Transport):
 
     def _login(self):
         address = self.address
-        machine = None
+        machine = Machine.__new__(Machine)  # kept even if __init__ (the login) fails
         try:
-            machine = Machine.__new__(Machine)  # kept even if __init__ (the login) fails
             machine.__init__(
                 address.host, user=address.user, port=address.ssh_port, ssh_opts=self.options,
                 scp_opts=self.options, connect_timeout=self.login_timeout, new_session=True,
             )
-            return machine
-        except (ProcessExecutionError, EOFError) as exc:
+        except LOGIN_FAILED as exc:
             raise login_failure(self.target, address.host, exc, machine.last_process,
                                 self.login_timeout) from None
+        except CommandNotFound:
+            raise ConnectFailed(f"no ssh client here to reach {self.target}: install OpenSSH") from None
+        except BaseException:  # an interrupt while logging in: leave no ssh behind
+            if machine.last_process is not None:
+                machine.last_process.kill()
+            raise
+        return machine
 
     def _deploy(self, python):
         from .deploy import DeployedServer
@@ -166,7 +180,7 @@ class SshTransport(Transport):
                 self._machine = machine = self._login()
             self._tunnel = machine.tunnel(path, self.address.port, lhost=None, dhost=LOOPBACK,
                                           connect_timeout=self.login_timeout)
-        except (ProcessExecutionError, EOFError) as exc:
+        except LOGIN_FAILED as exc:
             raise login_failure(self.target, self.address.host, exc, machine.last_process,
                                 self.login_timeout) from None
         self._socket_path = path

@@ -175,6 +175,19 @@ def test_errors_are_one_line(clean, sshd, classic_server, tmp_path, case):
     assert kernel.ok("1 + 1").result["text/plain"] == "2"
 
 
+def test_silent_sshd_fails_after_ssh_timeout(clean, sshd, start_proxy):
+    kernel = clean
+    silent = start_proxy(("127.0.0.1", sshd.port), delay=60)  # accepts, then says nothing in time
+    kernel.ok(options_cell([*sshd.ssh_options, "-o", f"Port={silent.port}"]) + "\n%config RSym.ssh_timeout = 1.5")
+    try:
+        cell = kernel.run("%rconnect ssh://rsym-test/18812", timeout=30)
+        assert one_line_error(cell, "ConnectFailed") == "ConnectionError: no answer from ssh rsym-test in 1.5 s"
+        assert cell.stderr == ""  # plumbum's own log line stays out of the cell
+    finally:
+        kernel.ok("%config RSym.ssh_timeout = 15.0")
+    assert wait_until(lambda: not ssh_children(kernel.pid))
+
+
 def deployed(kernel, name):
     """(token, directory, pid) of session ``name``'s deployed server, as the kernel knows them."""
     server = f"{name}._transport.server"
