@@ -41,6 +41,8 @@ BOOTSTRAP = ("import sys;sys.version_info<%r and sys.exit('jupyter_rsym needs Py
              "exec(compile(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())),"
              "'jupyter-rsym-launcher','exec'))" % (MIN_PYTHON, *MIN_PYTHON))
 RPYC_LEFT_OUT = ("cli/rpyc_", "utils/zerodeploy.py")  # they import plumbum; a server does not need them
+# what ``python -m jupyter_rsym.server`` imports (server.py's docstring), and the agent
+SERVER_MODULES = ("__init__.py", "bundle.py", "auth.py", "gate.py", "server.py")
 SHELL_NOT_FOUND = (126, 127)  # the remote shell's exit codes for a command it cannot run
 LOG_LINES = 20
 STOP_TIMEOUT = 5.0
@@ -60,6 +62,10 @@ def archive():
             relative = path.relative_to(root).as_posix()
             if not relative.startswith(RPYC_LEFT_OUT):
                 tar.add(path, arcname=f"rpyc/{relative}")
+        for name in SERVER_MODULES:
+            tar.add(HERE / name, arcname=f"jupyter_rsym/{name}")
+        for path in sorted((HERE / "agent").glob("*.py")):
+            tar.add(path, arcname=f"jupyter_rsym/agent/{path.name}")
     return buffer.getvalue()
 
 

@@ -14,13 +14,12 @@ on a ``stop`` line, on end of input (the ssh link dropped or the notebook's
 kernel died: nobody can reach it any more), or on SIGTERM/SIGHUP; it then
 deletes its directory and exits even if remote threads are still running.
 
-Standard library only (and rpyc from the archive once unpacked); never
-imported by the notebook side.
+Standard library only until the archive is unpacked (then rpyc and our
+``server``); never imported by the notebook side.
 """
 
 import io
 import json
-import logging
 import os
 import shutil
 import signal
@@ -50,17 +49,14 @@ def unpack(archive):
 
 
 def serve(spec):
-    """Start the server on a free loopback port, in a background thread."""
-    from rpyc.core.service import SlaveService
-    from rpyc.utils.server import ThreadedServer
+    """Start our server on a free loopback port, in a background thread."""
+    from jupyter_rsym import bundle, server as rsym_server
 
-    log = logging.getLogger("jupyter_rsym.deployed")
-    log.addHandler(logging.StreamHandler(sys.stderr))  # stderr goes back to the notebook's log
-    log.setLevel(logging.WARNING)
-    server = ThreadedServer(SlaveService, hostname="127.0.0.1", port=0, reuse_addr=True,
-                            logger=log, auto_register=False)
+    rsym_server._setup_logging(None)  # its log goes to stderr, kept by the notebook, never shown
+    server = rsym_server.Server("127.0.0.1", 0, token=spec["token"])
     server._listen()
-    threading.Thread(target=server.start, name="jupyter-rsym server", daemon=True).start()
+    bundle.register()  # the notebook finds the agent here and sends nothing
+    threading.Thread(target=server.serve_forever, name="jupyter-rsym server", daemon=True).start()
     return server
 
 

@@ -117,14 +117,15 @@ def login_failure(target, host, exc, process, seconds):
 class SshTransport(Transport):
     """Streams through an SSH tunnel to a server on the remote's loopback.
 
-    With ``deploy`` (the remote Python to use), our server is first started
-    on the remote in a temporary directory (``deploy.DeployedServer``);
-    ``address.port`` then becomes the port it chose, and ``close()`` stops
-    it and removes the directory.
+    A token (``credentials``) is proved on every stream, as over TCP.  With
+    ``deploy`` (the remote Python to use), our server is first started on the
+    remote in a temporary directory (``deploy.DeployedServer``) with a token
+    of its own; ``address.port`` then becomes the port it chose, and
+    ``close()`` stops it and removes the directory.
     """
 
-    def __init__(self, address, settings, deploy=None):
-        super().__init__(address, settings)
+    def __init__(self, address, settings, credentials=None, deploy=None):
+        super().__init__(address, settings, credentials)
         self.target = f"{address.user}@{address.host}" if address.user else address.host
         self.login_timeout = settings.ssh_timeout
         self.options = ssh_arguments(settings)
@@ -167,7 +168,7 @@ class SshTransport(Transport):
 
         self.server = DeployedServer(self._machine, self.target, python, self.login_timeout)
         self.address = replace(self.address, port=self.server.port)
-        self.token = self.server.token
+        self.token, self.token_required = self.server.token, True
 
     def _open_tunnel(self):
         """A new tunnel from a fresh Unix socket here to 127.0.0.1:PORT there."""
@@ -185,7 +186,7 @@ class SshTransport(Transport):
                                 self.login_timeout) from None
         self._socket_path = path
 
-    def open_stream(self):
+    def new_stream(self):
         """A new connection through the tunnel; a tunnel whose ssh has died (the
         link dropped) is replaced by a new one first."""
         from rpyc.core.stream import SocketStream

@@ -12,9 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+import rpyc
 
+from jupyter_rsym import auth
 from jupyter_rsym.address import parse_address
+from jupyter_rsym.bundle import AGENT_DIR, MODULE_NAME
 from jupyter_rsym.config import RSym
+from jupyter_rsym.deploy import SERVER_MODULES
 from jupyter_rsym.transport import transport_for
 
 from .harness import KernelHarness
@@ -22,6 +26,18 @@ from .test_sessions import one_line_error
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: no rpyc installed
 GONE_TIMEOUT = 10.0
+
+
+def a_python(version):
+    """An interpreter of exactly ``version`` (e.g. "3.8") on this machine, or skip."""
+    import glob
+    import shutil
+
+    installed = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
+    found = installed[-1] if installed else shutil.which(f"python{version}")
+    if found is None:
+        pytest.skip(f"no Python {version} here")
+    return found
 
 
 def free_port():
@@ -212,6 +228,19 @@ def test_deploy_onto_a_python_without_rpyc(clean):
     assert directory.stat().st_mode & 0o777 == 0o700
     assert set(os.listdir(directory)) <= {"rpyc", "jupyter_rsym"}
     assert not list(directory.rglob("*.pyc"))
+    assert sorted(p.relative_to(directory / "jupyter_rsym").as_posix()
+                  for p in (directory / "jupyter_rsym").rglob("*.py")) == sorted(
+        [*SERVER_MODULES, *(f"agent/{p.name}" for p in AGENT_DIR.glob("*.py"))])
+    # it is our server: the agent was there already (nothing sent), and other
+    # users of the host, who can reach its loopback port, need the token
+    agent_file = kernel.ok(f"%remote --on d __import__('sys').modules[{MODULE_NAME!r}].__file__").result
+    assert agent_file["text/plain"].strip("'").startswith(f"{directory}/jupyter_rsym/agent/")
+    port = int(kernel.ok("print(d.address.port)").stdout)
+    with pytest.raises(Exception, match="requires a token|refused"):
+        rpyc.classic.connect("127.0.0.1", port).modules.os.getpid()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        with pytest.raises(auth.HandshakeError):
+            auth.authenticate(sock, "not-" + token, 5)
     # the token is on no command line (anyone on the host can read them with ps)
     assert len(token) >= 32
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
@@ -225,6 +254,23 @@ def test_deploy_onto_a_python_without_rpyc(clean):
     kernel.ok("%rdisconnect d")
     assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server still runs"
     assert not directory.exists()
+
+
+def test_deploy_onto_the_oldest_python_and_refuse_an_older_one(clean):
+    kernel = clean
+    oldest = a_python("3.8")  # rpyc 6's minimum
+    kernel.ok(f"%rconnect ssh://rsym-test --deploy --python {oldest} --as d", timeout=40)
+    assert kernel.ok("%remote --on d __import__('sys').version_info[:2]").result["text/plain"] == "(3, 8)"
+    kernel.ok(say_cell())
+    assert kernel.ok("%%remote --on d -i say\nsay('on 3.8')").stdout == "said on 3.8\n"
+    kernel.ok("%rdisconnect d")
+    older = a_python("3.7")
+    line = one_line_error(kernel.run(f"%rconnect ssh://rsym-test --deploy --python {older}", timeout=40),
+                          "ConnectFailed")
+    version = subprocess.run([older, "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True).stdout.strip()
+    assert line == (f"ConnectionError: the server deployed on rsym-test with {older} failed to start: "
+                    f"jupyter_rsym needs Python 3.8 or newer on the remote, this is {version}")
 
 
 def test_kernel_shutdown_stops_a_deployed_server(sshd):
@@ -259,8 +305,6 @@ def test_dropped_ssh_link_is_one_line_and_leaves_nothing(clean, sshd, classic_se
 
 def test_transport_reopens_its_tunnel_after_a_drop(sshd, classic_server):
     """What resuming over SSH builds on: the next stream after a drop logs in again."""
-    import rpyc
-
     settings = RSym(ssh_options=sshd.ssh_options)
     transport = transport_for(parse_address(f"ssh://rsym-test/{classic_server.port}", 18812), settings)
     try:
