@@ -21,7 +21,6 @@ import collections
 import functools
 import io
 import json
-import secrets
 import subprocess
 import tarfile
 import threading
@@ -30,6 +29,7 @@ from pathlib import Path
 import rpyc
 from plumbum.commands import shquote
 
+from .auth import make_token
 from .errors import ConnectFailed
 
 HERE = Path(__file__).resolve().parent
@@ -81,7 +81,7 @@ class DeployedServer:
     def __init__(self, machine, target, python, timeout):
         self.target = target
         self.python = python
-        self.token = secrets.token_urlsafe(32)
+        self.token = make_token()
         self.log = collections.deque(maxlen=LOG_LINES)
         self.port = self.directory = self.pid = None
         self._answer = None

@@ -6,6 +6,7 @@ a deployed server's process and directory can be inspected from here.
 """
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -284,6 +285,23 @@ def test_kernel_shutdown_stops_a_deployed_server(sshd):
         harness.shutdown()
     assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server outlived the kernel"
     assert not directory.exists()
+
+
+def test_a_killed_kernel_leaves_nothing_behind(sshd):
+    harness = KernelHarness()
+    try:
+        harness.ok("%load_ext jupyter_rsym\n" + options_cell(sshd.ssh_options))
+        harness.ok(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON}", timeout=40)
+        _, directory, pid = deployed(harness, "r")
+        kernel_pid = int(harness.ok("print(__import__('os').getpid())").stdout)
+        kernel_ssh = ssh_children(kernel_pid)
+        assert len(kernel_ssh) == 3  # the login shell, the server's ssh, the tunnel
+        os.kill(kernel_pid, signal.SIGKILL)  # no atexit, no goodbye: only its pipes close
+        assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server outlived the kernel"
+        assert not directory.exists()
+        assert wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in kernel_ssh)), "ssh left running"
+    finally:
+        harness.shutdown()
 
 
 def test_dropped_ssh_link_is_one_line_and_leaves_nothing(clean, sshd, classic_server):
