@@ -10,7 +10,7 @@ Against the throwaway loopback sshd of ``tests/sshd.py`` and a stock
   plain loopback TCP and through an ``ssh://`` transport's tunnel;
 * ``rsym_connect_ssh``: ``%rconnect ssh://HOST/PORT`` in a real kernel, timed
   in the cell (a login for plumbum's shell, one for the tunnel, then the
-  session's two connections through it);
+  session's two connections through it; the agent is there from a warm-up);
 * ``zerodeploy_connect``: rpyc's own ``DeployedServer`` onto the system
   Python, then ``classic_connect`` (its copy goes by scp);
 * ``rsym_deploy_ssh``: ``%rconnect ssh://HOST --deploy`` onto the same Python,
@@ -19,9 +19,7 @@ Against the throwaway loopback sshd of ``tests/sshd.py`` and a stock
 Medians over repeats; disconnects are not timed.
 """
 
-import statistics
 import tempfile
-import time
 
 import rpyc
 from plumbum import SshMachine
@@ -31,25 +29,18 @@ from jupyter_rsym.address import parse_address
 from jupyter_rsym.config import RSym
 from jupyter_rsym.localserver import ClassicServer
 from jupyter_rsym.transport import transport_for
-from tests.harness import KernelHarness
 from tests.sshd import SshServer
 
+from .connect import in_kernel
+from .run import median_time
+
 SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-def median(func, repeats):
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def per_call(conn, count):
     getpid = conn.modules.os.getpid
     getpid()
-    return median(getpid, count)
+    return median_time(getpid, count)
 
 
 def calls(sshd, server, count):
@@ -72,40 +63,17 @@ def zerodeploy(sshd):
     deployed.close()
 
 
-def in_kernel(sshd, lines, repeats):
-    kernel = KernelHarness()
-    try:
-        kernel.ok(
-            "%load_ext jupyter_rsym\n"
-            f"%config RSym.ssh_options = {[str(o) for o in sshd.ssh_options]!r}\n"
-            "import time, statistics\n"
-            "from IPython.utils.capture import capture_output\n"
-            "def timed(line, repeats):\n"
-            "    samples = []\n"
-            "    for _ in range(repeats):\n"
-            "        with capture_output():\n"
-            "            start = time.perf_counter()\n"
-            "            get_ipython().run_line_magic('rconnect', line)\n"
-            "            samples.append(time.perf_counter() - start)\n"
-            "            get_ipython().run_line_magic('rdisconnect', 'r')\n"
-            "    return statistics.median(samples)\n"
-        )
-        return {name: float(kernel.ok(f"print(timed({line!r}, {repeats}))", timeout=300).stdout)
-                for name, line in lines.items()}
-    finally:
-        kernel.shutdown()
-
-
 def run(quick):
     repeats, count = (1, 200) if quick else (10, 2000)
     with SshServer(tempfile.mkdtemp(prefix="rsym-bench-sshd-")) as sshd, ClassicServer() as server:
-        results = {"ssh_login": median(lambda: sshd.ssh("true", check=True), repeats)}
+        results = {"ssh_login": median_time(lambda: sshd.ssh("true", check=True), repeats)}
         results.update(calls(sshd, server, count))
-        results["zerodeploy_connect"] = median(lambda: zerodeploy(sshd), repeats)
-        results.update(in_kernel(sshd, {
-            "rsym_connect_ssh": f"ssh://{sshd.host_alias}/{server.port}",
+        results["zerodeploy_connect"] = median_time(lambda: zerodeploy(sshd), repeats)
+        tunnel = f"ssh://{sshd.host_alias}/{server.port}"
+        results.update(in_kernel({
+            "rsym_connect_ssh": tunnel,
             "rsym_deploy_ssh": f"ssh://{sshd.host_alias} --deploy --python {SYSTEM_PYTHON}",
-        }, repeats))
+        }, repeats, warm_up=tunnel, setup=f"%config RSym.ssh_options = {[str(o) for o in sshd.ssh_options]!r}\n"))
     ratios = {
         "rpyc_call_ssh / rpyc_call_tcp": results["rpyc_call_ssh"] / results["rpyc_call_tcp"],
         "rsym_connect_ssh / ssh_login": results["rsym_connect_ssh"] / results["ssh_login"],

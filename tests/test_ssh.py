@@ -135,6 +135,18 @@ def test_tunnel_to_a_stock_server(clean, classic_server):
     assert not os.path.exists(socket_dir)
 
 
+def test_tunnel_to_our_server_with_its_token(clean, rsym_server):
+    kernel = clean
+    address = f"ssh://rsym-test/{rsym_server.port}"
+    line = one_line_error(kernel.run(f"%rconnect {address}"), "ConnectFailed")
+    assert line.startswith(f"ConnectionError: {address} requires a token"), line
+    line = one_line_error(kernel.run(f"%rconnect {address} --token not-{rsym_server.token}"), "ConnectFailed")
+    assert line == f"ConnectionError: wrong token for {address}: the server holds another one"
+    connect = kernel.ok(f"%rconnect {address} --token {rsym_server.token}")
+    assert connect.stdout.startswith(f"Connected r to {address}: Python 3."), connect.stdout
+    assert kernel.ok("%remote __import__('os').getpid()").result["text/plain"] == str(rsym_server.process.pid)
+
+
 def known_hosts_cases(sshd, tmp_path):
     empty = tmp_path / "known_hosts_empty"
     empty.write_text("")
@@ -274,20 +286,8 @@ def test_deploy_onto_the_oldest_python_and_refuse_an_older_one(clean):
                     f"jupyter_rsym needs Python 3.8 or newer on the remote, this is {version}")
 
 
-def test_kernel_shutdown_stops_a_deployed_server(sshd):
-    harness = KernelHarness()
-    try:
-        harness.ok("%load_ext jupyter_rsym\n" + options_cell(sshd.ssh_options))
-        harness.ok(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON}", timeout=40)
-        _, directory, pid = deployed(harness, "r")
-        assert directory.exists()
-    finally:
-        harness.shutdown()
-    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server outlived the kernel"
-    assert not directory.exists()
-
-
-def test_a_killed_kernel_leaves_nothing_behind(sshd):
+@pytest.mark.parametrize("end", ["shutdown", "kill -9"])
+def test_the_kernel_ending_stops_a_deployed_server(sshd, end):
     harness = KernelHarness()
     try:
         harness.ok("%load_ext jupyter_rsym\n" + options_cell(sshd.ssh_options))
@@ -296,12 +296,13 @@ def test_a_killed_kernel_leaves_nothing_behind(sshd):
         kernel_pid = int(harness.ok("print(__import__('os').getpid())").stdout)
         kernel_ssh = ssh_children(kernel_pid)
         assert len(kernel_ssh) == 3  # the login shell, the server's ssh, the tunnel
-        os.kill(kernel_pid, signal.SIGKILL)  # no atexit, no goodbye: only its pipes close
-        assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server outlived the kernel"
-        assert not directory.exists()
-        assert wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in kernel_ssh)), "ssh left running"
+        if end == "kill -9":
+            os.kill(kernel_pid, signal.SIGKILL)  # no atexit, no goodbye: only its pipes close
     finally:
         harness.shutdown()
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server outlived the kernel"
+    assert not directory.exists()
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in kernel_ssh)), "ssh left running"
 
 
 def test_dropped_ssh_link_is_one_line_and_leaves_nothing(clean, sshd, classic_server):
