@@ -130,6 +130,7 @@ class SshTransport(Transport):
         self.login_timeout = settings.ssh_timeout
         self.options = ssh_arguments(settings)
         self.server = None
+        self.deployed_with = deploy  # the remote Python
         self._machine = None
         self._tunnel = None
         self._tunnels = 0
@@ -169,6 +170,13 @@ class SshTransport(Transport):
         self.server = DeployedServer(self._machine, self.target, python, self.login_timeout)
         self.address = replace(self.address, port=self.server.port)
         self.token, self.token_required = self.server.token, True
+
+    @property
+    def rconnect_args(self):
+        if self.deployed_with is None:
+            return str(self.address)
+        ssh_port = f":{self.address.ssh_port}" if self.address.ssh_port else ""
+        return f"ssh://{self.target}{ssh_port} --deploy --python {self.deployed_with}"
 
     def _open_tunnel(self):
         """A new tunnel from a fresh Unix socket here to 127.0.0.1:PORT there."""

@@ -135,6 +135,11 @@ class Transport:
     def close(self):
         """Release what the transport holds besides its streams (tunnels, servers)."""
 
+    @property
+    def rconnect_args(self):
+        """What ``%rconnect`` needs to reach this server again: its address, by default."""
+        return str(self.address)
+
     def not_a_server(self, exc):
         """The ``ConnectFailed`` for a handshake that failed with ``exc``."""
         reason = str(exc).split("\n", 1)[0]  # not the remote traceback rpyc appends

@@ -314,8 +314,9 @@ def test_dropped_ssh_link_is_one_line_and_leaves_nothing(clean, sshd, classic_se
     assert sshd.kill_sessions() >= 2
     assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server outlived its link"
     assert not directory.exists()
-    line = one_line_error(kernel.run("%remote 1 + 1"), "SessionLost")
+    line = one_line_error(kernel.run("%remote --on d 1 + 1"), "SessionLost")
     assert line.startswith("ConnectionError: lost the connection to ssh://rsym-test/"), line
+    assert line.endswith(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON} --as d to reconnect")
     assert kernel.ok("1 + 1").result["text/plain"] == "2"
     # starting over works through a new login and tunnel
     kernel.ok(f"%rconnect ssh://rsym-test/{classic_server.port} --as d")
