@@ -138,7 +138,7 @@ class DeployedServer:
         answer = self._answer or ""
         kind, _, rest = answer.partition(" ")
         if kind == "ready":
-            port, self.directory, pid = rest.split(" ")
+            port, pid, self.directory = rest.split(" ", 2)
             self.port, self.pid = int(port), int(pid)
             return
         if kind == "failed":

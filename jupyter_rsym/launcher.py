@@ -8,7 +8,7 @@ still on stdin: one JSON line (the token, the archive's size), the archive
 arrives only this way: another user of the host can read command lines
 (``ps``), not our stdin.
 
-On stdout it answers one line, ``ready PORT DIRECTORY PID`` or ``failed
+On stdout it answers one line, ``ready PORT PID DIRECTORY`` or ``failed
 REASON``, and nothing else.  The server listens on 127.0.0.1 only.  It stops
 on a ``stop`` line, on end of input (the ssh link dropped or the notebook's
 kernel died: nobody can reach it any more), or on SIGTERM/SIGHUP; it then
@@ -83,7 +83,7 @@ def main():
         archive = stdin.read(spec["archive_bytes"])
         directory = unpack(archive)
         server = serve(spec)
-        report(f"ready {server.port} {directory} {os.getpid()}")
+        report(f"ready {server.port} {os.getpid()} {directory}")
         wait_for_stop(stdin)
     except BaseException as exc:
         if server is None and not isinstance(exc, (SystemExit, KeyboardInterrupt)):
