@@ -39,12 +39,12 @@ def median_connect(connect, repeats):
     return statistics.median(samples)
 
 
-def in_kernel(lines, repeats, warm_up):
-    """Median seconds of each ``%rconnect`` line, timed in the kernel."""
+def in_kernel(lines, repeats, warm_up, setup=""):
+    """Median seconds of each ``%rconnect`` line, timed in the kernel (after ``setup`` code)."""
     kernel = KernelHarness()
     try:
         kernel.ok(
-            "%load_ext jupyter_rsym\n"
+            "%load_ext jupyter_rsym\n" + setup +
             f"%rconnect {warm_up}\n%rdisconnect r\n"  # the stock server keeps the agent
             "import time, statistics\n"
             "from IPython.utils.capture import capture_output\n"

@@ -7,7 +7,7 @@ setting that reaches rpyc goes through ``rpyc_config`` and nowhere else.
 
 import logging
 
-from traitlets import Dict, Float, Int, TraitError, Unicode, validate
+from traitlets import Dict, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 
@@ -89,6 +89,25 @@ class RSym(Configurable):
     def _valid_log_level(self, proposal):
         log_level_number(proposal["value"])
         return proposal["value"]
+
+
+    # -- SSH: ssh:// addresses and %rconnect --deploy ---------------------------
+
+    ssh_options = List(
+        Unicode(), [],
+        help="Extra arguments for ssh (and scp) on ssh:// connections, e.g. ['-F', 'my_config'] "
+        "or ['-i', 'key']; your ~/.ssh/config, ssh-agent and known_hosts apply anyway.",
+    ).tag(config=True)
+
+    ssh_python = Unicode(
+        "python3",
+        help="Python that %rconnect ssh://HOST --deploy runs the server with on the remote "
+        "(a command on the remote PATH or an absolute path); --python overrides it.",
+    ).tag(config=True)
+
+    ssh_timeout = Float(
+        15.0, help="Seconds to wait for an ssh login, for a tunnel, and for a deployed server to start."
+    ).tag(config=True)
 
 
 def log_level_number(level):

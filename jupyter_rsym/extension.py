@@ -61,13 +61,13 @@ class Extension:
                 for name in names:
                     manager.magics[kind].pop(name, None)
 
-    def connect(self, name, address, timeout=None, credentials=None):
+    def connect(self, name, address, timeout=None, credentials=None, **transport_options):
         """Open a session, bind it to ``name`` in the notebook, replacing any old one."""
         settings = self.settings
         if timeout is not None:
             settings = RSym(**{**settings.trait_values(config=True), "timeout": timeout})
         session = RemoteSession.connect(name, address, settings, self.shell, self.labels, credentials,
-                                        running=self.running)
+                                        running=self.running, **transport_options)
         self.sessions.add(session)
         self.shell.user_ns[name] = session
         return session

@@ -48,25 +48,31 @@ class RemoteSession:
         self._agent = None
         self._server = None
         self._transport = None
+        self._rconnect_args = str(address)
         self._lock = threading.Lock()
         self._lost_listeners = []
         self.remote_functions = {}  # expression -> remote function, fetched once (fanout, autoremote)
 
     @classmethod
-    def connect(cls, name, address, settings, shell=None, labels=None, credentials=None, running=None):
+    def connect(cls, name, address, settings, shell=None, labels=None, credentials=None, running=None,
+                **transport_options):
         """Connect to a classic rpyc server at ``address`` and set up the agent.
 
         ``labels`` (an ``output.CellLabels``) is shared by sessions that may
         print into the same cells; ``credentials`` (``transport.Credentials``)
         holds a token and TLS files; ``running`` (an ``inputs.RunningCell``)
-        lets remote ``input()`` ask the user of the running cell.
+        lets remote ``input()`` ask the user of the running cell;
+        ``transport_options`` go to the address's transport (``deploy=PYTHON``
+        for ssh).
         """
         session = cls(name, address)
-        session._open(settings, shell, labels, credentials, running)
+        session._open(settings, shell, labels, credentials, running, transport_options)
         return session
 
-    def _open(self, settings, shell, labels, credentials=None, running=None):
-        self._transport = transport_for(self.address, settings, credentials)
+    def _open(self, settings, shell, labels, credentials=None, running=None, transport_options=None):
+        self._transport = transport_for(self.address, settings, credentials, **(transport_options or {}))
+        self.address = self._transport.address  # a deployed server picks its own port
+        self._rconnect_args = self._transport.rconnect_args
         try:
             self._open_connections(settings, shell, labels, running)
         except BaseException:
@@ -285,7 +291,7 @@ class RemoteSession:
         if self.state == CONNECTED and self._conn is not None and not self._conn.closed:
             return self._conn
         if self.state == CLOSED:
-            raise SessionLost(f"session {self.name!r} is closed; %rconnect {self.address} to reconnect")
+            raise SessionLost(f"session {self.name!r} is closed; %rconnect {self._rconnect_args} to reconnect")
         if self.state == CONNECTED:  # closed under us
             raise self._lost(EOFError("connection closed"))
         raise self._lost_error()
@@ -293,7 +299,7 @@ class RemoteSession:
     def _lost_error(self):
         return SessionLost(
             f"lost the connection to {self.address} ({self.lost_reason}); "
-            f"%rconnect {self.address} --as {self.name} to reconnect"
+            f"%rconnect {self._rconnect_args} --as {self.name} to reconnect"
         )
 
     def _lost(self, exc):

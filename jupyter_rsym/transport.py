@@ -135,6 +135,24 @@ class Transport:
     def close(self):
         """Release what the transport holds besides its streams (tunnels, servers)."""
 
+    @property
+    def rconnect_args(self):
+        """What ``%rconnect`` needs to reach this server again: its address, by default."""
+        return str(self.address)
+
+    def not_a_server(self, exc):
+        """The ``ConnectFailed`` for a handshake that failed with ``exc``."""
+        reason = str(exc).split("\n", 1)[0]  # not the remote traceback rpyc appends
+        refusal = self._refusal(reason) if isinstance(exc, PermissionError) else None
+        if refusal:
+            return ConnectFailed(refusal)
+        if "invalid message type" in reason:  # an rpyc 5 (or older) reply
+            return ConnectFailed(other_major(self.address, None))
+        return ConnectFailed(
+            f"{self.address} is not an rpyc classic server ({type(exc).__name__}: {reason}); "
+            f"it must run rpyc {RPYC_MAJOR}.x, like this notebook"
+        )
+
     @contextmanager
     def _handshake(self):
         """A channel to the server; turns handshake failures into one clear error."""
@@ -152,16 +170,7 @@ class Transport:
             raise ConnectFailed(self._tls_refused(exc)) from None
         except Exception as exc:  # garbage, a non-classic service, a dropped link
             stream.close()
-            reason = str(exc).split("\n", 1)[0]  # not the remote traceback rpyc appends
-            refusal = self._refusal(reason) if isinstance(exc, PermissionError) else None
-            if refusal:
-                raise ConnectFailed(refusal) from None
-            if "invalid message type" in reason:  # an rpyc 5 (or older) reply
-                raise ConnectFailed(other_major(self.address, None)) from None
-            raise ConnectFailed(
-                f"{self.address} is not an rpyc classic server ({type(exc).__name__}: {reason}); "
-                f"it must run rpyc {RPYC_MAJOR}.x, like this notebook"
-            ) from None
+            raise self.not_a_server(exc) from None
         except BaseException:
             stream.close()
             raise
@@ -282,7 +291,14 @@ def other_major(address, version):
     return f"{address} runs rpyc {version}, this notebook rpyc {rpyc.__version__}: {fix}"
 
 
-TRANSPORTS = {"tcp": TcpTransport, "tls": TlsTransport}
+def ssh_transport(address, settings, credentials=None, **options):
+    """An ``ssh.SshTransport`` (imported on first use: it needs plumbum)."""
+    from .ssh import SshTransport
+
+    return SshTransport(address, settings, credentials, **options)
+
+
+TRANSPORTS = {"tcp": TcpTransport, "tls": TlsTransport, "ssh": ssh_transport}
 
 
 def parse(text, default_port):
@@ -294,6 +310,7 @@ def parse(text, default_port):
     return parse_address(text, default_port)
 
 
-def transport_for(address, settings, credentials=None):
-    """A new transport to ``address`` (parsed by ``parse``) proving ``credentials``."""
-    return TRANSPORTS[address.scheme](address, settings, credentials)
+def transport_for(address, settings, credentials=None, **options):
+    """A new transport to ``address`` (parsed by ``parse``) proving ``credentials``;
+    ``options`` are the scheme's own (``deploy=PYTHON`` for ssh)."""
+    return TRANSPORTS[address.scheme](address, settings, credentials, **options)

@@ -152,3 +152,31 @@ def test_rich_remote_output(start_server):
         assert answered.outputs == [("stdout", "hello Ada, from the remote side\n")]
     finally:
         harness.shutdown()
+
+
+def test_over_ssh(sshd, classic_server, monkeypatch):
+    """Notebook 04 against the test sshd: a tunnel to a stock server, then a deployed one."""
+    monkeypatch.setenv("RSYM_SSH_HOST", sshd.host_alias)
+    monkeypatch.setenv("RSYM_SSH_CONFIG", str(sshd.config_file))
+    monkeypatch.setenv("RSYM_SSH_PYTHON", "/usr/bin/python3")  # Debian's, without rpyc
+    tunnel = f"ssh://{sshd.host_alias}/{classic_server.port}"
+    notebook = execute_notebook(NOTEBOOKS / "04-over-ssh.ipynb", tunnel)
+    cells = code_cells(notebook)
+
+    def by_start(prefix):
+        return next(c for c in cells if c.source.startswith(prefix))
+
+    assert shown(by_start("%rconnect {os")).startswith(f"Connected r to {tunnel}: Python 3.")
+    assert shown(by_start("%%remote -i report")) == (
+        f"the remote says: pid {classic_server.process.pid} on Linux\n"
+    )
+    assert shown(by_start("%rdisconnect r")) == f"Disconnected r ({tunnel})\n"
+    deployed = shown(by_start("%rconnect ssh://{host} --deploy"))
+    assert deployed.startswith(f"Connected lab to ssh://{sshd.host_alias}/"), deployed
+    report = shown(by_start("%%remote --on lab"))
+    prefix = "the remote says: /usr/bin/python3, serving from "
+    assert report.startswith(prefix + "/tmp/jupyter-rsym-"), report
+    directory = Path(report[len(prefix):].strip())
+    assert "lab" in shown(by_start("%rconnections")) and "connected" in shown(by_start("%rconnections"))
+    assert shown(by_start("%rdisconnect lab")).startswith("Disconnected lab (ssh://")
+    assert not directory.exists()  # the host is this machine: nothing was left behind

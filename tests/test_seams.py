@@ -43,9 +43,12 @@ def test_bad_addresses_say_why(text, message):
         parse_address(text, 18812)
 
 
-def test_schemes_without_a_transport_say_so():
-    with pytest.raises(AddressError, match="ssh connections are not supported yet"):
-        parse("ssh://lab", 18812)
+def test_every_scheme_has_a_transport():
+    from jupyter_rsym.address import SCHEMES
+    from jupyter_rsym.transport import TRANSPORTS
+
+    assert set(SCHEMES) == set(TRANSPORTS)
+    assert parse("ssh://me@lab/4242", 18812) == Address("lab", 4242, "ssh", "me")
 
 
 def test_agent_and_server_side_import_without_ipython():

@@ -14,12 +14,12 @@ import rpyc
 
 import jupyter_rsym
 from jupyter_rsym import auth
+from jupyter_rsym.deploy import SERVER_MODULES  # what --deploy copies
 from jupyter_rsym.localserver import ClassicServer, RsymServer
 
 from .test_sessions import fresh, one_line_error  # noqa: F401  (fixture)
 
 PACKAGE = Path(jupyter_rsym.__file__).resolve().parent
-SERVER_MODULES = ("__init__.py", "bundle.py", "auth.py", "gate.py", "server.py")
 
 
 def connected_line(cell, address):

@@ -13,6 +13,8 @@ BAD_VARIABLE = "--as {!r}: a session name must be a Python identifier"
 TLS_ONLY = "--ca, --cert and --key are for tls:// addresses; use tls://{0.host}:{0.port}"
 CERT_AND_KEY = "--cert and --key go together"
 DISCONNECT_WHAT = "name a session to disconnect, or use --all"
+DEPLOY_NEEDS_SSH = "--deploy needs an ssh:// address: it starts the server over ssh"
+PYTHON_NEEDS_DEPLOY = "--python goes with --deploy (the Python the deployed server runs on)"
 
 
 @magics_class
@@ -21,7 +23,11 @@ class ConnectionMagics(ExtensionMagics):
 
     @magic_arguments.magic_arguments()
     @magic_arguments.argument(
-        "address", help="HOST[:PORT] of an rpyc classic server, or tls://HOST[:PORT]")
+        "address",
+        help="HOST[:PORT] of an rpyc classic server, tls://HOST[:PORT], or "
+        "ssh://[USER@]HOST[:SSHPORT][/PORT] for one on PORT of an SSH host's loopback "
+        "(reached through a tunnel)",
+    )
     @magic_arguments.argument(
         "--as", dest="name", metavar="NAME", default=None,
         help="notebook variable to bind the session to (default: RSym.default_name, 'r')",
@@ -44,6 +50,16 @@ class ConnectionMagics(ExtensionMagics):
                               help="tls:// only: client certificate (default: RSym.tls_cert)")
     @magic_arguments.argument("--key", default=None, metavar="FILE",
                               help="tls:// only: the client certificate's key (default: RSym.tls_key)")
+    @magic_arguments.argument(
+        "--deploy", action="store_true",
+        help="ssh:// only: copy our server into a fresh temporary directory on the host, start "
+        "it there on a free loopback port with a random token, and connect; %%rdisconnect stops "
+        "it and removes the directory. The host needs only Python and sshd.",
+    )
+    @magic_arguments.argument(
+        "--python", metavar="PATH", default=None,
+        help="with --deploy: the remote Python to run the server (default: RSym.ssh_python)",
+    )
     @line_magic
     def rconnect(self, line):
         """Connect to a remote Python process and bind the session to a name.
@@ -51,8 +67,10 @@ class ConnectionMagics(ExtensionMagics):
         Works with the stock ``rpyc_classic`` server from the rpyc package;
         nothing needs to be installed on the remote side.  ``jupyter-rsym
         serve`` is the safe server: it prints the ``%rconnect ... --token T``
-        line to paste; ``tls://HOST:PORT`` connects over TLS.  Connecting again
-        under a used name replaces that session.
+        line to paste; ``tls://HOST:PORT`` connects over TLS; ``ssh://``
+        addresses go through an SSH tunnel with your own OpenSSH setup
+        (``~/.ssh/config``, agent, known_hosts) plus ``RSym.ssh_options``.
+        Connecting again under a used name replaces that session.
 
         Examples
         --------
@@ -67,6 +85,10 @@ class ConnectionMagics(ExtensionMagics):
             In [3]: %rconnect gpu-box --as gpu --timeout 120
 
             In [4]: %rconnect tls://lab:18812 --token 8Hq...Zw --ca lab-ca.pem
+
+            In [5]: %rconnect ssh://me@lab-pc/18812 --as lab
+
+            In [6]: %rconnect ssh://robot --deploy --python /usr/bin/python3 --as robot
         """
         args = magic_arguments.parse_argstring(self.rconnect, line)
         settings = self.extension.settings
@@ -81,9 +103,17 @@ class ConnectionMagics(ExtensionMagics):
             raise UsageError(TLS_ONLY.format(address))
         if bool(args.cert) != bool(args.key):
             raise UsageError(CERT_AND_KEY)
+        options = {}
+        if args.deploy:
+            if address.scheme != "ssh":
+                raise UsageError(DEPLOY_NEEDS_SSH)
+            options["deploy"] = args.python or settings.ssh_python
+        elif args.python:
+            raise UsageError(PYTHON_NEEDS_DEPLOY)
         credentials = Credentials(args.token, args.ca, args.cert, args.key)
-        session = self.extension.connect(name, address, timeout=args.timeout, credentials=credentials)
-        print(f"Connected {name} to {address}: {session.description}")
+        session = self.extension.connect(name, address, timeout=args.timeout,
+                                         credentials=credentials, **options)
+        print(f"Connected {name} to {session.address}: {session.description}")
         if session.version_note:
             print(f"Note: {session.version_note}")
 

@@ -1,0 +1,341 @@
+"""Issue 14: ``%rconnect ssh://`` through a tunnel, and ``--deploy``, against a real sshd.
+
+The sshd (tests/sshd.py) runs on this machine, so "the remote's loopback" is
+ours: a stock rpyc_classic started here is reachable through the tunnel, and
+a deployed server's process and directory can be inspected from here.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import rpyc
+
+from jupyter_rsym import auth
+from jupyter_rsym.address import parse_address
+from jupyter_rsym.bundle import AGENT_DIR, MODULE_NAME
+from jupyter_rsym.config import RSym
+from jupyter_rsym.deploy import SERVER_MODULES
+from jupyter_rsym.transport import transport_for
+
+from .harness import KernelHarness
+from .test_sessions import one_line_error
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: no rpyc installed
+GONE_TIMEOUT = 10.0
+
+
+def a_python(version):
+    """An interpreter of exactly ``version`` (e.g. "3.8") on this machine, or skip."""
+    import glob
+    import shutil
+
+    installed = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
+    found = installed[-1] if installed else shutil.which(f"python{version}")
+    if found is None:
+        pytest.skip(f"no Python {version} here")
+    return found
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ssh_children(pid):
+    """``ssh`` processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        if int(stat[stat.rfind(")") + 2 :].split()[1]) == pid and name == "ssh":
+            found.append(int(entry.name))
+    return found
+
+
+def command_lines():
+    """Every process's command line, as ``ps`` would show it to any user."""
+    lines = []
+    for entry in Path("/proc").iterdir():
+        try:
+            lines.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return lines
+
+
+def wait_until(predicate, timeout=GONE_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def options_cell(options):
+    return f"%config RSym.ssh_options = {[str(o) for o in options]!r}"
+
+
+@pytest.fixture(scope="module")
+def ssh_kernel(kernel, sshd):
+    """The module kernel with the extension loaded and ssh set up for rsym-test; its pid."""
+    kernel.ok("%load_ext jupyter_rsym\n" + options_cell(sshd.ssh_options))
+    kernel.pid = int(kernel.ok("import os\nprint(os.getpid())").stdout)
+    return kernel
+
+
+@pytest.fixture
+def clean(ssh_kernel, sshd):
+    """Each test leaves no session, the default ssh options, and no ssh child of the kernel."""
+    yield ssh_kernel
+    ssh_kernel.ok("%rdisconnect --all\n" + options_cell(sshd.ssh_options))
+    assert wait_until(lambda: not ssh_children(ssh_kernel.pid)), ssh_children(ssh_kernel.pid)
+
+
+def say_cell():
+    return "def say(tag):\n    print('said', tag)\n    return tag\n"
+
+
+def test_tunnel_to_a_stock_server(clean, classic_server):
+    kernel = clean
+    port = classic_server.port
+    connect = kernel.ok(f"%rconnect ssh://rsym-test/{port}")
+    assert connect.stdout.startswith(f"Connected r to ssh://rsym-test/{port}: Python 3."), connect.stdout
+    assert kernel.ok("%remote __import__('os').getpid()").result["text/plain"] == str(classic_server.process.pid)
+    # callbacks print in the cell that caused them, while it waits and afterwards
+    kernel.ok(say_cell())
+    cell = kernel.ok("r.modules.builtins.list(r.modules.builtins.map(say, ['a', 'b']))")
+    assert cell.stdout == "said a\nsaid b\n" and cell.result["text/plain"] == "['a', 'b']"
+    timer = kernel.ok("r.modules.threading.Timer(0.2, say, ['later']).start()")
+    timer.wait_for(lambda c: "said later" in c.stdout, 10, "a background callback through the tunnel")
+    assert kernel.ok("%%remote\nprint('over there', 6 * 7)").stdout == "over there 42\n"
+    table = kernel.ok("%rconnections").stdout
+    assert f"ssh://rsym-test/{port}" in table and "connected" in table and " ms " in table
+    # an interrupt travels on the side connection, through the same tunnel
+    cell = kernel.submit("r.modules.time.sleep(60)")
+    time.sleep(0.5)
+    kernel.interrupt()
+    cell.wait(15)
+    assert cell.error and cell.error["ename"] == "KeyboardInterrupt", cell.summary()
+    assert kernel.ok("%remote 20 + 22").result["text/plain"] == "42"
+    assert len(ssh_children(kernel.pid)) == 2  # the login shell and the tunnel
+    socket_dir = kernel.ok("print(r._transport._socket_dir)").stdout.strip()
+    assert os.stat(socket_dir).st_mode & 0o777 == 0o700
+    assert kernel.ok("%rdisconnect r").stdout == f"Disconnected r (ssh://rsym-test/{port})\n"
+    assert wait_until(lambda: not ssh_children(kernel.pid))
+    assert not os.path.exists(socket_dir)
+
+
+def test_tunnel_to_our_server_with_its_token(clean, rsym_server):
+    kernel = clean
+    address = f"ssh://rsym-test/{rsym_server.port}"
+    line = one_line_error(kernel.run(f"%rconnect {address}"), "ConnectFailed")
+    assert line.startswith(f"ConnectionError: {address} requires a token"), line
+    line = one_line_error(kernel.run(f"%rconnect {address} --token not-{rsym_server.token}"), "ConnectFailed")
+    assert line == f"ConnectionError: wrong token for {address}: the server holds another one"
+    connect = kernel.ok(f"%rconnect {address} --token {rsym_server.token}")
+    assert connect.stdout.startswith(f"Connected r to {address}: Python 3."), connect.stdout
+    assert kernel.ok("%remote __import__('os').getpid()").result["text/plain"] == str(rsym_server.process.pid)
+
+
+def known_hosts_cases(sshd, tmp_path):
+    empty = tmp_path / "known_hosts_empty"
+    empty.write_text("")
+    return {
+        # StrictHostKeyChecking=ask is ssh's default: it would prompt, and BatchMode refuses instead
+        "unknown host key": (
+            [*sshd.ssh_options, "-o", f"UserKnownHostsFile={empty}", "-o", "StrictHostKeyChecking=ask"],
+            "ssh://rsym-test/{port}",
+            "the host key of rsym-test is not in known_hosts, and it is never accepted silently",
+        ),
+        "changed host key": (
+            ["-F", sshd.config_with_wrong_host_key()],
+            "ssh://rsym-test/{port}",
+            "the host key of rsym-test has CHANGED since it was saved in known_hosts",
+        ),
+        "authentication refused": (
+            sshd.ssh_options,
+            "ssh://nobody@rsym-test/{port}",
+            "ssh login to nobody@rsym-test refused (nobody@127.0.0.1: Permission denied (publickey))",
+        ),
+        "sshd unreachable": (
+            sshd.ssh_options,
+            "ssh://rsym-test:{closed}/{port}",
+            "ssh rsym-test failed: ssh: connect to host 127.0.0.1 port {closed}: Connection refused",
+        ),
+        "remote port closed": (
+            sshd.ssh_options,
+            "ssh://rsym-test/{closed}",
+            "ssh://rsym-test/{closed}: nothing answered on port {closed} of rsym-test's loopback",
+        ),
+        "no python at --python": (
+            sshd.ssh_options,
+            "ssh://rsym-test --deploy --python /nonexistent/python3",
+            "no Python at '/nonexistent/python3' on rsym-test (bash: line 1: /nonexistent/python3: "
+            "No such file or directory); give one with --python PATH",
+        ),
+    }, empty
+
+
+@pytest.mark.parametrize("case", [
+    "unknown host key", "changed host key", "authentication refused",
+    "sshd unreachable", "remote port closed", "no python at --python",
+])
+def test_errors_are_one_line(clean, sshd, classic_server, tmp_path, case):
+    kernel = clean
+    cases, empty_known_hosts = known_hosts_cases(sshd, tmp_path)
+    options, address, expected = cases[case]
+    names = {"port": classic_server.port, "closed": free_port()}
+    kernel.ok(options_cell(options))
+    line = one_line_error(kernel.run(f"%rconnect {address.format(**names)}", timeout=40), "ConnectFailed")
+    assert line.startswith("ConnectionError: " + expected.format(**names)), line
+    assert "r" not in kernel.ok("print(list(get_ipython().user_ns))").stdout.split("'")
+    assert empty_known_hosts.read_text() == ""  # nothing was accepted on the user's behalf
+    assert wait_until(lambda: not ssh_children(kernel.pid)), "a failed connect left ssh running"
+    assert kernel.ok("1 + 1").result["text/plain"] == "2"
+
+
+def test_silent_sshd_fails_after_ssh_timeout(clean, sshd, start_proxy):
+    kernel = clean
+    silent = start_proxy(("127.0.0.1", sshd.port), delay=60)  # accepts, then says nothing in time
+    kernel.ok(options_cell([*sshd.ssh_options, "-o", f"Port={silent.port}"]) + "\n%config RSym.ssh_timeout = 1.5")
+    try:
+        cell = kernel.run("%rconnect ssh://rsym-test/18812", timeout=30)
+        assert one_line_error(cell, "ConnectFailed") == "ConnectionError: no answer from ssh rsym-test in 1.5 s"
+        assert cell.stderr == ""  # plumbum's own log line stays out of the cell
+    finally:
+        kernel.ok("%config RSym.ssh_timeout = 15.0")
+    assert wait_until(lambda: not ssh_children(kernel.pid))
+
+
+def deployed(kernel, name):
+    """(token, directory, pid) of session ``name``'s deployed server, as the kernel knows them."""
+    server = f"{name}._transport.server"
+    token, directory, pid = kernel.ok(f"print({server}.token, {server}.directory, {server}.pid)").stdout.split()
+    return token, Path(directory), int(pid)
+
+
+def test_deploy_onto_a_python_without_rpyc(clean):
+    kernel = clean
+    bare = subprocess.run([SYSTEM_PYTHON, "-c", "import rpyc"], capture_output=True, text=True)
+    assert "No module named 'rpyc'" in bare.stderr  # the remote Python has no packages of ours
+    connect = kernel.ok(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON} --as d", timeout=40)
+    token, directory, pid = deployed(kernel, "d")
+    assert connect.stdout.startswith("Connected d to ssh://rsym-test/"), connect.stdout
+    version = subprocess.run([SYSTEM_PYTHON, "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True).stdout.strip()
+    assert f": Python {version} on Linux" in connect.stdout, connect.stdout
+    where = kernel.ok("%%remote --on d\nimport os, sys\nprint(sys.executable, os.getpid())").stdout
+    assert where == f"{SYSTEM_PYTHON} {pid}\n"
+    # a fresh directory only we can read, holding only rpyc (and our server modules)
+    assert directory.parent == Path("/tmp") and directory.name.startswith("jupyter-rsym-")
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert set(os.listdir(directory)) <= {"rpyc", "jupyter_rsym"}
+    assert not list(directory.rglob("*.pyc"))
+    assert sorted(p.relative_to(directory / "jupyter_rsym").as_posix()
+                  for p in (directory / "jupyter_rsym").rglob("*.py")) == sorted(
+        [*SERVER_MODULES, *(f"agent/{p.name}" for p in AGENT_DIR.glob("*.py"))])
+    # it is our server: the agent was there already (nothing sent), and other
+    # users of the host, who can reach its loopback port, need the token
+    agent_file = kernel.ok(f"%remote --on d __import__('sys').modules[{MODULE_NAME!r}].__file__").result
+    assert agent_file["text/plain"].strip("'").startswith(f"{directory}/jupyter_rsym/agent/")
+    port = int(kernel.ok("print(d.address.port)").stdout)
+    with pytest.raises(Exception, match="requires a token|refused"):
+        rpyc.classic.connect("127.0.0.1", port).modules.os.getpid()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        with pytest.raises(auth.HandshakeError):
+            auth.authenticate(sock, "not-" + token, 5)
+    # the token is on no command line (anyone on the host can read them with ps)
+    assert len(token) >= 32
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert token not in ps and not any(token in line for line in command_lines())
+    assert any("jupyter-rsym-launcher" in line for line in command_lines())  # ps does see the server
+    # the session is a full one: callbacks into this notebook
+    kernel.ok(say_cell())
+    cell = kernel.ok("%%remote --on d -i say\nsay('from the deployed server')")
+    assert cell.stdout == "said from the deployed server\n"
+    # disconnecting stops the server and deletes its directory
+    kernel.ok("%rdisconnect d")
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server still runs"
+    assert not directory.exists()
+
+
+def test_deploy_onto_the_oldest_python_and_refuse_an_older_one(clean):
+    kernel = clean
+    oldest = a_python("3.8")  # rpyc 6's minimum
+    kernel.ok(f"%rconnect ssh://rsym-test --deploy --python {oldest} --as d", timeout=40)
+    assert kernel.ok("%remote --on d __import__('sys').version_info[:2]").result["text/plain"] == "(3, 8)"
+    kernel.ok(say_cell())
+    assert kernel.ok("%%remote --on d -i say\nsay('on 3.8')").stdout == "said on 3.8\n"
+    kernel.ok("%rdisconnect d")
+    older = a_python("3.7")
+    line = one_line_error(kernel.run(f"%rconnect ssh://rsym-test --deploy --python {older}", timeout=40),
+                          "ConnectFailed")
+    version = subprocess.run([older, "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True).stdout.strip()
+    assert line == (f"ConnectionError: the server deployed on rsym-test with {older} failed to start: "
+                    f"jupyter_rsym needs Python 3.8 or newer on the remote, this is {version}")
+
+
+@pytest.mark.parametrize("end", ["shutdown", "kill -9"])
+def test_the_kernel_ending_stops_a_deployed_server(sshd, end):
+    harness = KernelHarness()
+    try:
+        harness.ok("%load_ext jupyter_rsym\n" + options_cell(sshd.ssh_options))
+        harness.ok(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON}", timeout=40)
+        _, directory, pid = deployed(harness, "r")
+        kernel_pid = int(harness.ok("print(__import__('os').getpid())").stdout)
+        kernel_ssh = ssh_children(kernel_pid)
+        assert len(kernel_ssh) == 3  # the login shell, the server's ssh, the tunnel
+        if end == "kill -9":
+            os.kill(kernel_pid, signal.SIGKILL)  # no atexit, no goodbye: only its pipes close
+    finally:
+        harness.shutdown()
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server outlived the kernel"
+    assert not directory.exists()
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in kernel_ssh)), "ssh left running"
+
+
+def test_dropped_ssh_link_is_one_line_and_leaves_nothing(clean, sshd, classic_server):
+    """Until resuming lands (issue 13) a dropped link loses the session: one
+    line, and the deployed server, no longer reachable, removes itself."""
+    kernel = clean
+    kernel.ok(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON} --as d", timeout=40)
+    _, directory, pid = deployed(kernel, "d")
+    assert sshd.kill_sessions() >= 2
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server outlived its link"
+    assert not directory.exists()
+    line = one_line_error(kernel.run("%remote --on d 1 + 1"), "SessionLost")
+    assert line.startswith("ConnectionError: lost the connection to ssh://rsym-test/"), line
+    assert line.endswith(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON} --as d to reconnect")
+    assert kernel.ok("1 + 1").result["text/plain"] == "2"
+    # starting over works through a new login and tunnel
+    kernel.ok(f"%rconnect ssh://rsym-test/{classic_server.port} --as d")
+    assert kernel.ok("%remote --on d 6 * 7").result["text/plain"] == "42"
+
+
+def test_transport_reopens_its_tunnel_after_a_drop(sshd, classic_server):
+    """What resuming over SSH builds on: the next stream after a drop logs in again."""
+    settings = RSym(ssh_options=sshd.ssh_options)
+    transport = transport_for(parse_address(f"ssh://rsym-test/{classic_server.port}", 18812), settings)
+    try:
+        conn = rpyc.classic.connect_stream(transport.open_stream())
+        assert conn.modules.os.getpid() == classic_server.process.pid
+        sshd.kill_sessions()
+        with pytest.raises(EOFError):
+            conn.modules.os.getpid()
+        conn.close()
+        again = rpyc.classic.connect_stream(transport.open_stream())
+        assert again.modules.os.getpid() == classic_server.process.pid
+        again.close()
+    finally:
+        transport.close()
