@@ -15,11 +15,13 @@ from rpyc.core.protocol import Connection
 from rpyc.core.service import ClassicClient, ModuleNamespace
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
-from .errors import NoAnswer
+from .agent.tracebacks import box_exception
+from .errors import Interrupted, NoAnswer, RemoteError, from_rpyc_exception
 from .routing import OriginTrackingObjects, report_callback_error
 
 _CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
 INTERRUPTED_CALLBACK = "interrupted in the notebook"
+_OWN_FIELDS = frozenset(("message", "remote_traceback", "remote_type", "remote_module"))
 INTERRUPT_GRACE = 0.5  # seconds an interrupted request's reply is still awaited
 
 
@@ -66,7 +68,30 @@ class RoutedConnection(Connection):
             # A callback fired by a remote thread has no cell waiting on it:
             # show its error in the cell that handed it over (the remote gets it too).
             report_callback_error(typ, val, tb)
-        return super()._box_exc(typ, val, tb)
+        # the traceback continues the remote's, without rpyc's or our frames
+        boxed = box_exception(self, typ, val, tb)
+        if isinstance(val, RemoteError) and isinstance(boxed, tuple):  # its own fields stay here
+            boxed = (boxed[0], boxed[1], tuple(a for a in boxed[2] if a[0] not in _OWN_FIELDS), boxed[3])
+        return boxed
+
+    def _unbox_exc(self, raw):
+        # A RemoteError: its message is the remote one (rpyc's appends the
+        # remote traceback), and a remote SystemExit or KeyboardInterrupt
+        # does not stop the kernel.  rpyc's restored args and attributes
+        # (``errno``, ...) are kept.
+        exc = super()._unbox_exc(raw)
+        if getattr(exc, "_remote_tb", None) is None:  # StopIteration
+            return exc
+        remote = from_rpyc_exception(exc)
+        remote.args = exc.args
+        for name, value in raw[2]:
+            if name in _OWN_FIELDS or callable(getattr(type(remote), name, None)):
+                continue  # rpyc sends methods as their repr
+            try:
+                setattr(remote, name, value)
+            except (AttributeError, TypeError):
+                pass
+        return remote
 
     def sync_request(self, handler, *args):
         return self.request(handler, args, self._config["sync_request_timeout"])
@@ -79,19 +104,26 @@ class RoutedConnection(Connection):
         ``check_alive`` hook (a ping on a side connection) tells a busy server
         from a hung one.  On KeyboardInterrupt the ``cancel`` hook asks the
         remote to stop the work; the reply gets ``INTERRUPT_GRACE`` s, then
-        is abandoned.  Either way the connection stays usable.
+        is abandoned, and ``errors.Interrupted`` is raised (the cell shows
+        KeyboardInterrupt, not this code).  Either way the connection stays
+        usable.
         """
         waiters = self.waiters
         guard = self._channel.guard
         waiters.enter()
         token = guard.enter()
         try:
-            return self._request(handler, args, timeout)
-        finally:
             try:
-                guard.leave(token)
+                return self._request(handler, args, timeout)
             finally:
-                waiters.leave()
+                try:
+                    guard.leave(token)
+                finally:
+                    waiters.leave()
+        except Interrupted:
+            raise
+        except KeyboardInterrupt:  # delivered by the guard, after the reply
+            raise Interrupted() from None
 
     def request_async(self, handler, args, on_reply):
         """Send a request without waiting for it; returns its seq.
@@ -117,7 +149,7 @@ class RoutedConnection(Connection):
             self._wait(result, timeout)
         except KeyboardInterrupt:
             self._abandon(seq, result)
-            raise
+            raise _interrupted(result) from None
         except BaseException as exc:
             self._request_callbacks.pop(seq, None)
             error = self._link_error(exc, timeout)
@@ -196,6 +228,17 @@ class RoutedConnection(Connection):
 
     def check_alive(self):
         """Raise if the server does not answer (a busy one does)."""
+
+
+def _interrupted(result):
+    """The Interrupted to raise, with the remote frames where the work stopped
+    if its answer came in time."""
+    stop = Interrupted()
+    if result.ready:
+        stop.late_reply = (result.is_exc, result.value)
+        if result.is_exc and getattr(result.value, "remote_type", None) == "KeyboardInterrupt":
+            stop.remote_traceback = result.value.remote_traceback
+    return stop
 
 
 class Reply:

@@ -94,7 +94,7 @@ class RemoteTracebacks:
 
     @staticmethod
     def _show(shell, etype, value, tb, tb_offset=None):
-        if getattr(value, "_remote_tb", None) is not None:
+        if not isinstance(value, RemoteError) and getattr(value, "_remote_tb", None) is not None:
             value = from_rpyc_exception(value)
         if not isinstance(value, RemoteError):
             return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)

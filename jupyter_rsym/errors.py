@@ -6,6 +6,11 @@ same), so these never show jupyter_rsym's or rpyc's own frames.
 """
 
 import builtins
+import re
+
+from .agent.tracebacks import HEADER, exception_type, split_last
+
+_FRAME_LINE = re.compile(r'  File ".*", line \d+, in ')
 
 
 class RSymError(Exception):
@@ -43,9 +48,12 @@ class RemoteError(Exception):
     """An exception raised by remote code.
 
     Shows the remote traceback (the remote cell's own lines and whatever it
-    called), keeps the remote type's name and message, and, for built-in
-    exception types, is also an instance of that type, so
-    ``except ZeroDivisionError`` works in the notebook.
+    called, through any number of callback hops; a very long one trimmed,
+    with a count of the frames left out), keeps the remote type's name and
+    message, and, for built-in exception types, is also an instance of that
+    type, so ``except ZeroDivisionError`` works in the notebook.  A remote
+    ``SystemExit`` or ``KeyboardInterrupt`` is a ``RemoteError`` only: it
+    must not stop the kernel.  ``remote_traceback`` has the full text.
     """
 
     remote_type = "Exception"
@@ -55,12 +63,33 @@ class RemoteError(Exception):
         BaseException.__init__(self, message)
         self.message = message
         self.remote_traceback = remote_traceback
+        self._remote_tb = remote_traceback  # sent back to the remote, it continues there
 
     def __str__(self):
         return self.message
 
     def _render_traceback_(self):
-        return self.remote_traceback.rstrip("\n").split("\n")
+        return render(self.remote_traceback)
+
+
+class Interrupted(KeyboardInterrupt):
+    """The user interrupted a cell while it waited on the remote.
+
+    Shown as ``KeyboardInterrupt``: one line, or the remote frames where the
+    remote code stopped (like a local interrupt); never the notebook's own
+    waiting code.
+    """
+
+    def __init__(self, remote_traceback=""):
+        super().__init__()
+        self.remote_traceback = remote_traceback
+        self.late_reply = None  # (is_exc, value) if the remote answered after the interrupt
+
+    def _render_traceback_(self):
+        return render(self.remote_traceback) if self.remote_traceback else ["KeyboardInterrupt"]
+
+
+Interrupted.__name__ = Interrupted.__qualname__ = "KeyboardInterrupt"  # what the cell shows
 
 
 _classes = {}
@@ -72,17 +101,21 @@ def remote_exception(type_name, module, message, remote_traceback):
     cls = _classes.get(key)
     if cls is None:
         cls = _classes[key] = _make_class(type_name, module)
-    return cls(message, remote_traceback)
+    try:
+        return cls(message, remote_traceback)
+    except Exception:  # a built-in type whose constructor checks its arguments (ExceptionGroup)
+        cls = _classes[key] = _make_class(type_name, module, local=False)
+        return cls(message, remote_traceback)
 
 
-def _make_class(type_name, module):
+def _make_class(type_name, module, local=True):
     attrs = {"remote_type": type_name, "remote_module": module, "__module__": module}
-    local = getattr(builtins, type_name, None) if module == "builtins" else None
+    builtin = getattr(builtins, type_name, None) if local and module == "builtins" else None
     # only Exception subclasses: a local SystemExit/KeyboardInterrupt would
     # act on the kernel itself
-    if isinstance(local, type) and issubclass(local, Exception):
+    if isinstance(builtin, type) and issubclass(builtin, Exception):
         try:
-            return type(type_name, (RemoteError, local), attrs)
+            return type(type_name, (RemoteError, builtin), attrs)
         except TypeError:  # incompatible layout
             pass
     return type(type_name, (RemoteError,), attrs)
@@ -90,25 +123,31 @@ def _make_class(type_name, module):
 
 _RPYC_TB_MARKER = "\n\n========= Remote Traceback"
 # rpyc's frames, and the agent's (sent as a bundle, or imported by our server)
-_INTERNAL_FILES = ("/rpyc/", "\\rpyc\\", "<jupyter_rsym agent", "/jupyter_rsym/agent/", "\\jupyter_rsym\\agent\\")
+_INTERNAL_FILES = ("/rpyc/", "\\rpyc\\", "<jupyter_rsym agent", "/jupyter_rsym/", "\\jupyter_rsym\\")
+KEEP_FIRST, KEEP_LAST = 10, 20  # frames of a long traceback that are shown
 
 
 def from_rpyc_exception(exc):
     """The RemoteError for an exception rpyc re-raised from the remote side.
 
-    rpyc appends the remote traceback, its own dispatch frames included, to
-    the message; this keeps the message and the remote frames that are not
-    rpyc's or the agent's.
+    Its type name, module and message come from the remote traceback's own
+    exception line (rpyc rebuilds some messages badly, and names types it
+    cannot import ``module.Name``), its traceback from the remote text,
+    flattened through callback hops and without rpyc's or the agent's frames.
     """
-    name = type(exc).__name__
-    text = clean_traceback(getattr(exc, "_remote_tb", "") or "")
-    # the remote's own last line is exact (rpyc rebuilds OSError messages badly)
-    last = text.rstrip("\n").rsplit("\n", 1)[-1]
-    if last.startswith(name + ": "):
-        message = last[len(name) + 2:]
-    else:
+    raw = getattr(exc, "_remote_tb", "") or ""
+    name, module, message = exception_type(exc, raw)
+    if message is None:
         message = str(exc).split(_RPYC_TB_MARKER, 1)[0]
-    return remote_exception(name, type(exc).__module__, message, text)
+    prefix, frames, ending = split_last(raw)
+    text = prefix + (HEADER + "\n" + frames if frames else "") + ending
+    return remote_exception(name, module, message, text)
+
+
+def render(text):
+    """The lines a cell shows for a remote traceback: internal frames dropped,
+    a very long one trimmed (first and last frames kept, a count of the rest)."""
+    return trim_traceback(clean_traceback(text)).rstrip("\n").split("\n")
 
 
 def clean_traceback(text):
@@ -122,8 +161,34 @@ def clean_traceback(text):
             skipping = False
         if not skipping:
             kept.append(line)
-    if kept == ["Traceback (most recent call last):"] or len(kept) < 2:
+    if kept == [HEADER] or len(kept) < 2:
         return text
-    if len(kept) >= 2 and kept[0] == "Traceback (most recent call last):" and not kept[1].startswith("  File"):
+    if len(kept) >= 2 and kept[0] == HEADER and not kept[1].startswith("  File"):
         kept = kept[1:]  # no remote frame is left: just the error line
     return "\n".join(kept) + "\n"
+
+
+def trim_traceback(text, first=KEEP_FIRST, last=KEEP_LAST):
+    """Keep the first and last frames of each long run of frames."""
+    lines = text.split("\n")
+    out, run = [], []  # run: the frames (lists of lines) seen in a row
+
+    def end_run():
+        if len(run) > first + last + 1:
+            kept = run[:first] + [[f"  [... {len(run) - first - last} frames left out ...]"]] + run[-last:]
+        else:
+            kept = run
+        for frame in kept:
+            out.extend(frame)
+        run.clear()
+
+    for line in lines:
+        if _FRAME_LINE.match(line):
+            run.append([line])
+        elif run and (line.startswith("    ") or line.startswith("  [Previous line repeated")):
+            run[-1].append(line)
+        else:
+            end_run()
+            out.append(line)
+    end_run()
+    return "\n".join(out)

@@ -29,12 +29,11 @@ Remote output chunks carry the same cause seq (see ``output.py``).
 import bisect
 import sys
 import threading
-import traceback
 
 from rpyc.core import consts
 from rpyc.lib.colls import RefCountingColl
 
-from .errors import clean_traceback
+from .agent.tracebacks import format_exception
 
 MAX_CAUSES = 20000  # parent transitions kept; older causes fall back to the oldest kept
 
@@ -127,4 +126,4 @@ def report_callback_error(typ, val, tb):
     """Print a callback's traceback without rpyc's dispatch frames."""
     print("A notebook function called by a remote thread raised (the remote caller "
           "received the exception):", file=sys.stderr)
-    sys.stderr.write(clean_traceback("".join(traceback.format_exception(typ, val, tb))))
+    sys.stderr.write(format_exception(val, tb))

@@ -10,7 +10,7 @@ from rpyc.lib.compat import TimeoutError as ReplyTimeout
 from . import bundle
 from .client import ClientService
 from .config import log_level_number, rpyc_config
-from .errors import NoAnswer, SessionLost, clean_traceback, remote_exception
+from .errors import Interrupted, NoAnswer, SessionLost, clean_traceback, remote_exception
 from .inputs import StdinBridge
 from .output import OutputSink
 from .routing import Router
@@ -184,7 +184,11 @@ class RemoteSession:
         traceback.  ``timeout`` (s) defaults to the connection's call timeout;
         0 waits forever.
         """
-        status, payload = self.request(self._run_cell, (source, self._namespace, mode), timeout)
+        try:
+            status, payload = self.request(self._run_cell, (source, self._namespace, mode), timeout)
+        except Interrupted as stop:
+            _show_where_cell_stopped(stop)
+            raise
         if status == "error":
             name, module, message, text = payload
             # agent frames (remote input() refused, say) are ours, not the user's
@@ -339,6 +343,15 @@ class RemoteSession:
         where = f"{self.state} {'to' if self.state == CONNECTED else 'from'} {self.address}"
         about = f": {self.description}" if self.description else ""
         return f"<RemoteSession {self.name!r} {where}{about}>"
+
+
+def _show_where_cell_stopped(stop):
+    """An interrupted cell whose answer came in time shows where it stopped."""
+    if stop.late_reply is None or stop.late_reply[0]:
+        return
+    status, payload = stop.late_reply[1]
+    if status == "error" and payload[0] == "KeyboardInterrupt":
+        stop.remote_traceback = payload[3]
 
 
 class SessionRegistry:

@@ -30,7 +30,7 @@ from .display import mimebundle
 from .interrupts import interrupt
 
 # the bundle's load order: a module comes after the ones it imports
-MODULES = ("routes", "capture", "interrupts", "tags", "cells", "display", "jobs", "names",
+MODULES = ("routes", "capture", "tracebacks", "interrupts", "tags", "cells", "display", "jobs", "names",
            "imports", "displays", "plots", "inputs", "logs")
 __all__ = ["attach", "describe", "interrupt", "mimebundle", "run_cell"]
 

@@ -93,8 +93,7 @@ class Link:
                 self._flusher_ident = None
 
     def detach(self):
-        self.dead = True
-        routes.forget_link(self)
+        self.dead = True  # routes to it now write to the original streams
 
 
 class RoutedStream:
@@ -115,7 +114,9 @@ class RoutedStream:
             if self._rsym_original is None:
                 return len(text)
             return self._rsym_original.write(text)
-        route[0].buffer(route[1], self._rsym_name, str(text))
+        if not isinstance(text, str):  # as a text file says it, from the caller's line
+            raise TypeError("write() argument must be str, not %s" % type(text).__name__)
+        route[0].buffer(route[1], self._rsym_name, text)
         return len(text)
 
     def writelines(self, lines):
@@ -125,6 +126,12 @@ class RoutedStream:
     def flush(self):
         if routes.current() is None and self._rsym_original is not None:
             self._rsym_original.flush()
+
+    def close(self):
+        """Notebook code cannot close the process's stream (the server's
+        terminal, and every other notebook's output, would go with it)."""
+        if routes.current() is None and self._rsym_original is not None:
+            self._rsym_original.close()
 
     def isatty(self):
         return False
@@ -168,7 +175,7 @@ def install(flush_interval):
             sys.stdout = RoutedStream("stdout", sys.stdout)
         if not isinstance(sys.stderr, RoutedStream):
             sys.stderr = RoutedStream("stderr", sys.stderr)
-        routes.route_new_threads()
+        routes.route_new_work()
         if _flusher is None:
             _flusher = Flusher()
         _flusher.interval = min(_flusher.interval, flush_interval)

@@ -12,7 +12,8 @@ import ast
 import itertools
 import linecache
 import threading
-import traceback
+
+from . import tracebacks
 
 _cell_numbers = itertools.count(1)
 ASYNC = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)  # Python 3.8+
@@ -80,7 +81,13 @@ def cell_ended(value):
 
 def describe_exception(exc):
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_globals is globals():  # our frames
+    # our own frames, and the compiler's for the cell's syntax errors
+    while tb is not None and (tb.tb_frame.f_globals is globals()
+                              or tb.tb_frame.f_code.co_filename == _COMPILER):
         tb = tb.tb_next
-    text = "".join(traceback.format_exception(type(exc), exc, tb))
-    return (type(exc).__name__, type(exc).__module__, str(exc), text)
+    text = tracebacks.format_exception(exc, tb)
+    name, module, message = tracebacks.exception_type(exc, text)
+    return (name, module, message, text)
+
+
+_COMPILER = ast.parse.__code__.co_filename

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from . import capture, routes
+from . import capture, routes, tracebacks
 
 # rpyc.core.consts, stable since rpyc 3
 MSG_REPLY, MSG_EXCEPTION = 2, 3
@@ -24,6 +24,10 @@ class _Interrupt(KeyboardInterrupt):
     """KeyboardInterrupt raised in remote code by the notebook's interrupt."""
 
     _rsym_interrupt = True
+
+
+# tracebacks print it, and rpyc sends it, as a plain KeyboardInterrupt
+_Interrupt.__module__, _Interrupt.__name__, _Interrupt.__qualname__ = ("builtins",) + ("KeyboardInterrupt",) * 2
 
 
 def _set_async_exc(ident, exc_type):
@@ -48,7 +52,10 @@ def serve_request(conn, key, raw_args, send):
 
     ``interrupt`` may raise KeyboardInterrupt asynchronously in this thread
     only while the handler runs; the pending exception is cleared before the
-    reply is sent, so it can never land in rpyc's own code.
+    reply is sent, so it can never land in rpyc's own code.  Every exception
+    of the handler goes to the notebook, KeyboardInterrupt and SystemExit
+    included (rpyc's ``propagate_*_locally`` would end the connection or the
+    server), with a traceback that leaves rpyc and the agent out.
     """
     seq = key[1]
     try:
@@ -63,12 +70,7 @@ def serve_request(conn, key, raw_args, send):
     except BaseException:
         typ, value, tb = sys.exc_info()
         conn._last_traceback = tb
-        if typ is SystemExit and conn._config["propagate_SystemExit_locally"]:
-            raise
-        if typ is KeyboardInterrupt and conn._config["propagate_KeyboardInterrupt_locally"] \
-                and not getattr(value, "_rsym_interrupt", False):
-            raise
-        send(MSG_EXCEPTION, seq, conn._box_exc(typ, value, tb))
+        send(MSG_EXCEPTION, seq, tracebacks.box_exception(conn, typ, value, tb))
     else:
         send(MSG_REPLY, seq, conn._box(result))
 

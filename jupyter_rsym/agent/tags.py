@@ -37,20 +37,15 @@ def patch_connection(conn, link):
 
     def routed_dispatch(seq, raw_args):
         stack = _dispatching.__dict__.setdefault("stack", [])
-        ident = threading.get_ident()
         key = (conn_id, seq)
-        previous = routes.routes.get(ident)
         stack.append(key)
-        routes.routes[ident] = (link, seq)
+        token = routes.enter((link, seq))
         try:
             interrupts.serve_request(conn, key, raw_args, flushing_send)
         finally:
             interrupts.finish(key)
             stack.pop()
-            if previous is None:
-                routes.routes.pop(ident, None)
-            else:
-                routes.routes[ident] = previous
+            routes.leave(token)
 
     def flushing_send(msg, seq, args):
         # Output made for this link goes out before the reply it belongs to,

@@ -51,3 +51,32 @@ def parse_names(values, option):
                 raise UsageError(BAD_NAME.format(option=option, item=item))
             pairs.append((remote, local))
     return pairs
+
+
+def split_options(parser, line):
+    """``OPTIONS EXPRESSION`` -> (the options, the expression exactly as typed).
+
+    Options of ``parser`` come first, each with its value; the expression
+    starts at the first word that is neither (``--`` ends the options
+    explicitly).  A word starting with ``--`` that is no option is a
+    UsageError; one starting with a single ``-`` starts the expression
+    (``-x`` is Python).
+    """
+    actions = parser._option_string_actions
+    rest = line.lstrip()
+    while rest.startswith("-"):
+        word = rest.split(None, 1)[0]
+        if word == "--":
+            return line[: len(line) - len(rest)], rest[2:].strip()
+        name, attached = word.split("=", 1)[0], "=" in word
+        action = actions.get(name)
+        if action is None and not word.startswith("--") and word[:2] in actions:
+            action, attached = actions[word[:2]], True  # -ix: -i with its value attached
+        if action is None:
+            if word.startswith("--"):
+                raise UsageError(f"unrecognized arguments: {word}")
+            break
+        rest = rest[len(word):].lstrip()
+        if action.nargs != 0 and not attached and rest:
+            rest = rest[len(rest.split(None, 1)[0]):].lstrip()
+    return line[: len(line) - len(rest)], rest.strip()

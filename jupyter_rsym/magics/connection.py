@@ -1,4 +1,4 @@
-"""%rconnect, %rdisconnect, %rconnections."""
+"""%rconnect, %rdisconnect, %rconnections, %rbind."""
 
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
@@ -9,12 +9,13 @@ from ..transport import Credentials, parse as parse_address
 from ..errors import RSymError
 from .base import ExtensionMagics
 
-BAD_VARIABLE = "--as {!r}: a session name must be a Python identifier"
+BAD_VARIABLE = "--as {!r}: a notebook variable must be a Python identifier"
 TLS_ONLY = "--ca, --cert and --key are for tls:// addresses; use tls://{0.host}:{0.port}"
 CERT_AND_KEY = "--cert and --key go together"
 DISCONNECT_WHAT = "name a session to disconnect, or use --all"
 DEPLOY_NEEDS_SSH = "--deploy needs an ssh:// address: it starts the server over ssh"
 PYTHON_NEEDS_DEPLOY = "--python goes with --deploy (the Python the deployed server runs on)"
+UNBOUND = "{name} is open but bound to no notebook variable (%reset, del?): %rbind {name} binds it again"
 
 
 @magics_class
@@ -175,6 +176,50 @@ class ConnectionMagics(ExtensionMagics):
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         for row in rows:
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+        for session in self.extension.sessions:
+            if not self._bound(session) and session.state == "connected":
+                print(UNBOUND.format(name=session.name))
+
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument("name", help="the session, as %rconnections lists it")
+    @magic_arguments.argument(
+        "--as", dest="variable", metavar="VARIABLE", default=None,
+        help="notebook variable to bind it to (default: the session's name)",
+    )
+    @line_magic
+    def rbind(self, line):
+        """Bind an open session to a notebook variable again.
+
+        ``%reset`` (with or without ``-f``) and ``del r`` remove the
+        notebook's name for a session, not the session: it stays open, with
+        its remote namespace, remote threads and output routing, and
+        ``%remote`` / ``%%remote`` keep using it.  ``%rconnections`` lists it
+        and says it is not bound; ``%rbind NAME`` binds it again.
+        (``%rdisconnect NAME`` closes it.)
+
+        Examples
+        --------
+        ::
+
+            In [7]: %reset -f
+
+            In [8]: %rbind r
+            Bound r to the session r (127.0.0.1:18812)
+
+            In [9]: %rbind gpu --as g
+        """
+        args = magic_arguments.parse_argstring(self.rbind, line)
+        session = self.extension.session(args.name)
+        variable = args.variable or session.name
+        if not variable.isidentifier():
+            raise UsageError(BAD_VARIABLE.format(variable))
+        self.shell.user_ns[variable] = session
+        print(f"Bound {variable} to the session {session.name} ({session.address})")
+
+    def _bound(self, session):
+        """Whether a notebook variable (not ``_``, ``Out``, ...) holds the session."""
+        return any(value is session and not name.startswith("_")
+                   for name, value in self.shell.user_ns.items())
 
     @staticmethod
     def _probe(session):

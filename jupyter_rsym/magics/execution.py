@@ -5,7 +5,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_cell_magic, magics_class, needs_local_scope, no_var_expand
 
 from ..gathered import run_foreground
-from .arguments import BAD_NAME, on_sessions, parse_names, transfer_names
+from .arguments import BAD_NAME, on_sessions, parse_names, split_options, transfer_names
 from .base import ExtensionMagics
 
 NO_LOCAL = "-i {local}: no notebook variable named {local!r}"
@@ -63,8 +63,10 @@ class RemoteMagics(ExtensionMagics):
         bound when it ends.
 
         The line form evaluates one expression and returns its value (a
-        proxy for remote objects): ``x = %remote os.getcwd()``; it accepts
-        ``--on NAME`` only.
+        proxy for remote objects): ``x = %remote os.getcwd()``.  It takes
+        the same options, before the expression (``%remote -i x --on gpu
+        x * 2``; ``--`` ends the options); without ``--timeout`` it waits
+        ``RSym.timeout`` like any remote call.
 
         Examples
         --------
@@ -108,9 +110,13 @@ class RemoteMagics(ExtensionMagics):
             In [8]: _7.result(timeout=120)
             Out[8]: 'slept'
         """
-        if cell is None:
-            return self._remote_expression(line)
+        mode = "exec"
+        if cell is None:  # the line form: options, then one expression
+            line, cell = split_options(self.remote.parser, line)
+            mode = "eval"
         args = magic_arguments.parse_argstring(self.remote, line)
+        if mode == "eval" and not cell.strip():
+            raise UsageError(NO_EXPRESSION)
         sessions = self.extension.sessions_for(args.on)
         inputs = parse_names(args.input, "-i")
         outputs = parse_names(args.output, "-o")
@@ -119,7 +125,9 @@ class RemoteMagics(ExtensionMagics):
                 raise UsageError(BAD_NAME.format(option="-o", item=f"{remote}={local}"))
         values = {remote: self._lookup(local, local_ns) for remote, local in inputs}
         settings = self.extension.settings
-        timeout = settings.cell_timeout if args.timeout is None else args.timeout
+        timeout = args.timeout
+        if timeout is None and (mode == "exec" or len(sessions) > 1):
+            timeout = settings.cell_timeout  # a single expression waits RSym.timeout
         if args.bg:
             if args.timeout is not None:
                 raise UsageError(BG_TIMEOUT)
@@ -130,21 +138,9 @@ class RemoteMagics(ExtensionMagics):
                                   outputs, timeout)
         session = sessions[0]
         session.push(values)
-        value = session.run(cell, "exec", timeout=timeout)
+        value = session.run(cell, mode, timeout=timeout)
         self._copy_back(session, outputs)
         return value
-
-    def _remote_expression(self, line):
-        name, expression = None, line.strip()
-        if expression.startswith("--on"):
-            parts = expression.split(None, 2)
-            if len(parts) < 2:
-                raise UsageError("--on needs a session name")
-            name = parts[1]
-            expression = parts[2] if len(parts) > 2 else ""
-        if not expression:
-            raise UsageError(NO_EXPRESSION)
-        return self.extension.session(name).run(expression, "eval")
 
     def _lookup(self, dotted, local_ns):
         head, *rest = dotted.split(".")

@@ -1,0 +1,342 @@
+"""Issue 17: what a user sees when things go wrong, and that nothing breaks.
+
+The catalogue: every failure a user can cause shows one line, or the remote
+code's own frames (the cells and the libraries they called), never rpyc's or
+jupyter_rsym's, never rpyc's ``Remote Traceback`` sections; the exception
+keeps its remote type name and message; and the next cell works.
+"""
+
+import re
+import time
+
+import pytest
+
+from .test_sessions import one_line_error
+
+INTERNALS = re.compile(r"rpyc|jupyter_rsym|Remote Traceback|site-packages|client\.py|interrupts\.py")
+KI_THROUGH_PROXY = "r.modules.builtins.eval('(_ for _ in ()).throw(KeyboardInterrupt)')"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def setup(connected):
+    connected.ok("import time")
+
+
+def shows(cell, ename, message=None):
+    """The cell failed with ``ename`` (and ``message``), showing no internals;
+    returns the lines it shows."""
+    assert cell.error is not None, cell.summary()
+    assert cell.error["ename"] == ename, cell.error_text
+    if message is not None:
+        assert cell.error["evalue"] == message, cell.error["evalue"]
+    text = cell.error_text
+    assert not INTERNALS.search(text), text
+    lines = [line for line in text.splitlines() if line.strip()]
+    last = f"{ename}: {message}" if message else ename
+    assert lines[-1] == last, text
+    return lines
+
+
+def remote_frames(lines):
+    """The frame lines shown: each must be the remote cell's, or the notebook's."""
+    frames = [line for line in lines if line.startswith('  File "')]
+    for frame in frames:
+        assert "<remote-cell-" in frame or "<string>" in frame or "ipykernel_" in frame, frame
+    return frames
+
+
+def next_cell_works(kernel):
+    assert kernel.ok("%remote 20 + 22").result["text/plain"] == "42"
+    assert kernel.ok("r.modules.os.getpid() > 0").result["text/plain"] == "True"
+
+
+def interrupt(kernel, code):
+    """Submit ``code``, interrupt it once it waits on the remote, return the cell."""
+    cell = kernel.submit(code)
+    time.sleep(0.5)
+    kernel.interrupt()
+    return cell.wait(15)
+
+
+# -- interrupts ----------------------------------------------------------------
+
+def test_interrupted_remote_call_shows_one_line(connected):
+    cell = interrupt(connected, "r.modules.time.sleep(30)")  # blocked in C remotely
+    assert shows(cell, "KeyboardInterrupt") == ["KeyboardInterrupt"]
+    next_cell_works(connected)
+
+
+def test_interrupted_remote_cell_shows_where_it_stopped(connected):
+    cell = interrupt(connected, "%%remote\nn = 0\nwhile True:\n    n += 1")
+    lines = shows(cell, "KeyboardInterrupt")
+    assert lines[0] == "Traceback (most recent call last):"
+    assert remote_frames(lines) and all("<remote-cell-" in f for f in remote_frames(lines))
+    next_cell_works(connected)
+
+
+def test_interrupted_callback_shows_one_line(connected):
+    connected.ok("def spin(x):\n    while True:\n        pass")
+    cell = interrupt(connected, "r.modules.builtins.list(r.modules.builtins.map(spin, [1]))")
+    assert shows(cell, "KeyboardInterrupt") == ["KeyboardInterrupt"]
+    next_cell_works(connected)
+
+
+# -- remote KeyboardInterrupt / SystemExit --------------------------------------
+
+def test_remote_keyboard_interrupt_through_a_proxy(connected):
+    cell = connected.run(KI_THROUGH_PROXY, timeout=15)
+    lines = shows(cell, "KeyboardInterrupt")
+    assert all("<string>" in f for f in remote_frames(lines))
+    next_cell_works(connected)
+
+
+def test_remote_keyboard_interrupt_while_an_interrupted_call_is_blocked(connected):
+    interrupt(connected, "r.modules.time.sleep(20)")  # its remote thread stays in sleep()
+    shows(connected.run(KI_THROUGH_PROXY, timeout=15), "KeyboardInterrupt")
+    next_cell_works(connected)
+
+
+def test_remote_keyboard_interrupt_inside_a_callback(connected):
+    connected.ok(f"def deeper(x):\n    return {KI_THROUGH_PROXY}")
+    cell = connected.run("r.modules.builtins.list(r.modules.builtins.map(deeper, [1]))", timeout=15)
+    lines = shows(cell, "KeyboardInterrupt")
+    assert any("in deeper" in line for line in lines), lines
+    next_cell_works(connected)
+
+
+def test_remote_keyboard_interrupt_in_a_cell(connected):
+    lines = shows(connected.run("%%remote\nraise KeyboardInterrupt('from the cell')"),
+                  "KeyboardInterrupt", "from the cell")
+    assert remote_frames(lines)
+    next_cell_works(connected)
+
+
+def test_remote_sys_exit_through_a_proxy(connected):
+    cell = connected.run("r.modules.sys.exit(5)")
+    assert shows(cell, "SystemExit", "5") == ["SystemExit: 5"]
+    assert cell.stderr == ""  # no "To exit: use 'exit'" warning: the kernel was never asked to exit
+    next_cell_works(connected)
+
+
+def test_remote_sys_exit_in_a_cell(connected):
+    cell = connected.run("%%remote\nimport sys\nsys.exit('bye')")
+    lines = shows(cell, "SystemExit", "bye")
+    assert remote_frames(lines)
+    assert cell.stderr == ""
+    next_cell_works(connected)
+
+
+# -- attributes, hops, recursion ---------------------------------------------------
+
+def test_blocked_private_attribute_shows_one_line(connected):
+    connected.ok("def handed(): pass")
+    cell = connected.run("r.modules.builtins.getattr(handed, '__globals__')")
+    assert shows(cell, "AttributeError", "cannot access '__globals__'") == [
+        "AttributeError: cannot access '__globals__'"]
+    next_cell_works(connected)
+
+
+PING_PONG = (
+    "def ping(n):\n    if n == 0:\n        raise ValueError('bottom')\n    return pong(n - 1)\n"
+    "r.execute('def pong(n):\\n    return ping(n)')\n"
+    "r.namespace['ping'] = ping\npong = r.namespace['pong']\n"
+)
+
+
+def test_callback_ping_pong_is_one_traceback(connected):
+    connected.ok(PING_PONG)
+    lines = shows(connected.run("ping(6)"), "ValueError", "bottom")
+    frames = remote_frames(lines)
+    # the remote's pong and the notebook's ping, alternating, down to the raise
+    # (ping(6) itself is the cell's local call: not a remote frame)
+    assert [f.rsplit(" ", 1)[1] for f in frames] == ["pong", "ping"] * 6, lines
+    assert lines[-2].strip() == "raise ValueError('bottom')"
+    next_cell_works(connected)
+
+
+def test_deep_callback_ping_pong_is_trimmed_with_a_count(connected):
+    connected.ok(PING_PONG)
+    cell = connected.run("ping(100)", timeout=60)
+    assert cell.error["ename"] in ("ValueError", "RecursionError")  # the notebook's stack may run out first
+    lines = shows(cell, cell.error["ename"], cell.error["evalue"])
+    left_out = [line for line in lines if re.fullmatch(r"  \[\.\.\. \d+ frames left out \.\.\.\]", line)]
+    assert len(left_out) == 1, lines
+    assert len(lines) < 120, len(lines)
+    next_cell_works(connected)
+
+
+def test_remote_recursion_through_a_proxy(connected):
+    connected.ok("r.execute('def rec(n):\\n    return rec(n + 1)')")
+    lines = shows(connected.run("r.namespace['rec'](0)"), "RecursionError", "maximum recursion depth exceeded")
+    assert any("Previous line repeated" in line for line in lines)
+    remote_frames(lines)
+    next_cell_works(connected)
+
+
+def test_callback_error_inside_a_remote_cell(connected):
+    connected.ok("def failing(x):\n    return 1 / x")
+    cell = connected.run("%%remote -i failing\ndef outer():\n    return failing(0)\nouter()")
+    lines = shows(cell, "ZeroDivisionError", "division by zero")
+    frames = remote_frames(lines)
+    assert [f.split(", in ")[1] for f in frames] == ["<module>", "outer", "failing"], lines
+    next_cell_works(connected)
+
+
+def test_chained_exception_across_the_link(connected):
+    connected.ok("def failing(x):\n    return 1 / x")
+    cell = connected.run(
+        "%%remote -i failing\ntry:\n    failing(0)\nexcept ZeroDivisionError as exc:\n"
+        "    raise LookupError('wrapped') from exc")
+    text = cell.error_text
+    shows(cell, "LookupError", "wrapped")
+    assert "ZeroDivisionError: division by zero" in text
+    assert "The above exception was the direct cause of the following exception:" in text
+    next_cell_works(connected)
+
+
+# -- broken exception classes, unknown types -----------------------------------------
+
+BROKEN = "class Broken(Exception):\n    def __str__(self):\n        raise ValueError('no str for you')\n"
+
+
+def test_exception_whose_str_raises_keeps_its_type_in_a_cell(connected):
+    lines = shows(connected.run("%%remote\n" + BROKEN + "raise Broken()"), "Broken", "<exception str() failed>")
+    assert remote_frames(lines)
+    next_cell_works(connected)
+
+
+def test_exception_whose_str_raises_keeps_its_type_through_a_proxy(connected):
+    connected.ok("r.execute(" + repr(BROKEN + "def broken():\n    raise Broken(1)\n") + ")")
+    shows(connected.run("r.namespace['broken']()"), "Broken", "<exception str() failed>")
+    next_cell_works(connected)
+
+
+def test_remote_only_exception_type_keeps_name_and_message(connected):
+    connected.ok("r.execute('class OnlyThere(Exception):\\n    pass\\ndef raise_it():\\n    raise OnlyThere(\"only\")')")
+    cell = connected.run("try:\n    r.namespace['raise_it']()\nexcept Exception as exc:\n    caught = exc\n    raise")
+    shows(cell, "OnlyThere", "only")
+    next_cell_works(connected)
+
+
+def test_builtin_remote_exception_is_caught_by_its_local_type(connected):
+    cell = connected.ok("try:\n    r.modules.builtins.int('x')\nexcept ValueError as exc:\n    print('caught', exc)")
+    assert cell.stdout == "caught invalid literal for int() with base 10: 'x'\n"
+
+
+# -- syntax errors -------------------------------------------------------------------
+
+def test_syntax_error_in_a_cell_shows_the_cell_line_only(connected):
+    lines = shows(connected.run("%%remote\nx = (\n"), "SyntaxError", "'(' was never closed")
+    assert lines[0].startswith('  File "<remote-cell-') and "line 1" in lines[0]
+    next_cell_works(connected)
+
+
+def test_syntax_error_through_eval(connected):
+    lines = shows(connected.run("r.eval('1 +')"), "SyntaxError", "invalid syntax")
+    assert lines[0].startswith('  File "<remote-cell-')
+    next_cell_works(connected)
+
+
+# -- remote streams -------------------------------------------------------------------
+
+def test_writing_a_non_string_to_a_remote_stream(connected):
+    cell = connected.run("%%remote\nimport sys\nsys.stdout.write(123)")
+    lines = shows(cell, "TypeError", "write() argument must be str, not int")
+    assert lines[2].strip() == "sys.stdout.write(123)"
+    assert len(remote_frames(lines)) == 1
+    next_cell_works(connected)
+
+
+def test_closing_a_remote_stream_does_not_close_it(connected):
+    cell = connected.ok("%%remote\nimport sys\nsys.stdout.close()\nsys.stderr.close()\nprint('still printing')")
+    assert cell.stdout == "still printing\n"
+    assert connected.ok("%%remote\nprint('and later')").stdout == "and later\n"
+
+
+# -- magic arguments ------------------------------------------------------------------
+
+@pytest.mark.parametrize("line, expected", [
+    ("%%remote --bogus\n1", "unrecognized arguments: --bogus"),
+    ("%%remote -i nowhere_defined\n1", "-i nowhere_defined: no notebook variable named 'nowhere_defined'"),
+    ("%%remote --on nosuch\n1", "no session named 'nosuch'"),
+    ("%remote --on", "--on"),
+    ("%remote --timeout x 1", "--timeout"),
+])
+def test_bad_magic_arguments_are_one_line(connected, line, expected):
+    assert expected in one_line_error(connected.run(line), "UsageError")
+    next_cell_works(connected)
+
+
+def test_line_form_takes_options_then_an_expression(connected):
+    connected.ok("x = 21")
+    assert connected.ok("%remote -i x x * 2").result["text/plain"] == "42"
+    assert connected.ok("%remote -i y=x -o y=back y - 1").result["text/plain"] == "20"
+    assert connected.ok("back").result["text/plain"] == "21"
+    assert connected.ok("%remote --on r -i x -- -x").result["text/plain"] == "-21"
+    assert connected.ok("%remote -x").result["text/plain"] == "-21"  # -x is Python, not an option
+    assert connected.ok("%remote 'a  b'").result["text/plain"] == "'a  b'"  # typed exactly
+    assert "needs an expression" in one_line_error(connected.run("%remote -i x"), "UsageError")
+    assert "unrecognized arguments: --bogus" in one_line_error(connected.run("%remote --bogus 1"), "UsageError")
+    next_cell_works(connected)
+
+
+# -- output follows the work ------------------------------------------------------------
+
+def test_pool_work_prints_into_the_cell_that_submitted_it(connected):
+    a = connected.ok(
+        "%%remote\nfrom concurrent.futures import ThreadPoolExecutor\nimport threading, time\n"
+        "pool = ThreadPoolExecutor(2)\npool.submit(print, 'A work').result()")
+    b = connected.ok("%%remote\npool.submit(print, 'B work').result()\nfor _ in pool.map(print, ['B map']): pass")
+    c = connected.ok("%%remote\npool.submit(lambda: (time.sleep(0.5), print('C after the cell')))")
+    d = connected.ok(  # a plain thread started by D submits: D's work
+        "%%remote\nthreading.Thread(target=lambda: pool.submit(print, 'D via a thread').result()).start()")
+    connected.ok("import time\ntime.sleep(0.8)")  # another cell runs meanwhile
+    c.wait_for(lambda cell: "C after the cell" in cell.stdout, 10, "late pool output")
+    d.wait_for(lambda cell: "D via a thread" in cell.stdout, 10, "thread's pool output")
+    assert (a.stdout, b.stdout, c.stdout, d.stdout) == (
+        "A work\n", "B work\nB map\n", "C after the cell\n", "D via a thread\n")
+
+
+def test_asyncio_work_prints_into_the_cell_that_scheduled_it(connected):
+    a = connected.ok(
+        "%%remote\nimport asyncio, threading\nloop = asyncio.new_event_loop()\n"
+        "threading.Thread(target=loop.run_forever, daemon=True).start()\n"
+        "async def work(tag, delay=0.05):\n    await asyncio.sleep(delay)\n    print('coroutine', tag)\n"
+        "    await loop.run_in_executor(None, print, 'executor ' + tag)\n"
+        "print('loop started')")
+    try:
+        b = connected.ok("%%remote\nasyncio.run_coroutine_threadsafe(work('B'), loop).result()")
+        c = connected.ok("%%remote\nloop.call_soon_threadsafe(print, 'soon C')\n"
+                         "asyncio.run_coroutine_threadsafe(work('C', 0.5), loop)\nNone")
+        connected.ok("import time\ntime.sleep(0.8)")
+        c.wait_for(lambda cell: "executor C" in cell.stdout, 10, "late coroutine output")
+        assert a.stdout == "loop started\n"
+        assert b.stdout == "coroutine B\nexecutor B\n"
+        assert c.stdout == "soon C\ncoroutine C\nexecutor C\n"
+    finally:
+        connected.ok("%remote loop.call_soon_threadsafe(loop.stop)")
+
+
+# -- %reset ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reset", ["%reset -f", "del r"])
+def test_reset_keeps_the_session_reachable(connected, reset):
+    connected.ok("def say(tag):\n    print('said', tag)")
+    connected.ok("%remote __import__('builtins').setattr(__import__('sys'), 'rsym_kept', 'kept')")
+    connected.ok("r.namespace['kept'] = 'in the remote namespace'")
+    timer = connected.ok("r.modules.threading.Timer(1.0, say, ['after the reset']).start()")
+    connected.ok(reset)
+    assert connected.run("r").error["ename"] == "NameError"
+    assert connected.ok("%remote kept").result["text/plain"] == "'in the remote namespace'"
+    listing = connected.ok("%rconnections").stdout
+    assert "r is open but bound to no notebook variable" in listing and "%rbind r" in listing, listing
+    assert connected.ok("%rbind r").stdout.startswith("Bound r to the session r (")
+    assert connected.ok("r.namespace['kept']").result["text/plain"] == "'in the remote namespace'"
+    assert "bound to no notebook variable" not in connected.ok("%rconnections").stdout
+    assert connected.ok("%rbind r --as again\nagain is r").result["text/plain"] == "True"
+    connected.ok("del again")
+    # a callback handed over before the reset still prints into its cell
+    timer.wait_for(lambda cell: "said after the reset" in cell.stdout, 10, "timer after reset")
+    assert "no session named 'nosuch'" in one_line_error(connected.run("%rbind nosuch"), "UsageError")
+    connected.ok("import time")
+    next_cell_works(connected)
