@@ -49,7 +49,7 @@ class CellLabels:
     """Which session last printed into each cell (the most recent cells only),
     and the unfinished lines of fan-out cells."""
 
-    def __init__(self, keep=1000):
+    def __init__(self, keep=200):
         self._last = OrderedDict()
         self._keep = keep
         self._lock = threading.Lock()

@@ -29,17 +29,37 @@ Remote output chunks carry the same cause seq (see ``output.py``).
 import bisect
 import sys
 import threading
+import time
 
 from rpyc.core import consts
 from rpyc.lib.colls import RefCountingColl
 
 from .agent.tracebacks import format_exception
 
-MAX_CAUSES = 20000  # parent transitions kept; older causes fall back to the oldest kept
+MAX_CAUSES = 1000  # parent transitions kept; see Router._forget_old
+IN_USE = 600.0  # seconds: an old cause looked up this recently is kept
+_INTERNED = ("msg_type", "username", "session", "version")  # values repeated in every header
+
+
+def compact_header(parent):
+    """The header of a parent message (all ``set_thread_parent`` reads), its
+    keys and repeated values interned: ~0.4 KB instead of a whole message."""
+    if not parent:
+        return None
+    header = parent.get("header", parent)
+    return {sys.intern(key): sys.intern(value) if key in _INTERNED and type(value) is str else value
+            for key, value in header.items()}
 
 
 class Router:
-    """Maps requests and local objects to the notebook message that caused them."""
+    """Maps requests and local objects to the notebook cell that caused them.
+
+    It keeps parent headers only, for the last ``MAX_CAUSES`` changes of
+    parent, plus older ones that were looked up, after newer ones came,
+    in the last ``IN_USE`` seconds (a remote thread of an old cell that
+    keeps printing); output of a forgotten cause goes where the kernel
+    sends unrouted output.
+    """
 
     def __init__(self, shell=None):
         self._get = getattr(shell, "get_parent", None)
@@ -48,30 +68,59 @@ class Router:
         self.enabled = None not in (self._get, self._set, self._reset)
         self._lock = threading.Lock()
         self._seqs = []  # first seq of each run of requests with one parent
-        self._parents = []
+        self._parents = []  # its compact header, None once forgotten
+        self._last = (None, None)  # (parent as get_parent returned it, its compact header)
+        self._late = {}  # id of a header -> when it was last looked up after newer ones came
 
     def current(self):
-        """The parent message of the calling thread (None outside a kernel)."""
-        return self._get() if self.enabled else None
+        """The calling thread's parent header (None outside a kernel)."""
+        if not self.enabled:
+            return None
+        parent = self._get()
+        last, header = self._last
+        if parent is not last:
+            header = compact_header(parent)
+            self._last = (parent, header)
+        return header
 
     def record_request(self, seq):
         """Remember which parent sent request ``seq`` (seqs only grow)."""
         if not self.enabled:
             return
-        parent = self._get()
-        if self._parents and self._parents[-1] is parent:  # the common case, no lock
+        header = self.current()
+        if self._parents and self._parents[-1] is header:  # the common case, no lock
             return
         with self._lock:
             self._seqs.append(seq)
-            self._parents.append(parent)
+            self._parents.append(header)
             if len(self._seqs) > MAX_CAUSES:
-                del self._seqs[: MAX_CAUSES // 2], self._parents[: MAX_CAUSES // 2]
+                self._forget_old()
+
+    def _forget_old(self):
+        """Keep the newest half, and older causes in use; merge what is
+        forgotten into runs of None."""
+        keep_from = len(self._seqs) - MAX_CAUSES // 2
+        recently = time.monotonic() - IN_USE
+        seqs, parents = [], []
+        for i, (seq, header) in enumerate(zip(self._seqs, self._parents)):
+            if i < keep_from and self._late.get(id(header), 0) < recently:
+                header = None
+            if parents and parents[-1] is header:
+                continue
+            seqs.append(seq)
+            parents.append(header)
+        self._seqs, self._parents = seqs, parents
+        kept = {id(header) for header in parents}
+        self._late = {key: when for key, when in self._late.items() if key in kept}
 
     def parent_of_request(self, seq):
-        """The parent that sent our request ``seq``."""
+        """The parent header that sent our request ``seq`` (None: unknown)."""
         with self._lock:
             i = bisect.bisect_right(self._seqs, seq) - 1
-            return self._parents[max(i, 0)] if self._parents else None
+            header = self._parents[max(i, 0)] if self._parents else None
+            if header is not None and i < len(self._parents) - 1:
+                self._late[id(header)] = time.monotonic()
+            return header
 
     def parent_of_incoming(self, seq, raw_args, origins):
         """The parent that caused an incoming request (None: unknown)."""

@@ -340,3 +340,43 @@ def test_reset_keeps_the_session_reachable(connected, reset):
     assert "no session named 'nosuch'" in one_line_error(connected.run("%rbind nosuch"), "UsageError")
     connected.ok("import time")
     next_cell_works(connected)
+
+
+# -- memory: bounded routing table and cell sources ---------------------------------------
+
+def run_many(kernel, code, count):
+    cells = [kernel.submit(code) for _ in range(count)]
+    cells[-1].wait(60)
+    assert all(cell.error is None for cell in cells)
+    return cells
+
+
+def test_old_cell_keeps_its_output_past_the_routing_table_bound(connected):
+    connected.ok("import jupyter_rsym.routing as routing\nrouting.MAX_CAUSES = 10")
+    try:
+        ticker = connected.ok(
+            "%%remote\nimport threading, time\n"
+            "def tick():\n    for i in range(25):\n        print('tick', i)\n        time.sleep(0.1)\n"
+            "threading.Thread(target=tick).start()")
+        others = run_many(connected, "%%remote\nx = 1", 1)
+        ticker.wait_for(lambda cell: "tick 2" in cell.stdout, 15, "ticks after another cell")
+        others += run_many(connected, "%%remote\nx = 1", 60)  # 60 new causes, 10 kept
+        ticker.wait_for(lambda cell: "tick 24" in cell.stdout, 15, "all ticks")
+        assert ticker.stdout == "".join(f"tick {i}\n" for i in range(25))
+        assert all(cell.stdout == "" for cell in others)
+        # old causes were forgotten (those of earlier tests' late output may stay)
+        assert int(connected.ok("len(r.connection.router._seqs)").result["text/plain"]) < 40
+    finally:
+        connected.ok("routing.MAX_CAUSES = 1000")
+
+
+def test_remote_cell_sources_are_evicted_but_recent_tracebacks_keep_their_lines(connected):
+    connected.ok("%%remote\ndef fails_later():\n    raise ValueError('from an old cell')")
+    run_many(connected, "%%remote\nx = 2", 120)
+    count = "%remote sum(name.startswith('<remote-cell-') for name in __import__('linecache').cache)"
+    held = int(connected.ok(count).result["text/plain"])
+    assert held <= 50 + 500, held  # sources.KEEP_RECENT + KEEP_DEFINING
+    run_many(connected, "%%remote\nx = 3", 60)
+    assert int(connected.ok(count).result["text/plain"]) == held + 1  # the count cell itself defines (for)
+    lines = shows(connected.run("%remote fails_later()"), "ValueError", "from an old cell")
+    assert lines[-2].strip() == "raise ValueError('from an old cell')"

@@ -90,7 +90,8 @@ def test_bundle_is_sent_once_per_server_process():
         assert bundle.VERSION not in versions
         assert agent.__version__ == bundle.VERSION
         assert sorted(agent.MODULES) == ["capture", "cells", "display", "displays", "imports", "inputs",
-                                         "interrupts", "jobs", "logs", "names", "plots", "routes", "tags"]
+                                         "interrupts", "jobs", "logs", "names", "plots", "routes", "sources",
+                                         "tags", "tracebacks"]
 
         second = rpyc.classic.connect(server.host, server.port)
         sent = counting_calls(second)

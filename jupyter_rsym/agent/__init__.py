@@ -3,10 +3,12 @@
 Standard library only, one module per job, and never imports the rest of
 jupyter_rsym, so a remote Python that has only rpyc can run it:
 
-* ``routes``     which notebook link and request each remote thread works for
+* ``routes``     which notebook link and request each piece of remote work is for
 * ``capture``    remote stdout/stderr, batched to the link they belong to
+* ``tracebacks`` one flat traceback through callback hops, without internals
 * ``tags``       cause tags on the remote's requests, so callbacks find their cell
 * ``interrupts`` stop the handler of one notebook request
+* ``sources``    cell sources in ``linecache``, evicted when no longer needed
 * ``cells``      run a whole cell in one request
 * ``display``    an object's rich representations in one request
 * ``jobs``       a cell in a remote thread of its own (fan-out, background cells)
@@ -30,8 +32,8 @@ from .display import mimebundle
 from .interrupts import interrupt
 
 # the bundle's load order: a module comes after the ones it imports
-MODULES = ("routes", "capture", "tracebacks", "interrupts", "tags", "cells", "display", "jobs", "names",
-           "imports", "displays", "plots", "inputs", "logs")
+MODULES = ("routes", "capture", "tracebacks", "interrupts", "tags", "sources", "cells", "display", "jobs",
+           "names", "imports", "displays", "plots", "inputs", "logs")
 __all__ = ["attach", "describe", "interrupt", "mimebundle", "run_cell"]
 
 

@@ -10,10 +10,9 @@ when it ends, with its value (``plots`` shows the cell's figures).
 
 import ast
 import itertools
-import linecache
 import threading
 
-from . import tracebacks
+from . import sources, tracebacks
 
 _cell_numbers = itertools.count(1)
 ASYNC = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)  # Python 3.8+
@@ -31,7 +30,7 @@ def run_cell(source, namespace, mode="exec"):
     text) with this function's own frame left out.
     """
     filename = "<remote-cell-%d>" % next(_cell_numbers)
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    sources.remember(filename, source)
     try:
         if mode == "eval":
             return ("ok", cell_ended(run_awaiting(compile(source, filename, "eval", ASYNC), namespace)))
