@@ -2,7 +2,14 @@
 
 IPython shows an exception that has ``_render_traceback_`` by calling it
 instead of formatting local frames (ipyparallel's ``RemoteError`` does the
-same), so these never show jupyter_rsym's or rpyc's own frames.
+same), so these never show jupyter_rsym's or rpyc's own frames:
+
+* ``RSymError``: a failure of the link (connect, timeout, lost server), one line;
+* ``RemoteError``: an exception of remote code, with its remote traceback
+  (made by ``agent/tracebacks.py`` on both ends: one traceback through any
+  number of callback hops), trimmed if very long;
+* ``Interrupted``: the user interrupted a cell waiting on the remote,
+  shown as ``KeyboardInterrupt``.
 """
 
 import builtins

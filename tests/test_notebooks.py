@@ -180,3 +180,24 @@ def test_over_ssh(sshd, classic_server, monkeypatch):
     assert "lab" in shown(by_start("%rconnections")) and "connected" in shown(by_start("%rconnections"))
     assert shown(by_start("%rdisconnect lab")).startswith("Disconnected lab (ssh://")
     assert not directory.exists()  # the host is this machine: nothing was left behind
+
+
+def test_when_things_go_wrong(classic_server):
+    notebook = execute_notebook(NOTEBOOKS / "07-when-things-go-wrong.ipynb", classic_server.address)
+    cells = code_cells(notebook)
+
+    def by_start(prefix):
+        return next(c for c in cells if c.source.startswith(prefix))
+
+    error = by_start("countdown(2)").outputs[0]
+    text = output_text(error)
+    assert (error.ename, error.evalue) == ("ValueError", "reached the bottom")
+    assert [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith('  File "')] == [
+        "remote_countdown", "countdown", "remote_countdown", "countdown"]
+    assert "rpyc" not in text and "jupyter_rsym" not in text and "Remote Traceback" not in text
+    assert shown(by_start("r.modules.sys.exit")) == "SystemExit: 5\n"
+    assert shown(by_start("%remote 6 * 7")) == "42\n"
+    assert shown(by_start("%%remote\nfrom concurrent")) == "pool created\n"
+    assert shown(by_start("%%remote\npool.submit")) == "work submitted by this cell\n"
+    assert shown(by_start("%rbind r")) == (
+        f"Bound r to the session r ({classic_server.address})\n'still here'\n")
