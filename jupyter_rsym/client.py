@@ -16,7 +16,7 @@ from rpyc.core.service import ClassicClient, ModuleNamespace
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
 from .agent.tracebacks import box_exception
-from .errors import Interrupted, NoAnswer, RemoteError, from_rpyc_exception
+from .errors import Interrupted, NoAnswer, RanTooLong, RemoteError, from_rpyc_exception
 from .routing import OriginTrackingObjects, report_callback_error
 
 _CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
@@ -151,6 +151,9 @@ class RoutedConnection(Connection):
             self._abandon(seq, result)
             raise _interrupted(result) from None
         except BaseException as exc:
+            if isinstance(exc, ReplyTimeout) and not isinstance(exc, NoAnswer):
+                # the remote may be busy with it: stop it, or the next call waits behind it
+                raise self._timed_out(timeout, self._abandon(seq, result)) from None
             self._request_callbacks.pop(seq, None)
             error = self._link_error(exc, timeout)
             if error is exc:
@@ -160,10 +163,14 @@ class RoutedConnection(Connection):
             raise result.value
         return result.value
 
+    def _timed_out(self, timeout, state):
+        """The one line for a call past its timeout, by what the remote did with it."""
+        if state in ("stopped", "blocked"):
+            return RanTooLong(timeout, state)
+        return NoAnswer(self.peer, timeout)
+
     def _link_error(self, exc, timeout):
         """What the cell shows when waiting failed: one line for a failed link."""
-        if isinstance(exc, ReplyTimeout) and not isinstance(exc, NoAnswer):
-            return NoAnswer(self.peer, timeout)
         if isinstance(exc, EOFError):
             return self.on_lost(exc)
         return exc
@@ -198,6 +205,8 @@ class RoutedConnection(Connection):
             raise
 
     def _abandon(self, seq, result):
+        """Ask the remote to stop request ``seq``, give its reply a grace
+        period, then forget it; returns what the remote said it did."""
         try:
             state = self.cancel(seq)
         except Exception:
@@ -214,6 +223,7 @@ class RoutedConnection(Connection):
         except (KeyboardInterrupt, EOFError):
             pass  # pressed again, or the link died: stop waiting
         self._request_callbacks.pop(seq, None)
+        return state
 
     # hooks the session fills in
     liveness_interval = None

@@ -13,6 +13,7 @@ same), so these never show jupyter_rsym's or rpyc's own frames:
 """
 
 import builtins
+import os
 import re
 
 from .agent.tracebacks import HEADER, exception_type, split_last
@@ -49,6 +50,17 @@ class NoAnswer(RSymError, TimeoutError):
 
     def __init__(self, peer, seconds):
         super().__init__(f"no answer from {peer} in {seconds:g} s")
+
+
+class RanTooLong(RSymError, TimeoutError):
+    """A remote call or cell ran past its timeout; the remote work was stopped
+    (or, blocked in C, left to finish while another thread serves the session)."""
+
+    shown_as = "TimeoutError"
+
+    def __init__(self, seconds, state):
+        what = "was stopped" if state == "stopped" else "is left to finish there (blocked in C)"
+        super().__init__(f"the remote call ran longer than {seconds:g} s and {what}; the session goes on")
 
 
 class RemoteError(Exception):
@@ -129,8 +141,10 @@ def _make_class(type_name, module, local=True):
 
 
 _RPYC_TB_MARKER = "\n\n========= Remote Traceback"
-# rpyc's frames, and the agent's (sent as a bundle, or imported by our server)
-_INTERNAL_FILES = ("/rpyc/", "\\rpyc\\", "<jupyter_rsym agent", "/jupyter_rsym/", "\\jupyter_rsym\\")
+# rpyc's frames, the agent's (sent as a bundle, or imported by our server), and
+# this package's (both ends leave them out already: this is for other texts)
+_INTERNAL_FILES = ("/rpyc/", "\\rpyc\\", "<jupyter_rsym agent", "/jupyter_rsym/agent/",
+                   "\\jupyter_rsym\\agent\\", '"' + os.path.dirname(os.path.abspath(__file__)) + os.sep)
 KEEP_FIRST, KEEP_LAST = 10, 20  # frames of a long traceback that are shown
 
 

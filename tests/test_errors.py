@@ -81,6 +81,16 @@ def test_interrupted_callback_shows_one_line(connected):
     next_cell_works(connected)
 
 
+@pytest.mark.parametrize("code, ending", [
+    ("%%remote --timeout 1\nwhile True:\n    pass", "was stopped"),
+    ("%remote --timeout 1 __import__('time').sleep(4)", "is left to finish there (blocked in C)"),
+])
+def test_call_past_its_timeout_is_stopped_and_the_session_goes_on(connected, code, ending):
+    line = one_line_error(connected.run(code), "RanTooLong")
+    assert line == f"TimeoutError: the remote call ran longer than 1 s and {ending}; the session goes on"
+    next_cell_works(connected)
+
+
 # -- remote KeyboardInterrupt / SystemExit --------------------------------------
 
 def test_remote_keyboard_interrupt_through_a_proxy(connected):
@@ -380,3 +390,26 @@ def test_remote_cell_sources_are_evicted_but_recent_tracebacks_keep_their_lines(
     assert int(connected.ok(count).result["text/plain"]) == held + 1  # the count cell itself defines (for)
     lines = shows(connected.run("%remote fails_later()"), "ValueError", "from an old cell")
     assert lines[-2].strip() == "raise ValueError('from an old cell')"
+
+
+# -- the same against our server ------------------------------------------------------------
+
+def test_our_server_shows_the_same(connected, rsym_server):
+    connected.ok(f"{rsym_server.paste_line} --as ours")
+    try:
+        ki = connected.run(KI_THROUGH_PROXY.replace("r.modules", "ours.modules"), timeout=15)
+        assert all("<string>" in f for f in remote_frames(shows(ki, "KeyboardInterrupt")))
+        assert shows(connected.run("ours.modules.sys.exit(5)"), "SystemExit", "5") == ["SystemExit: 5"]
+        shows(connected.run("%%remote --on ours\nx = ("), "SyntaxError", "'(' was never closed")
+        connected.ok("def failing(x):\n    return 1 / x")
+        lines = shows(connected.run("%%remote --on ours -i failing\ndef outer():\n    return failing(0)\nouter()"),
+                      "ZeroDivisionError", "division by zero")
+        assert [f.split(", in ")[1] for f in remote_frames(lines)] == ["<module>", "outer", "failing"]
+        pool = connected.ok("%%remote --on ours\nfrom concurrent.futures import ThreadPoolExecutor\n"
+                            "pool = ThreadPoolExecutor(1)\npool.submit(print, 'first').result()")
+        later = connected.ok("%%remote --on ours\npool.submit(print, 'later').result()")
+        assert (pool.stdout, later.stdout) == ("first\n", "later\n")
+        assert connected.ok("%remote --on ours 20 + 22").result["text/plain"] == "42"
+    finally:
+        connected.ok("%rdisconnect ours")
+    next_cell_works(connected)
