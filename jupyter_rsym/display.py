@@ -100,6 +100,9 @@ class RemoteTracebacks:
             return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
         # directly, as IPython's set_custom_exc example does: showtraceback
         # would treat a remote SyntaxError as a local one
-        lines = value._render_traceback_()
+        try:
+            lines = value._render_traceback_()
+        except Exception:  # IPython would unregister a failing handler for good
+            lines = [f"{type(value).__name__}: {value.message}"]
         shell._showtraceback(type(value), value, lines)
         return lines

@@ -79,6 +79,7 @@ class RemoteError(Exception):
     remote_module = "builtins"
 
     def __init__(self, message, remote_traceback):
+        message = "" if message is None else str(message)
         BaseException.__init__(self, message)
         self.message = message
         self.remote_traceback = remote_traceback
@@ -140,7 +141,6 @@ def _make_class(type_name, module, local=True):
     return type(type_name, (RemoteError,), attrs)
 
 
-_RPYC_TB_MARKER = "\n\n========= Remote Traceback"
 # rpyc's frames, the agent's (sent as a bundle, or imported by our server), and
 # this package's (both ends leave them out already: this is for other texts)
 _INTERNAL_FILES = ("/rpyc/", "\\rpyc\\", "<jupyter_rsym agent", "/jupyter_rsym/agent/",
@@ -158,8 +158,6 @@ def from_rpyc_exception(exc):
     """
     raw = getattr(exc, "_remote_tb", "") or ""
     name, module, message = exception_type(exc, raw)
-    if message is None:
-        message = str(exc).split(_RPYC_TB_MARKER, 1)[0]
     prefix, frames, ending = split_last(raw)
     text = prefix + (HEADER + "\n" + frames if frames else "") + ending
     return remote_exception(name, module, message, text)

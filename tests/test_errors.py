@@ -233,6 +233,34 @@ def test_builtin_remote_exception_is_caught_by_its_local_type(connected):
     assert cell.stdout == "caught invalid literal for int() with base 10: 'x'\n"
 
 
+def test_exception_group_keeps_its_parts(connected):
+    cell = connected.run("%%remote\nraise ExceptionGroup('many', [ValueError('a'), TypeError('b')])")
+    assert (cell.error["ename"], cell.error["evalue"]) == ("ExceptionGroup", "many (2 sub-exceptions)")
+    text = cell.error_text
+    assert "| ValueError: a" in text and "| TypeError: b" in text and not INTERNALS.search(text), text
+    next_cell_works(connected)
+
+
+# -- remote threads ----------------------------------------------------------------------
+
+def test_remote_thread_dying_reports_in_its_cell_without_internals(connected):
+    cell = connected.ok("%%remote\nimport threading\ndef boom():\n    raise ValueError('in a thread')\n"
+                        "threading.Thread(target=boom, name='worker').start()")
+    cell.wait_for(lambda c: "ValueError: in a thread" in c.stderr, 10, "the thread's report")
+    assert cell.stderr.startswith("Exception in thread worker:\nTraceback (most recent call last):\n")
+    assert "raise ValueError('in a thread')" in cell.stderr and not INTERNALS.search(cell.stderr), cell.stderr
+
+
+def test_callback_error_in_a_remote_thread_reports_cleanly_on_both_sides(connected):
+    connected.ok("def bad(x):\n    return 1 / x")
+    cell = connected.ok("r.modules.threading.Timer(0.2, bad, [0]).start()")
+    cell.wait_for(lambda c: c.stderr.count("ZeroDivisionError: division by zero") == 2, 10, "both reports")
+    assert cell.stderr.startswith("A notebook function called by a remote thread raised")
+    assert "Exception in thread" in cell.stderr and "return 1 / x" in cell.stderr
+    assert not INTERNALS.search(cell.stderr), cell.stderr
+    next_cell_works(connected)
+
+
 # -- syntax errors -------------------------------------------------------------------
 
 def test_syntax_error_in_a_cell_shows_the_cell_line_only(connected):

@@ -26,7 +26,7 @@ every connection to one server process shares one copy of one version (one
 stdout router, one flusher thread).
 """
 
-from . import capture, displays, inputs, jobs, logs, names, plots, routes, tags
+from . import capture, displays, inputs, jobs, logs, names, plots, routes, tags, tracebacks
 from .cells import run_cell
 from .display import mimebundle
 from .interrupts import interrupt
@@ -48,6 +48,7 @@ def attach(service, emit, batch_bytes=65536, flush_interval=0.05, ask=None, log_
     and the remote platform description.
     """
     capture.install(flush_interval)
+    tracebacks.report_thread_errors()
     conn = service._conn
     link = capture.Link(conn, emit, batch_bytes)
     link.ask, link.log_level = ask, log_level

@@ -9,6 +9,9 @@ came from the other side (it has ``_remote_tb``) continues that side's
 traceback, so the text stays one traceback, most recent call last, through
 every hop, and the frames of rpyc and of jupyter_rsym are left out.
 
+A remote thread working for a notebook that dies of an exception reports
+it the same way (``report_thread_errors``).
+
 Standard library only (rpyc is imported lazily, on the remote): the
 notebook uses this module too.
 """
@@ -16,11 +19,15 @@ notebook uses this module too.
 import os
 import re
 import sys
+import threading
 import traceback
+
+from . import routes
 
 HEADER = "Traceback (most recent call last):"
 CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
 CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+_RPYC_SECTION_START = "\n\n========= Remote Traceback ("
 _RPYC_SECTION = re.compile(r"\n\n========= Remote Traceback \(\d+\) =========\n")
 _GENERIC_MODULE = "rpyc.core.vinegar/"  # rpyc's stand-ins for types it does not import
 _FRAME = re.compile(r'  File ".*", line \d+, in ')
@@ -128,17 +135,24 @@ def exception_line(text):
 
 
 def exception_type(exc, text):
-    """(name, module, message) of ``exc`` as its traceback ``text`` prints it
-    (message None if the text has no exception line).  For an exception rpyc
-    rebuilt from the other side, that is the original's, not rpyc's stand-in."""
+    """(name, module, message) of ``exc`` as its traceback ``text`` prints it.
+    For an exception rpyc rebuilt from the other side, that is the
+    original's, not rpyc's stand-in."""
     printed, message = exception_line(text)
     module = type(exc).__module__
     if module.startswith(_GENERIC_MODULE):
         module = module[len(_GENERIC_MODULE):]
-    if not printed:
-        return type(exc).__name__.rpartition(".")[2], module, None
+    if not printed:  # no exception line to read (an exception group)
+        return type(exc).__name__.rpartition(".")[2], module, _safe_str(exc).split(_RPYC_SECTION_START)[0]
     head, _, name = printed.rpartition(".")
     return name, head or ("builtins" if module.startswith("rpyc") else module), message
+
+
+def _safe_str(exc):
+    try:
+        return str(exc)
+    except Exception:
+        return "<exception str() failed>"
 
 
 def box_exception(conn, typ, val, tb):
@@ -155,3 +169,22 @@ def box_exception(conn, typ, val, tb):
     except Exception:  # a traceback too deep to format (RecursionError): rpyc's
         text = "".join(traceback.format_exception_only(typ, val))
     return dumped[:3] + (text,)
+
+
+def report_thread_errors():
+    """``threading.excepthook`` for threads working for a notebook: the
+    report lands in their cell (as ``sys.stderr`` does), formatted here;
+    other threads keep the original hook (patched once per process)."""
+    hook = threading.excepthook
+    if getattr(hook, "_rsym_patched", False):
+        return
+
+    def excepthook(args):
+        if routes.current() is None or args.exc_type is SystemExit:
+            return hook(args)
+        name = args.thread.name if args.thread is not None else threading.get_ident()
+        sys.stderr.write("Exception in thread %s:\n%s" % (
+            name, format_exception(args.exc_value, args.exc_traceback)))
+
+    excepthook._rsym_patched = True
+    threading.excepthook = excepthook
