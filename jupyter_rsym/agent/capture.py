@@ -1,12 +1,13 @@
 """Output capture: remote writes go, batched, to the notebook link they belong to.
 
 ``sys.stdout``/``sys.stderr`` are replaced once per process by a
-``RoutedStream`` that sends a write to the link of the thread that made it
-(see ``routes``).  Writes are buffered per link and shipped in batches (a
+``RoutedStream`` that sends a write to the link of the work that made it
+(see ``routes``: a request's handler, a thread it started, pool or asyncio
+work it submitted).  Writes are buffered per link and shipped in batches (a
 size threshold, an idle flusher thread, and always before the reply of the
 request that caused them), each chunk tagged with its cause so the notebook
-puts it in the right cell.  Threads with no route write to the original
-streams (the server terminal).
+puts it in the right cell.  Code with no route writes to the original
+streams (the server terminal), which notebook code cannot close.
 """
 
 import sys

@@ -7,9 +7,9 @@ its seq becomes ``(n, cause_seq)`` instead of ``n``.  The seq is opaque to
 rpyc (only echoed back in the reply), so a stock rpyc peer is unaffected;
 the notebook reads the tag to tell a *nested* callback (caused by the
 request the cell is waiting on) from a *spontaneous* one (a remote thread,
-a timer).  The same patch gives each dispatching thread its route (output
-capture) and flushes a link's output before the replies and callbacks it
-belongs before.
+a timer).  The same patch gives each dispatch its route (output capture),
+sends its exceptions through ``interrupts.serve_request``, and flushes a
+link's output before the replies and callbacks it belongs before.
 """
 
 import threading
