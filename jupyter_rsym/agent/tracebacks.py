@@ -81,7 +81,10 @@ def _format_one(exc, tb, internal):
         prefix, inner, ending = split_last(remote)
         body = "".join(traceback.format_list(frames)) + inner
         return prefix + (HEADER + "\n" + body if body else "") + ending
-    te = traceback.TracebackException(type(exc), exc, tb, compact=True)
+    try:
+        te = traceback.TracebackException(type(exc), exc, tb, compact=True)
+    except TypeError:  # Python < 3.10 on the remote
+        te = traceback.TracebackException(type(exc), exc, tb)
     te.stack = traceback.StackSummary.from_list(
         [f for f in te.stack if not f.filename.startswith(internal)])
     return "".join(te.format(chain=False))

@@ -157,6 +157,8 @@ class ConnectionMagics(ExtensionMagics):
         """List sessions: name, address, state, round-trip time, remote Python.
 
         Each open session is pinged (up to 2 s) to measure its round trip.
+        An open session no notebook variable holds (after ``%reset``) gets
+        a note below the table; ``%rbind NAME`` binds it again.
 
         Examples
         --------
