@@ -95,18 +95,21 @@ class RemoteError(Exception):
 class Interrupted(KeyboardInterrupt):
     """The user interrupted a cell while it waited on the remote.
 
-    Shown as ``KeyboardInterrupt``: one line, or the remote frames where the
-    remote code stopped (like a local interrupt); never the notebook's own
-    waiting code.
+    Shown as ``KeyboardInterrupt``: one line (``KeyboardInterrupt: WHERE``
+    when given, e.g. the hosts a fan-out cell was stopped on), or the remote
+    frames where the remote code stopped (like a local interrupt); never the
+    notebook's own waiting code.
     """
 
-    def __init__(self, remote_traceback=""):
-        super().__init__()
+    def __init__(self, where="", remote_traceback=""):
+        super().__init__(*((where,) if where else ()))
         self.remote_traceback = remote_traceback
         self.late_reply = None  # (is_exc, value) if the remote answered after the interrupt
 
     def _render_traceback_(self):
-        return render(self.remote_traceback) if self.remote_traceback else ["KeyboardInterrupt"]
+        if self.remote_traceback:
+            return render(self.remote_traceback)
+        return [f"KeyboardInterrupt: {self}" if str(self) else "KeyboardInterrupt"]
 
 
 Interrupted.__name__ = Interrupted.__qualname__ = "KeyboardInterrupt"  # what the cell shows
@@ -156,6 +159,8 @@ def from_rpyc_exception(exc):
     cannot import ``module.Name``), its traceback from the remote text,
     flattened through callback hops and without rpyc's or the agent's frames.
     """
+    if isinstance(exc, RemoteError):
+        return exc
     raw = getattr(exc, "_remote_tb", "") or ""
     name, module, message = exception_type(exc, raw)
     prefix, frames, ending = split_last(raw)

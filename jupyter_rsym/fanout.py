@@ -26,7 +26,7 @@ import time
 
 from . import bundle
 from .client import INTERRUPT_GRACE
-from .errors import NoAnswer, RSymError, from_rpyc_exception, remote_exception
+from .errors import Interrupted, NoAnswer, RSymError, from_rpyc_exception, remote_exception
 from .interrupts import deferred
 from .routing import Router
 from .session import CANCEL_TIMEOUT
@@ -38,16 +38,6 @@ START_CELL = f"__import__('sys').modules[{bundle.MODULE_NAME!r}].jobs.start_cell
 CANCEL_JOB = f"__import__('sys').modules[{bundle.MODULE_NAME!r}].jobs.cancel({{!r}}, {{!r}})"
 
 _keys = itertools.count(1)
-
-
-class Interrupted(KeyboardInterrupt):
-    """The user interrupted a fan-out cell: one line naming where it was stopped."""
-
-    def _render_traceback_(self):
-        return [f"KeyboardInterrupt: {self}"]
-
-
-Interrupted.__name__ = Interrupted.__qualname__ = "KeyboardInterrupt"  # what the cell shows
 
 
 class HostRun:
