@@ -80,7 +80,7 @@ class RunningCell:
             return NO_CELL
         if running is None:
             return FINISHED
-        if running.msg_id != parent.get("header", {}).get("msg_id"):
+        if running.msg_id != (parent.get("header") or parent).get("msg_id"):  # a message, or a header
             return OTHER_CELL
         if not running.allow_stdin:
             return NO_STDIN
