@@ -183,7 +183,7 @@ def test_over_ssh(sshd, classic_server, monkeypatch):
 
 
 def test_when_things_go_wrong(classic_server):
-    notebook = execute_notebook(NOTEBOOKS / "07-when-things-go-wrong.ipynb", classic_server.address)
+    notebook = execute_notebook(NOTEBOOKS / "08-when-things-go-wrong.ipynb", classic_server.address)
     cells = code_cells(notebook)
 
     def by_start(prefix):
