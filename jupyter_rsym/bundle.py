@@ -21,15 +21,22 @@ AGENT_DIR = Path(__file__).resolve().parent / "agent"
 PREFIX = "_jupyter_rsym_agent_"
 
 # Runs on the remote: build the package from (module name, source) pairs, in
-# order, and register it; a failed build leaves nothing behind.
+# order, and register it; a failed build leaves nothing behind.  The package
+# is in sys.modules while it builds (its modules import each other), so
+# ``__version__``, set last, marks it complete; a lock keeps two notebooks
+# that connect at once from building it twice.
 LOADER = '''
 def load(name, version, modules):
-    import linecache, sys, types
-    if name in sys.modules:
-        return sys.modules[name]
+    import linecache, sys, threading, types
+    with sys.__dict__.setdefault("_jupyter_rsym_load_lock", threading.Lock()):
+        package = sys.modules.get(name)
+        if getattr(package, "__version__", None) == version:
+            return package
+        return build(name, version, modules, linecache, sys, types)
+
+def build(name, version, modules, linecache, sys, types):
     package = types.ModuleType(name)
     package.__path__ = []
-    package.__version__ = version
     added = [name]
     sys.modules[name] = package
     try:
@@ -48,6 +55,7 @@ def load(name, version, modules):
         for key in added:
             sys.modules.pop(key, None)
         raise
+    package.__version__ = version
     return package
 '''
 
@@ -69,51 +77,58 @@ def register():
     (our server does this, so notebooks of this version send nothing)."""
     from . import agent
 
+    agent.__version__ = VERSION  # marks it complete, as the loader does
     sys.modules.setdefault(MODULE_NAME, agent)
     return sys.modules[MODULE_NAME]
 
 
-def probe_expression(name=MODULE_NAME):
-    """A remote expression: (the agent module or None, versions the process has)."""
-    return (f"(__import__('sys').modules.get({name!r}), "
+def probe_expression(entry=None, name=MODULE_NAME):
+    """A remote expression: (the agent module, or its function ``entry``, or
+    None if the process lacks this version or is still building it; the
+    versions the process has; the id of its module type, which lets the
+    notebook make proxies of modules without asking for their methods)."""
+    found = "m" if entry is None else f"m.{entry}"
+    return (f"(lambda m: {found} if getattr(m, '__version__', None) else None)"
+            f"(__import__('sys').modules.get({name!r})), "
             f"tuple(sorted(k[{len(PREFIX)}:] for k in __import__('sys').modules "
-            f"if k.startswith({PREFIX!r}) and '.' not in k)))")
+            f"if k.startswith({PREFIX!r}) and '.' not in k)), id(type(__import__('sys')))")
 
 
-def load_expression():
-    """A remote expression that builds the package from the bundle and returns it."""
-    return (f"(lambda ns: exec({LOADER!r}, ns) or ns['load']"
+def load_expression(entry=None):
+    """A remote expression that builds the package from the bundle and
+    returns it (or its function ``entry``)."""
+    load = (f"(lambda ns: exec({LOADER!r}, ns) or ns['load']"
             f"({MODULE_NAME!r}, {VERSION!r}, {SOURCES!r}))({{}})")
+    return load if entry is None else f"{load}.{entry}"
 
 
-def install(conn):
-    """The agent module in ``conn``'s remote process, sent only if it is missing.
+def install(evaluate, entry=None):
+    """The agent module (or its function ``entry``) in a remote process,
+    sent only if that process lacks this version.
 
-    Returns ``(module, versions)``: ``versions`` are the agent versions the
-    process had before (for version checks).
+    ``evaluate(source)`` evaluates an expression remotely (one round trip):
+    asking costs one, sending the bundle one more.  Returns ``(found,
+    versions, module_type)``: ``versions`` are the agent versions the
+    process had before, ``module_type`` the id of its ``types.ModuleType``.
     """
-    module, versions = conn.eval(probe_expression())
-    if module is None:
-        module = conn.eval(load_expression())
-    return module, tuple(versions)
+    found, versions, module_type = evaluate(probe_expression(entry))
+    if found is None:
+        found = evaluate(load_expression(entry))
+    return found, tuple(versions), module_type
 
 
-def remote_agent(conn):
-    """The agent module already installed in ``conn``'s remote process."""
-    return conn.eval(f"__import__('sys').modules[{MODULE_NAME!r}]")
-
-
-def version_note(conn, versions):
+def version_note(evaluate, versions):
     """One line when the server runs another jupyter_rsym than this notebook
     ('' otherwise), saying what to upgrade.
 
     ``versions`` are the agent versions the process had before ``install``:
     only a process that lacked ours is asked (one round trip) whether it is
     a jupyter-rsym server; it got our bundle as a stock server does.
+    ``evaluate(source)`` evaluates an expression remotely, as for ``install``.
     """
     if not versions or VERSION in versions:
         return ""
-    theirs = conn.eval("getattr(__import__('sys').modules.get('jupyter_rsym'), '__version__', None)")
+    theirs = evaluate("getattr(__import__('sys').modules.get('jupyter_rsym'), '__version__', None)")
     if theirs is None:  # a stock server that other notebooks sent their agents to
         return ""
     from . import __version__ as ours

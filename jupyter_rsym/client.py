@@ -1,21 +1,29 @@
 """The notebook end of a classic rpyc connection.
 
-``RoutedConnection`` is rpyc's Connection with three changes: every request
+``RoutedConnection`` is rpyc's Connection with these changes: every request
 it serves runs under the parent of the cell that caused it (``routing.py``);
 waiting for a reply is bounded, checks that a busy server is alive, and
-survives Ctrl-C (``interrupts.py``); and it tells the background server
-(``serving.py``) when a local thread is already serving the connection.
+survives Ctrl-C (``interrupts.py``); it tells the background server
+(``serving.py``) when a local thread is already serving the connection; it
+sends without copying large messages (``agent/wire.py``) and can keep
+several requests in flight (``pipeline``, for bulk data); and connecting
+costs no round trip of its own (the session asks for everything at once).
 """
 
+import collections
+import contextlib
 import threading
 import time
+import types
 
-from rpyc.core import consts
+from rpyc.core import consts, netref
+from rpyc.lib import get_methods
 from rpyc.core.protocol import Connection
-from rpyc.core.service import ClassicClient, ModuleNamespace
+from rpyc.core.service import ClassicClient
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
 from .agent.tracebacks import box_exception
+from .agent.wire import Piece, no_delay_during, register_pieces, send_message
 from .errors import Interrupted, NoAnswer, RanTooLong, RemoteError, from_rpyc_exception
 from .routing import OriginTrackingObjects, report_callback_error
 
@@ -23,9 +31,35 @@ _CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
 INTERRUPTED_CALLBACK = "interrupted in the notebook"
 _OWN_FIELDS = frozenset(("message", "remote_traceback", "remote_type", "remote_module"))
 INTERRUPT_GRACE = 0.5  # seconds an interrupted request's reply is still awaited
+CLASSIC_ROOT = "rpyc.core.service.SlaveService"
+register_pieces()
+MODULE_METHODS = tuple(get_methods(netref.LOCAL_ATTRS, types.ModuleType("module")))
 
 
-class RoutedConnection(Connection):
+class QuickRoot:
+    """A Connection whose proxies of the classic server's root object and of
+    modules cost no INSPECT round trip (rpyc asks the remote for the methods
+    of every class it has not proxied yet, and a module's name counts as its
+    class).  The notebook only calls into the root by name
+    (``HANDLE_CALLATTR``), which needs no methods; a module's methods are
+    those of the module type, once ``module_type`` (the id of the remote's
+    ``types.ModuleType``) is known."""
+
+    module_type = None
+
+    def _netref_factory(self, id_pack):
+        if id_pack[0] == CLASSIC_ROOT:
+            return netref.class_factory(id_pack, ())(self, id_pack)
+        if id_pack[2] and id_pack[1] == self.module_type:
+            cls = self._netref_classes_cache.get(("module", id_pack[0]))
+            if cls is None:
+                cls = self._netref_classes_cache[("module", id_pack[0])] = \
+                    netref.class_factory(id_pack, MODULE_METHODS)
+            return cls(self, id_pack)
+        return super()._netref_factory(id_pack)
+
+
+class RoutedConnection(QuickRoot, Connection):
     """An rpyc Connection that serves every request in its causing cell.
 
     It also tells its ``waiters`` (the background server) while a local
@@ -93,6 +127,14 @@ class RoutedConnection(Connection):
                 pass
         return remote
 
+    def _send(self, msg, seq, args):
+        send_message(self, msg, seq, args)
+
+    def _box(self, obj):
+        if type(obj) is Piece:  # a slice of a large value, sent as bytes without a copy
+            return consts.LABEL_VALUE, obj
+        return super()._box(obj)
+
     def sync_request(self, handler, *args):
         return self.request(handler, args, self._config["sync_request_timeout"])
 
@@ -108,22 +150,72 @@ class RoutedConnection(Connection):
         KeyboardInterrupt, not this code).  Either way the connection stays
         usable.
         """
+        try:
+            with self._waiting():
+                return self._request(handler, args, timeout)
+        except Interrupted:
+            raise
+        except KeyboardInterrupt:  # delivered by the guard, after the reply
+            raise Interrupted() from None
+
+    def pipeline(self, handler, calls, on_reply, window, timeout):
+        """Send the requests ``handler(*args)`` for each ``args`` in ``calls``,
+        at most ``window`` unanswered at a time, and call ``on_reply(args,
+        reply)`` for each, in order, as the replies arrive.
+
+        For bulk data: the next piece is on its way while this one is handled,
+        so neither end waits for a round trip.  ``timeout`` bounds the wait
+        for each reply.  On any failure (a remote exception, Ctrl-C, a lost
+        link) the requests still in flight are abandoned: their late replies
+        are dropped.
+        """
+        calls = iter(calls)
+        pending = collections.deque()
+        try:
+            with self._waiting(), no_delay_during(self._channel.stream):
+                self._pipeline(handler, calls, pending, on_reply, window, timeout)
+        except KeyboardInterrupt:
+            raise Interrupted() from None
+        except BaseException as exc:
+            error = self._link_error(exc, timeout)
+            if error is exc:
+                raise
+            raise error from None
+        finally:
+            for seq, _, _ in pending:
+                self._request_callbacks.pop(seq, None)
+
+    def _pipeline(self, handler, calls, pending, on_reply, window, timeout):
+        while True:
+            while len(pending) < window:
+                args = next(calls, None)
+                if args is None:
+                    break
+                pending.append((*self._start(handler, args), args))
+            if not pending:
+                return
+            seq, result, args = pending[0]
+            self._wait(result, timeout)
+            pending.popleft()
+            if result.is_exc:
+                raise result.value
+            on_reply(args, result.value)
+
+    @contextlib.contextmanager
+    def _waiting(self):
+        """While a local thread waits on replies: it serves the connection
+        (the background server steps aside) and Ctrl-C is made safe."""
         waiters = self.waiters
         guard = self._channel.guard
         waiters.enter()
         token = guard.enter()
         try:
+            yield
+        finally:
             try:
-                return self._request(handler, args, timeout)
+                guard.leave(token)
             finally:
-                try:
-                    guard.leave(token)
-                finally:
-                    waiters.leave()
-        except Interrupted:
-            raise
-        except KeyboardInterrupt:  # delivered by the guard, after the reply
-            raise Interrupted() from None
+                waiters.leave()
 
     def request_async(self, handler, args, on_reply):
         """Send a request without waiting for it; returns its seq.
@@ -140,12 +232,20 @@ class RoutedConnection(Connection):
             raise
         return seq
 
-    def _request(self, handler, args, timeout):
+    def _start(self, handler, args):
+        """Send one request; returns its seq and the Reply its answer fills."""
         result = Reply()
-        seq = self._get_seq_id()
-        self._request_callbacks[seq] = result
+        return self.request_async(handler, args, result), result
+
+    def _request(self, handler, args, timeout):
         try:
-            self._send(consts.MSG_REQUEST, seq, (handler, self._box(args)))
+            seq, result = self._start(handler, args)
+        except BaseException as exc:  # the link broke under the send
+            error = self._link_error(exc, timeout)
+            if error is exc:
+                raise
+            raise error from None
+        try:
             self._wait(result, timeout)
         except KeyboardInterrupt:
             self._abandon(seq, result)
@@ -289,20 +389,39 @@ class WaiterCount:
                 self.changed.notify_all()
 
 
-
-
-class RemoteModules(ModuleNamespace):
+class RemoteModules:
     """Remote modules by name: ``r.modules.os``, ``r.modules["os.path"]``.
 
+    Each module is fetched once (one round trip) and then kept.
     ``__builtin__`` (Python 2's name, used by the rpyc tutorial) means
-    ``builtins``.
+    ``builtins``; ``"name" in r.modules`` says whether the remote can import it.
     """
 
-    __slots__ = ()
+    __slots__ = ("_getmodule", "_cache", "__weakref__")
     ALIASES = {"__builtin__": "builtins"}
 
+    def __init__(self, getmodule, known=()):
+        self._getmodule = getmodule
+        self._cache = dict(known)  # modules the session already holds
+
+    def __contains__(self, name):
+        return self["importlib.util"]._find_spec_from_path(name) is not None
+
     def __getitem__(self, name):
-        return super().__getitem__(self.ALIASES.get(name, name))
+        if type(name) is tuple:
+            name = ".".join(name)
+        name = self.ALIASES.get(name, name)
+        if name not in self._cache:
+            self._cache[name] = self._getmodule(name)
+        return self._cache[name]
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name not in self.ALIASES:  # probes such as __wrapped__
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except ImportError:
+            raise AttributeError(name) from None
 
 
 class ClientService(ClassicClient):
@@ -316,10 +435,20 @@ class ClientService(ClassicClient):
         self.router = router
         self.waiters = WaiterCount()
 
-    @staticmethod
-    def _install(conn, slave):
-        conn.modules = RemoteModules(slave.getmodule)
-        conn.builtins = conn.modules.builtins
-        conn.eval = slave.eval
-        conn.execute = slave.execute
-        conn.namespace = slave.namespace
+    def on_connect(self, conn):
+        """Nothing here: rpyc's classic client would fetch the root and four of
+        its attributes one round trip each; the session gets all it needs in
+        one request instead (``session.py``)."""
+
+
+class ControlConnection(QuickRoot, Connection):
+    """The side connection: plain rpyc, with a root that costs no INSPECT."""
+
+
+class ControlService(ClassicClient):
+    """The side connection's service: exposes nothing, sets nothing up."""
+
+    _protocol = ControlConnection
+
+    def on_connect(self, conn):
+        pass

@@ -7,7 +7,7 @@ setting that reaches rpyc goes through ``rpyc_config`` and nowhere else.
 
 import logging
 
-from traitlets import Dict, Float, Int, List, TraitError, Unicode, validate
+from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 
@@ -89,6 +89,33 @@ class RSym(Configurable):
     def _valid_log_level(self, proposal):
         log_level_number(proposal["value"])
         return proposal["value"]
+
+    # far links: compression, bulk transfers, completion and help
+
+    compress = Bool(
+        False,
+        help="zlib-compress messages over 3 KB in both directions (rpyc's own default is on). "
+        "Off because benchmarks/farlinks.py measured it slower in every case: a 16 MB pull took "
+        "29-53x as long on loopback with random data, 2x as long over a 20 ms link with "
+        "compressible data. It can pay only on links slower than zlib (tens of MB/s) carrying "
+        "compressible data. Applies to sessions connected afterwards.",
+    ).tag(config=True)
+
+    chunk_bytes = Int(
+        1 << 20,
+        help="Values larger than this move in pieces of this many bytes, several in flight "
+        "at once (%rpush, %rpull, -i/-o, r.push/r.pull).",
+    ).tag(config=True)
+
+    progress_after = Float(
+        1.0, help="A transfer still running after this many seconds shows its progress in the cell."
+    ).tag(config=True)
+
+    introspection_timeout = Float(
+        2.0,
+        help="Seconds TAB completion, obj? and help() wait for the remote; completion shows "
+        "nothing if it does not answer in time.",
+    ).tag(config=True)
 
 
     # -- SSH: ssh:// addresses and %rconnect --deploy ---------------------------

@@ -5,7 +5,10 @@ IPython's formatters probe an object attribute by attribute (a dozen
 proxy every probe is a round trip, ``__class__`` is the remote class, and
 the pretty printer walks remote containers item by item.  So for proxies of
 our sessions we ask the remote for the whole mime bundle in one request
-(``agent.mimebundle``) and hand everything else to IPython unchanged.
+(``agent.mimebundle``).  A notebook container (list, tuple, dict, set) that
+holds proxies is shown with their reprs fetched in one request per session
+(``agent.reprs``), laid out by IPython's own pretty printer.  Everything
+else goes to IPython unchanged.
 """
 
 import base64
@@ -38,7 +41,7 @@ class RemoteDisplay:
     def format(self, obj, include=None, exclude=None):
         session = _session_of(obj)
         if session is None:
-            return self._original(obj, include=include, exclude=exclude)
+            return self._original(_with_remote_reprs(obj), include=include, exclude=exclude)
         try:
             bundle = session.mimebundle(obj)
         except Exception as exc:
@@ -55,6 +58,68 @@ def _session_of(obj):
     if not isinstance(obj, BaseNetref):
         return None
     return getattr(object.__getattribute__(obj, "____conn__"), "session", None)
+
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+MAX_ITEMS = 10000  # a container bigger than this is left to IPython
+
+
+class _Shown:
+    """Stands in for a remote object in a container: shows its remote repr."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(self.text)
+
+
+def _with_remote_reprs(obj):
+    """``obj``, or for a container holding proxies a copy of it in which each
+    proxy is replaced by its remote repr (one request per session)."""
+    if type(obj) not in _CONTAINERS:
+        return obj
+    proxies = []
+    try:
+        if not _collect(obj, proxies, [0]) or not proxies:
+            return obj
+        texts = {}
+        for session in {id(s): s for s in map(_session_of, proxies)}.values():
+            mine = [p for p in proxies if _session_of(p) is session]
+            texts.update(zip(map(id, mine), session.call("reprs", tuple(mine))))
+        return _mirror(obj, texts)
+    except Exception:
+        return obj
+
+
+def _collect(obj, proxies, count):
+    """Gather the proxies inside ``obj``; False if it is too big to mirror."""
+    count[0] += 1
+    if count[0] > MAX_ITEMS:
+        return False
+    if _session_of(obj) is not None:
+        proxies.append(obj)
+        return True
+    if type(obj) not in _CONTAINERS:
+        return True
+    items = obj.values() if type(obj) is dict else obj
+    return all(_collect(item, proxies, count) for item in items)
+
+
+def _mirror(obj, texts):
+    if _session_of(obj) is not None:
+        return _Shown(texts[id(obj)])
+    kind = type(obj)
+    if kind is dict:
+        return {key: _mirror(value, texts) for key, value in obj.items()}
+    if kind in _CONTAINERS:
+        return kind(_mirror(item, texts) for item in obj)
+    return obj
 
 
 def jsonable(mime, value):

@@ -63,6 +63,19 @@ class RanTooLong(RSymError, TimeoutError):
         super().__init__(f"the remote call ran longer than {seconds:g} s and {what}; the session goes on")
 
 
+class CannotCopy(RSymError, TypeError):
+    """A value could not be copied to or from the remote (it cannot be
+    pickled on one side or unpickled on the other)."""
+
+    shown_as = "TypeError"
+
+    def __init__(self, name, where, reason):
+        super().__init__(
+            f"{name} cannot be copied {where} ({reason}); hand a reference instead "
+            f"with --ref (r.push/r.pull: ref=True)")
+        self.name = name
+
+
 class RemoteError(Exception):
     """An exception raised by remote code.
 

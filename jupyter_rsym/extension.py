@@ -5,12 +5,13 @@ import atexit
 from IPython.core.error import UsageError
 
 from .transport import parse as parse_address
+from .completion import RemoteIntrospection
 from .config import RSym
 from .display import RemoteDisplay, RemoteTracebacks
 from .jobs import JobList
 from .autoremote import AutoRemote
 from .inputs import RunningCell
-from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, RemoteMagics
+from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, RemoteMagics, TransferMagics
 from .output import CellLabels
 from .session import RemoteSession, SessionRegistry
 
@@ -28,14 +29,16 @@ class Extension:
         self.display = RemoteDisplay(shell)
         self.tracebacks = RemoteTracebacks(shell)
         self.running = RunningCell(shell)
+        self.introspection = RemoteIntrospection(shell, self)
         self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self),
-                        JobMagics(shell, self), AutoRemoteMagics(shell, self)]
+                        JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self)]
 
     def load(self):
         self.shell.configurables.append(self.settings)
         self.display.install()
         self.tracebacks.install()
         self.running.install()
+        self.introspection.install()
         atexit.register(self.sessions.close_all)  # kernel shutdown: say goodbye to servers
         self.shell.register_magics(*self._magics)
         self.autoremote.install()
@@ -52,6 +55,7 @@ class Extension:
         self.display.uninstall()
         self.tracebacks.uninstall()
         self.running.uninstall()
+        self.introspection.uninstall()
         if self.settings in self.shell.configurables:
             self.shell.configurables.remove(self.settings)
         manager = self.shell.magics_manager

@@ -14,7 +14,7 @@ import signal
 import threading
 from contextlib import contextmanager
 
-from rpyc.core.channel import Channel
+from .agent.wire import FrameChannel
 
 try:  # the C functions: the signal module's wrappers convert to enums (~10 us a call)
     from _signal import getsignal, signal as set_handler
@@ -66,8 +66,9 @@ class InterruptGuard:
         return pending
 
 
-class GuardedChannel(Channel):
-    """An rpyc Channel that tells its guard while the main thread reads a frame."""
+class GuardedChannel(FrameChannel):
+    """An rpyc Channel (the copy-free one, ``agent/wire.py``) that tells its
+    guard while the main thread reads a frame."""
 
     def __init__(self, stream, compress=True):
         super().__init__(stream, compress)

@@ -4,18 +4,17 @@ import threading
 import time
 
 from rpyc.core import consts
-from rpyc.core.service import ClassicClient
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
-from . import bundle
-from .client import ClientService
+from . import transfer
+from .attach import Opening, attach
+from .client import ClientService, ControlService, RemoteModules
 from .config import log_level_number, rpyc_config
 from .errors import Interrupted, NoAnswer, SessionLost, clean_traceback, remote_exception
 from .inputs import StdinBridge
 from .output import OutputSink
 from .routing import Router
 from .serving import BackgroundServer
-from .transfer import from_remote, to_remote
 from .transport import transport_for
 
 CONNECTED, CLOSED, LOST = "connected", "closed", "lost"
@@ -45,7 +44,7 @@ class RemoteSession:
         self.lost_reason = None
         self._conn = None
         self._control = None
-        self._agent = None
+        self._agent = {}
         self._server = None
         self._transport = None
         self._rconnect_args = str(address)
@@ -82,11 +81,17 @@ class RemoteSession:
     def _open_connections(self, settings, shell, labels, running=None):
         config = rpyc_config(settings)
         config["sync_request_timeout"] = settings.connect_timeout
-        conn, waiters = self._open_main(settings, config, shell, labels, running)
+        router = Router(shell)
+        service = ClientService(router)
+        self._sink = OutputSink(router, self.name, labels, shell=shell)
+        self._stdin = StdinBridge(router, running)
+        self.settings = settings
+        control = Opening(lambda: self._transport.connect(ControlService, config),
+                          self._transport.concurrent_streams)
         try:
-            self._control = self._open_control(settings, config)
+            conn = self._transport.connect(service, config, lambda conn: self._set_up(conn, control))
         except BaseException:
-            conn.close()
+            control.discard()
             raise
         conn._config["sync_request_timeout"] = settings.timeout or None
         conn.liveness_interval = settings.timeout or None
@@ -96,41 +101,34 @@ class RemoteSession:
         conn.on_lost = self._lost
         self._alive_timeout = settings.timeout or settings.connect_timeout
         self._conn = conn
-        self._server = BackgroundServer(conn, waiters, self._on_lost, self.name)
+        self._server = BackgroundServer(conn, service.waiters, self._on_lost, self.name)
 
-    def _open_main(self, settings, config, shell, labels, running=None):
-        """The connection the notebook uses, with the agent attached to it."""
-        router = Router(shell)
-        service = ClientService(router)
-        self._sink = OutputSink(router, self.name, labels, shell=shell)
-        self._stdin = StdinBridge(router, running)
+    def _set_up(self, conn, opening):
+        """Attach the agent to the main connection and finish the side
+        connection for interrupts and liveness pings, which must get through
+        while the main connection's server thread is busy (``attach.py``:
+        both in a few round trips)."""
+        conn.session = self
+        found = attach(conn, opening, self._sink.emit, self._agent_options(), self.settings.connect_timeout)
+        self._control, self._control_root = found.control, found.control_root
+        self._interrupt, self._agent, self.version_note = found.interrupt, found.agent, found.version_note
+        self._control._config["sync_request_timeout"] = CANCEL_TIMEOUT
+        agent = found.agent
+        self._link_id, self.description = agent["link"], agent["description"]
+        self._namespace = agent["namespace"]
+        conn.modules = RemoteModules(agent["getmodule"], agent["modules"])
+        conn.builtins = conn.modules.builtins
+        conn.eval, conn.execute, conn.namespace = agent["eval"], agent["execute"], agent["namespace"]
 
-        def attach_agent(conn):
-            conn.session = self
-            self._agent, versions = bundle.install(conn)
-            self.version_note = bundle.version_note(conn, versions)
-            self._link_id, self.description = self._agent.attach(
-                conn.root, self._sink.emit, settings.batch_bytes, settings.flush_interval,
-                ask=self._stdin.ask, log_level=log_level_number(settings.log_level),
-            )
-            self._run_cell = self._agent.run_cell
-            self._namespace = conn.namespace
-
-        return self._transport.connect(service, config, attach_agent), service.waiters
-
-    def _open_control(self, settings, config):
-        """A side connection for interrupts and liveness pings, which must get
-        through while the main connection's server thread is busy."""
-        def find_agent(control):
-            self._control_agent = bundle.remote_agent(control)
-
-        control = self._transport.connect(ClassicClient, config, find_agent)
-        control._config["sync_request_timeout"] = CANCEL_TIMEOUT
-        return control
+    def _agent_options(self):
+        settings = self.settings
+        return (("compress", settings.compress), ("batch_bytes", settings.batch_bytes),
+                ("flush_interval", settings.flush_interval), ("ask", self._stdin.ask),
+                ("log_level", log_level_number(settings.log_level)))
 
     def _cancel(self, seq):
         """Ask the remote, over the side connection, to stop the work for ``seq``."""
-        return self._control_agent.interrupt(self._link_id, seq)
+        return self._interrupt(self._link_id, seq)
 
     def _check_alive(self):
         """Ping over the side connection: a busy server answers, a hung one does not."""
@@ -185,7 +183,7 @@ class RemoteSession:
         0 waits forever.
         """
         try:
-            status, payload = self.request(self._run_cell, (source, self._namespace, mode), timeout)
+            status, payload = self.request(self._agent["run_cell"], (source, self._namespace, mode), timeout)
         except Interrupted as stop:
             _show_where_cell_stopped(stop)
             raise
@@ -202,20 +200,51 @@ class RemoteSession:
             timeout = conn._config["sync_request_timeout"]
         return conn.request(consts.HANDLE_CALL, (func, args, ()), timeout or None)
 
-    def push(self, values):
-        """Bind ``{name: value}`` in the remote namespace (see ``transfer``)."""
-        conn = self._usable()
-        for name, value in values.items():
-            self._namespace[name] = to_remote(conn, value)
+    def call(self, name, *args, timeout=None):
+        """Call the agent's function ``name`` remotely (one request); see
+        ``agent.attach`` for the names."""
+        return self.request(self._agent[name], args, timeout)
 
-    def pull(self, names):
-        """Return ``{name: value}`` from the remote namespace (see ``transfer``)."""
-        self._usable()
-        return {name: from_remote(self._namespace[name]) for name in names}
+    def pipeline(self, name, calls, on_reply, window):
+        """Call the agent's function ``name`` once per args tuple in ``calls``,
+        ``window`` calls in flight, ``on_reply(args, reply)`` in order (bulk
+        data: see ``client.RoutedConnection.pipeline``)."""
+        conn = self._usable()
+        func = self._agent[name]
+        conn.pipeline(consts.HANDLE_CALL, ((func, args, ()) for args in calls),
+                      lambda call, reply: on_reply(call[1], reply), window,
+                      conn._config["sync_request_timeout"])
+
+    def notify(self, name, *args):
+        """Call the agent's function ``name`` without waiting for its answer."""
+        self._usable().async_request(consts.HANDLE_CALL, self._agent[name], args, ())
+
+    def push(self, values=None, ref=False, fallback=False, **named):
+        """Bind ``{name: value}`` (or ``name=value``) in the remote namespace.
+
+        By value (a copy; large values move in pieces, see ``transfer``)
+        unless ``ref=True`` hands references.  Functions, classes and
+        modules always go by reference.  A value that cannot be copied
+        raises ``CannotCopy``, or goes by reference with ``fallback=True``
+        (what ``%%remote -i`` does).  Example: ``r.push(x=x, y=y)``.
+        """
+        values = {**(values or {}), **named}
+        transfer.push(self, values, transfer.mode(ref, fallback))
+
+    def pull(self, names, ref=False, fallback=False):
+        """Copy values out of the remote namespace: ``r.pull("x")`` returns the
+        value, ``r.pull(["x", "y"])`` a ``{name: value}`` dict.
+
+        By value unless ``ref=True`` (then proxies); ``fallback`` as in
+        ``push``.  A missing name raises ``KeyError``.
+        """
+        if isinstance(names, str):
+            return transfer.pull(self, [names], transfer.mode(ref, fallback))[names]
+        return transfer.pull(self, list(names), transfer.mode(ref, fallback))
 
     def mimebundle(self, remote_object):
         """The rich representations of a remote object, computed remotely."""
-        return dict(self.request(self._agent.mimebundle, (remote_object,)))
+        return dict(self.call("mimebundle", remote_object))
 
     def ping(self, timeout=2.0):
         """Round-trip time in seconds (also kept as ``last_rtt``)."""
@@ -250,7 +279,8 @@ class RemoteSession:
         through while the main one is busy); an rpyc ``AsyncResult`` expiring
         after ``timeout`` s.  Whoever waits on it serves the side connection."""
         self._usable()
-        result = self._control.async_request(consts.HANDLE_CALL, self._control.eval, (expression,), ())
+        result = self._control.async_request(consts.HANDLE_CALLATTR, self._control_root, "eval",
+                                             (expression,), ())
         result.set_expiry(timeout)
         return result
 

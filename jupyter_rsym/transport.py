@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rpyc
-from rpyc.core.stream import SocketStream
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 from rpyc.utils.factory import connect_channel
 
 from . import auth
 from .address import AddressError, parse_address, split_scheme
+from .agent.wire import WireStream
 from .errors import ConnectFailed
 from .interrupts import GuardedChannel
 
@@ -56,6 +56,7 @@ class Transport:
         self.timeout = settings.connect_timeout
         self.keepalive = settings.keepalive
         self.token, self.token_required = _token(credentials or Credentials(), settings)
+        self.compress = settings.compress
 
     def open_stream(self):
         """A new rpyc stream to the server, authenticated; ``ConnectFailed`` if
@@ -153,12 +154,19 @@ class Transport:
             f"it must run rpyc {RPYC_MAJOR}.x, like this notebook"
         )
 
+    # Whether two streams may be opened at once from two threads: a session
+    # opens its side connection while the main one connects (fewer round trips).
+    concurrent_streams = False
+
     @contextmanager
     def _handshake(self):
         """A channel to the server; turns handshake failures into one clear error."""
         stream = self.open_stream()
         try:
-            yield GuardedChannel(stream)
+            yield GuardedChannel(stream, compress=self.compress)
+        except ConnectFailed:  # the side connection, opened during the set-up, failed
+            stream.close()
+            raise
         except ReplyTimeout:
             stream.close()
             raise ConnectFailed(
@@ -179,13 +187,16 @@ class Transport:
 class TcpTransport(Transport):
     """A plain TCP connection to HOST:PORT."""
 
+    concurrent_streams = True
+
     def new_stream(self):
         return tcp_stream(self.address, self.address.host, self.address.port,
                           self.timeout, self.keepalive)
 
 
-class TlsStream(SocketStream):
-    """rpyc's socket stream over TLS; data TLS has already decrypted counts as readable."""
+class TlsStream(WireStream):
+    """rpyc's socket stream over TLS (without rpyc's copies of large messages,
+    ``agent/wire.py``); data TLS has already decrypted counts as readable."""
 
     __slots__ = ()
 
@@ -197,6 +208,8 @@ class TlsTransport(Transport):
     """TLS to HOST:PORT: the server's certificate is checked against ``--ca``
     (or the system's CAs) and its name; ``--cert``/``--key`` present a client
     certificate."""
+
+    concurrent_streams = True
 
     def __init__(self, address, settings, credentials=None):
         super().__init__(address, settings, credentials)
@@ -231,9 +244,10 @@ class TlsTransport(Transport):
 
 
 def tcp_stream(address, host, port, timeout, keepalive):
-    """An rpyc ``SocketStream`` to host:port; failures name ``address``."""
+    """An rpyc stream to host:port (``WireStream``: large messages without
+    extra copies); failures name ``address``."""
     try:
-        stream = SocketStream.connect(
+        stream = WireStream.connect(
             # no TCP_NODELAY: measured slower for rpyc's request/reply pattern
             host, port, timeout=timeout, keepalive=keepalive or False, attempts=1
         )

@@ -261,8 +261,15 @@ class KernelHarness:
                 self._replies[msg["parent_header"].get("msg_id")] = msg
             return self._replies[msg_id]
 
-    def inspect(self, code, timeout=DEFAULT_TIMEOUT):
-        msg_id = self.kc.inspect(code, len(code), detail_level=0)
+    def inspect(self, code, timeout=DEFAULT_TIMEOUT, detail_level=0):
+        msg_id = self.kc.inspect(code, len(code), detail_level=detail_level)
+        return self.reply_for(msg_id, timeout)["content"]
+
+    def complete(self, code, cursor_pos=None, timeout=DEFAULT_TIMEOUT):
+        """A ``complete_request`` for ``code`` (cursor at the end by default);
+        returns the reply content (``matches``, ``cursor_start``, ``metadata``)."""
+        cursor_pos = len(code) if cursor_pos is None else cursor_pos
+        msg_id = self.kc.complete(code, cursor_pos)
         return self.reply_for(msg_id, timeout)["content"]
 
     def interrupt(self):

@@ -201,3 +201,18 @@ def test_when_things_go_wrong(classic_server):
     assert shown(by_start("%%remote\npool.submit")) == "work submitted by this cell\n"
     assert shown(by_start("%rbind r")) == (
         f"Bound r to the session r ({classic_server.address})\n'still here'\n")
+
+
+def test_moving_data(classic_server):
+    notebook = execute_notebook(NOTEBOOKS / "09-moving-data.ipynb", classic_server.address)
+    cells = code_cells(notebook)
+
+    def by_start(prefix):
+        return shown(next(c for c in cells if c.source.startswith(prefix)))
+
+    assert by_start("%%remote\nframe") == "ndarray (3, 4)\n"
+    assert by_start("%rpull scaled") == "[0. 1. 2. 3.] [ 0. 10. 20. 30.]\n"  # the notebook's copy unchanged
+    assert by_start("%rpull big") == "64 MB float64 True True\n"
+    assert by_start("import threading").startswith("lock cannot be copied to r (TypeError: cannot pickle")
+    assert by_start("%rpush lock --ref") == "True\n"
+    assert by_start("help(").startswith("Help on function basename in module posixpath:")

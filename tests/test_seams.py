@@ -84,18 +84,19 @@ def test_bundle_is_sent_once_per_server_process():
     with ClassicServer() as server:
         first = rpyc.classic.connect(server.host, server.port)
         sent = counting_calls(first)
-        agent, versions = bundle.install(first)
+        agent, versions, _ = bundle.install(first.eval)
         assert len(sent) == 2  # asked, then sent the bundle in one request
         assert sent[0] < 1000 < sum(len(source) for _, source in bundle.SOURCES) < sent[1]
         assert bundle.VERSION not in versions
         assert agent.__version__ == bundle.VERSION
-        assert sorted(agent.MODULES) == ["capture", "cells", "display", "displays", "imports", "inputs",
-                                         "interrupts", "jobs", "logs", "names", "plots", "routes", "sources",
-                                         "tags", "tracebacks"]
+        assert sorted(agent.MODULES) == [
+            "bulk", "capture", "cells", "display", "displays", "imports", "inputs", "interrupts",
+            "introspect", "jobs", "logs", "names", "plots", "routes", "sources", "tags", "tracebacks",
+            "wire"]
 
         second = rpyc.classic.connect(server.host, server.port)
         sent = counting_calls(second)
-        again, versions = bundle.install(second)
+        again, versions, _ = bundle.install(second.eval)
         assert len(sent) == 1  # only asked: the process kept this version
         assert bundle.VERSION in versions
         assert second.eval(f"id(__import__('sys').modules[{bundle.MODULE_NAME!r}])") == \
@@ -112,7 +113,7 @@ def test_a_server_that_imports_the_agent_gets_no_upload():
     with server:
         conn = rpyc.classic.connect(server.host, server.port)
         sent = counting_calls(conn)
-        agent, versions = bundle.install(conn)
+        agent, versions, _ = bundle.install(conn.eval)
         assert len(sent) == 1 and bundle.VERSION in versions
         assert agent.__file__.endswith("jupyter_rsym/agent/__init__.py")  # imported, not sent
         conn.close()

@@ -31,8 +31,8 @@ def test_token_session_works_and_sends_no_agent(fresh, rsym_server):
     cell = fresh.ok(f"%rconnect {rsym_server.address} --token {rsym_server.token}")
     assert "Note" not in connected_line(cell, rsym_server.address)
     # the server imported the agent: nothing was sent at connect time
-    agent_file = fresh.ok("r._agent.__file__").result["text/plain"]
-    assert agent_file.endswith("jupyter_rsym/agent/__init__.py'"), agent_file
+    agent_file = fresh.ok("r._agent['run_cell'].__code__.co_filename").result["text/plain"]
+    assert agent_file.endswith("jupyter_rsym/agent/cells.py'"), agent_file
     fresh.ok("def g(x):\n    print('g here', x)\n    return x * 2")
     cell = fresh.ok("list(r.modules.builtins.map(g, r.builtins.range(3)))")
     assert cell.stdout == "g here 0\ng here 1\ng here 2\n" and cell.result["text/plain"] == "[0, 2, 4]"

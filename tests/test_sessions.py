@@ -147,11 +147,14 @@ def test_servers_that_are_not_classic_rpyc(fresh):
     garbage.bind(("127.0.0.1", 0))
     garbage.listen(1)
 
-    def answer_garbage():
-        conn, _ = garbage.accept()
-        conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 4)
-        time.sleep(0.5)
-        conn.close()
+    def answer_garbage():  # every connection, as a real server of another protocol does
+        while True:
+            try:
+                conn, _ = garbage.accept()
+            except OSError:
+                return
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 4)
+            threading.Timer(0.5, conn.close).start()
 
     threading.Thread(target=answer_garbage, daemon=True).start()
     line = one_line_error(fresh.run(f"%rconnect 127.0.0.1:{garbage.getsockname()[1]}"), "ConnectFailed")

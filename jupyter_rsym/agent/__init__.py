@@ -18,6 +18,9 @@ jupyter_rsym, so a remote Python that has only rpyc can run it:
 * ``plots``      matplotlib figures made for a cell show in it as PNG
 * ``inputs``     ``input()``/``getpass`` ask the notebook user
 * ``logs``       logging records made for a cell land in it
+* ``wire``       the server end of the notebook's connection without rpyc's copies
+* ``bulk``       large values as pickle protocol 5 buffers, moved in pieces
+* ``introspect`` completion, ``obj?`` and ``help()`` answered in one request
 
 A stock server gets the package from the notebook at connect time as one
 bundle (``jupyter_rsym.bundle``); our own server imports it directly.  Either
@@ -26,35 +29,67 @@ every connection to one server process shares one copy of one version (one
 stdout router, one flusher thread).
 """
 
-from . import capture, displays, inputs, jobs, logs, names, plots, routes, tags, tracebacks
+from . import (bulk, capture, display, displays, inputs, introspect, jobs, logs, names, plots, routes,
+               tags, tracebacks, wire)
 from .cells import run_cell
 from .display import mimebundle
 from .interrupts import interrupt
 
 # the bundle's load order: a module comes after the ones it imports
 MODULES = ("routes", "capture", "tracebacks", "interrupts", "tags", "sources", "cells", "display", "jobs",
-           "names", "imports", "displays", "plots", "inputs", "logs")
+           "names", "imports", "displays", "plots", "inputs", "logs", "wire", "bulk", "introspect")
 __all__ = ["attach", "describe", "interrupt", "mimebundle", "run_cell"]
 
 
-def attach(service, emit, batch_bytes=65536, flush_interval=0.05, ask=None, log_level=30):
-    """Set up the agent for the connection that serves ``service``.
+def attach(service, emit, options=()):
+    """Set up the agent for the connection that serves ``service`` and return
+    everything the notebook's session uses, so connecting takes one request.
 
     ``service`` is the remote root object of the notebook's connection (a
     classic ``SlaveService``); ``emit`` is the notebook's output sink;
-    ``ask(cause, prompt, password)`` answers ``input()`` (see ``inputs``);
-    logging records from ``log_level`` up go to the cell (see ``logs``).
-    Returns the link's id (``interrupt`` takes it, over another connection)
-    and the remote platform description.
+    ``options`` are ``(name, value)`` pairs: ``compress``, ``batch_bytes``,
+    ``flush_interval``, ``ask`` (``ask(cause, prompt, password)`` answers
+    ``input()``, see ``inputs``) and ``log_level`` (logging records from it
+    up go to the cell, see ``logs``).  Returns ``(name, value)`` pairs (a
+    tuple travels by value, its functions and modules as proxies that need no
+    further round trip): the link's id (``interrupt`` takes it, over another
+    connection), the platform description, the classic API and the agent's
+    entry points.
     """
-    capture.install(flush_interval)
-    tracebacks.report_thread_errors()
+    import builtins
+    import importlib.util
+
+    options = dict(options)
     conn = service._conn
-    link = capture.Link(conn, emit, batch_bytes)
-    link.ask, link.log_level = ask, log_level
-    tags.patch_connection(conn, link)
+    wire.install(conn, options.get("compress", False))
+    capture.install(options.get("flush_interval", 0.05))
+    tracebacks.report_thread_errors()
+    link = capture.Link(conn, emit, options.get("batch_bytes", 65536))
+    link.ask, link.log_level = options.get("ask"), options.get("log_level", 30)
+    tags.patch_connection(conn, link)  # after wire: it wraps the connection's send
     install_rich_output(getattr(service, "namespace", None))
-    return id(link), describe()
+    return (
+        ("link", id(link)),
+        ("description", describe()),
+        ("namespace", service.namespace),
+        ("getmodule", service.getmodule),
+        ("modules", (("builtins", builtins), ("importlib.util", importlib.util))),
+        ("eval", service.eval),
+        ("execute", service.execute),
+        ("run_cell", run_cell),
+        ("mimebundle", mimebundle),
+        ("reprs", display.reprs),
+        ("fetch", bulk.fetch),
+        ("read", bulk.read),
+        ("store", bulk.store),
+        ("write", bulk.write),
+        ("release", bulk.release),
+        ("build", bulk.build),
+        ("export", bulk.export),
+        ("complete", introspect.complete),
+        ("describe", introspect.describe),
+        ("help", introspect.help_text),
+    )
 
 
 def install_rich_output(namespace):

@@ -106,3 +106,15 @@ def _sendable(mime, value):
         except (TypeError, ValueError):
             return None
     return None
+
+
+def reprs(objects):
+    """``repr()`` of each object, in one request (a notebook container of
+    remote objects is shown with these, not with one request per item)."""
+    shown = []
+    for obj in objects:
+        try:
+            shown.append(repr(obj))
+        except Exception as exc:
+            shown.append("<unrepresentable %s: %s>" % (type(obj).__name__, exc))
+    return tuple(shown)

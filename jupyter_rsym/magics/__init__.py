@@ -4,5 +4,6 @@ from .autoremote import AutoRemoteMagics
 from .connection import ConnectionMagics
 from .execution import RemoteMagics
 from .jobs import JobMagics
+from .transfer import TransferMagics
 
-__all__ = ["AutoRemoteMagics", "ConnectionMagics", "JobMagics", "RemoteMagics"]
+__all__ = ["AutoRemoteMagics", "ConnectionMagics", "JobMagics", "RemoteMagics", "TransferMagics"]

@@ -3,7 +3,7 @@
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 
-BAD_NAME = "{option} {item!r}: expected NAME or REMOTE=LOCAL with Python identifiers"
+BAD_NAME = "{option} {item!r}: expected NAME or {form} with Python identifiers"
 
 
 def on_session(func):
@@ -37,19 +37,22 @@ def transfer_names(func):
     )(func)
 
 
-def parse_names(values, option):
-    """``["a,b", "x=y"]`` -> ``[("a", "a"), ("b", "b"), ("x", "y")]`` as (remote, local)."""
+def parse_names(values, option, form="REMOTE=LOCAL", dotted=True):
+    """``["a,b", "x=y"]`` -> ``[("a", "a"), ("b", "b"), ("x", "y")]``: pairs of
+    the names before and after ``=`` (for ``-i/-o``: remote, local; the local
+    name may be dotted unless ``dotted`` is False)."""
     pairs = []
     for value in values:
         for item in value.split(","):
             item = item.strip()
             if not item:
                 continue
-            remote, _, local = item.partition("=")
-            remote, local = remote.strip(), (local or remote).strip()
-            if not remote.isidentifier() or not all(p.isidentifier() for p in local.split(".")):
-                raise UsageError(BAD_NAME.format(option=option, item=item))
-            pairs.append((remote, local))
+            first, _, second = item.partition("=")
+            first, second = first.strip(), (second or first).strip()
+            parts = second.split(".") if dotted else [second]
+            if not first.isidentifier() or not all(p.isidentifier() for p in parts):
+                raise UsageError(BAD_NAME.format(option=option, item=item, form=form))
+            pairs.append((first, second))
     return pairs
 
 

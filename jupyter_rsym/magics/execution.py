@@ -122,7 +122,7 @@ class RemoteMagics(ExtensionMagics):
         outputs = parse_names(args.output, "-o")
         for remote, local in outputs:
             if not local.isidentifier():
-                raise UsageError(BAD_NAME.format(option="-o", item=f"{remote}={local}"))
+                raise UsageError(BAD_NAME.format(option="-o", item=f"{remote}={local}", form="REMOTE=LOCAL"))
         values = {remote: self._lookup(local, local_ns) for remote, local in inputs}
         settings = self.extension.settings
         timeout = args.timeout
@@ -137,7 +137,7 @@ class RemoteMagics(ExtensionMagics):
             return run_foreground(sessions, cell, self.shell, self.extension.labels, values,
                                   outputs, timeout)
         session = sessions[0]
-        session.push(values)
+        session.push(values, fallback=True)
         value = session.run(cell, mode, timeout=timeout)
         self._copy_back(session, outputs)
         return value
@@ -158,9 +158,11 @@ class RemoteMagics(ExtensionMagics):
         return value
 
     def _copy_back(self, session, outputs):
+        if not outputs:
+            return
+        try:  # all in one request (plus the pieces of large values)
+            values = session.pull([remote for remote, _ in outputs], fallback=True)
+        except KeyError as missing:
+            raise UsageError(NO_REMOTE.format(remote=missing.args[0])) from None
         for remote, local in outputs:
-            try:
-                (value,) = session.pull([remote]).values()
-            except KeyError:
-                raise UsageError(NO_REMOTE.format(remote=remote)) from None
-            self.shell.user_ns[local] = value
+            self.shell.user_ns[local] = values[remote]
