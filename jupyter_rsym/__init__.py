@@ -14,8 +14,10 @@ In a notebook::
 
 Magics: ``%rconnect``, ``%rdisconnect``, ``%rconnections``, ``%%remote`` /
 ``%remote`` (``--on a,b`` runs on several sessions at once, ``--bg`` in the
-background), ``%rjobs``, ``%autoremote`` / ``%%local`` (``%magic?`` shows
-each one's help).  Settings: ``%config RSym``.
+background), ``%rjobs``, ``%autoremote`` / ``%%local``, ``%rpush`` /
+``%rpull`` (values by copy, large ones at wire speed; ``%magic?`` shows each
+one's help).  TAB, ``obj?`` and ``help()`` work on remote objects.
+Settings: ``%config RSym``.
 To load it in every kernel, add to ``ipython_kernel_config.py``::
 
     c.InteractiveShellApp.extensions = ["jupyter_rsym"]

@@ -117,7 +117,6 @@ class RSym(Configurable):
         "nothing if it does not answer in time.",
     ).tag(config=True)
 
-
     # -- SSH: ssh:// addresses and %rconnect --deploy ---------------------------
 
     ssh_options = List(

@@ -61,7 +61,7 @@ def _session_of(obj):
 
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
-MAX_ITEMS = 10000  # a container bigger than this is left to IPython
+MAX_ITEMS = 2000  # a container bigger than this is left to IPython (it shows 1,000 items)
 
 
 class _Shown:
