@@ -90,7 +90,25 @@ class RSym(Configurable):
         log_level_number(proposal["value"])
         return proposal["value"]
 
-    # far links: compression, bulk transfers, completion and help
+    # -- SSH: ssh:// addresses and %rconnect --deploy ---------------------------
+
+    ssh_options = List(
+        Unicode(), [],
+        help="Extra arguments for ssh (and scp) on ssh:// connections, e.g. ['-F', 'my_config'] "
+        "or ['-i', 'key']; your ~/.ssh/config, ssh-agent and known_hosts apply anyway.",
+    ).tag(config=True)
+
+    ssh_python = Unicode(
+        "python3",
+        help="Python that %rconnect ssh://HOST --deploy runs the server with on the remote "
+        "(a command on the remote PATH or an absolute path); --python overrides it.",
+    ).tag(config=True)
+
+    ssh_timeout = Float(
+        15.0, help="Seconds to wait for an ssh login, for a tunnel, and for a deployed server to start."
+    ).tag(config=True)
+
+    # -- far links: compression, bulk transfers, completion and help -----------
 
     compress = Bool(
         False,
@@ -115,24 +133,6 @@ class RSym(Configurable):
         2.0,
         help="Seconds TAB completion, obj? and help() wait for the remote; completion shows "
         "nothing if it does not answer in time.",
-    ).tag(config=True)
-
-    # -- SSH: ssh:// addresses and %rconnect --deploy ---------------------------
-
-    ssh_options = List(
-        Unicode(), [],
-        help="Extra arguments for ssh (and scp) on ssh:// connections, e.g. ['-F', 'my_config'] "
-        "or ['-i', 'key']; your ~/.ssh/config, ssh-agent and known_hosts apply anyway.",
-    ).tag(config=True)
-
-    ssh_python = Unicode(
-        "python3",
-        help="Python that %rconnect ssh://HOST --deploy runs the server with on the remote "
-        "(a command on the remote PATH or an absolute path); --python overrides it.",
-    ).tag(config=True)
-
-    ssh_timeout = Float(
-        15.0, help="Seconds to wait for an ssh login, for a tunnel, and for a deployed server to start."
     ).tag(config=True)
 
 
