@@ -12,6 +12,7 @@ costs no round trip of its own (the session asks for everything at once).
 
 import collections
 import contextlib
+import itertools
 import threading
 import time
 import types
@@ -72,7 +73,10 @@ class RoutedConnection(QuickRoot, Connection):
         self.waiters = root.waiters
         self._unattended_call = _Flag()
         super().__init__(root, channel, config)
-        self._local_objects = OriginTrackingObjects(self.router)
+        # one session's connections number requests in one sequence, so the
+        # causes of output a resumed session replays still name their cells
+        self._seqcounter = root.seqs
+        self._local_objects = OriginTrackingObjects(self.router, root.pinned)
 
     def _get_seq_id(self):
         seq = next(self._seqcounter)
@@ -150,6 +154,8 @@ class RoutedConnection(QuickRoot, Connection):
         KeyboardInterrupt, not this code).  Either way the connection stays
         usable.
         """
+        if self.closed:
+            raise self.on_lost(EOFError("connection closed"), sent=False)
         try:
             with self._waiting():
                 return self._request(handler, args, timeout)
@@ -241,7 +247,7 @@ class RoutedConnection(QuickRoot, Connection):
         try:
             seq, result = self._start(handler, args)
         except BaseException as exc:  # the link broke under the send
-            error = self._link_error(exc, timeout)
+            error = self._link_error(exc, timeout, sent=False)
             if error is exc:
                 raise
             raise error from None
@@ -269,10 +275,11 @@ class RoutedConnection(QuickRoot, Connection):
             return RanTooLong(timeout, state)
         return NoAnswer(self.peer, timeout)
 
-    def _link_error(self, exc, timeout):
-        """What the cell shows when waiting failed: one line for a failed link."""
+    def _link_error(self, exc, timeout, sent=True):
+        """What the cell shows when a request failed (``sent``: while waiting
+        for its reply): one line for a failed link."""
         if isinstance(exc, EOFError):
-            return self.on_lost(exc)
+            return self.on_lost(exc, sent)
         return exc
 
     def _wait(self, result, timeout):
@@ -329,8 +336,9 @@ class RoutedConnection(QuickRoot, Connection):
     liveness_interval = None
     peer = "the server"
 
-    def on_lost(self, exc):
-        """The exception to raise when the link drops under a request."""
+    def on_lost(self, exc, sent=True):
+        """The exception to raise when the link drops under a request
+        (``sent``: after the request went out, while waiting for its reply)."""
         return exc
 
     def cancel(self, seq):
@@ -430,10 +438,12 @@ class ClientService(ClassicClient):
 
     _protocol = RoutedConnection
 
-    def __init__(self, router):
+    def __init__(self, router, seqs=None, pinned=None):
         super().__init__()
         self.router = router
         self.waiters = WaiterCount()
+        self.seqs = itertools.count() if seqs is None else seqs  # request numbers
+        self.pinned = {} if pinned is None else pinned  # see routing.OriginTrackingObjects
 
     def on_connect(self, conn):
         """Nothing here: rpyc's classic client would fetch the root and four of

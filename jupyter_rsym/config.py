@@ -135,6 +135,14 @@ class RSym(Configurable):
         "nothing if it does not answer in time.",
     ).tag(config=True)
 
+    # -- resuming after a dropped link (servers that keep sessions) -------------
+
+    resume_window = Float(
+        4.0,
+        help="Seconds the next use of a session whose link dropped keeps trying to reach "
+        "the server again (a few tries with backoff); a refused connection fails at once.",
+    ).tag(config=True)
+
 
 def log_level_number(level):
     """A logging level name or number as its number (TraitError if neither)."""

@@ -32,9 +32,14 @@ class RSymError(Exception):
 
 
 class ConnectFailed(RSymError, ConnectionError):
-    """The server could not be reached or did not speak rpyc."""
+    """The server could not be reached or did not speak rpyc; ``refused``:
+    nothing listens there (the server is gone)."""
 
     shown_as = "ConnectionError"
+
+    def __init__(self, message, refused=False):
+        super().__init__(message)
+        self.refused = refused
 
 
 class SessionLost(RSymError, ConnectionError):
@@ -229,3 +234,18 @@ def trim_traceback(text, first=KEEP_FIRST, last=KEEP_LAST):
             out.append(line)
     end_run()
     return "\n".join(out)
+
+
+# -- resuming after a dropped link (resume.py) ---------------------------------
+
+
+class LinkDropped(SessionLost):
+    """The link dropped under a request; the session resumes on its next use."""
+
+
+class SessionExpired(SessionLost):
+    """The server no longer keeps the session: it expired, or the server restarted."""
+
+
+class StaleObject(SessionLost):
+    """A remote object from a connection that dropped was used."""

@@ -66,7 +66,21 @@ class Extension:
                     manager.magics[kind].pop(name, None)
 
     def connect(self, name, address, timeout=None, credentials=None, **transport_options):
-        """Open a session, bind it to ``name`` in the notebook, replacing any old one."""
+        """Open a session, bind it to ``name`` in the notebook, replacing any old one.
+
+        A session of that name to that address whose link dropped is resumed
+        instead, if the server kept it (see ``RemoteSession.resume``)."""
+        try:
+            old = self.sessions.get(name)
+        except LookupError:
+            old = None
+        if old is not None and old.state == "lost" and old.resumable and address in (
+                old.address, old.requested_address):
+            line = old.resume()
+            if line:
+                print(line)
+            self.shell.user_ns[name] = old
+            return old
         settings = self.settings
         if timeout is not None:
             settings = RSym(**{**settings.trait_values(config=True), "timeout": timeout})

@@ -15,6 +15,10 @@ stdout and stderr apart and sends each on its own timer, so the sink
 flushes one before writing to the other: order holds across the streams
 (a ``\r`` progress line on stderr, then a ``print``).
 
+Batches are numbered: the agent sends a batch again after a dropped link
+when it had no reply for it (``agent/capture.py``), so the sink skips the
+numbers it has seen, and ``received`` tells a resumed agent where to go on.
+
 When several sessions print into one cell, a ``[name]`` prefix marks each
 change of session (as ipyparallel's ``[stdout:N]``); one session alone
 prints bare.  A fan-out cell (``%%remote --on a,b``) is also line-buffered
@@ -137,9 +141,21 @@ class OutputSink:
         self._display_pub = getattr(shell, "display_pub", None)
         self._last_stream = None  # the stream written last, flushed before the other
         self.batches = 0  # round trips spent on output, for tests and benchmarks
+        self.received = 0  # the number of the last batch written
+        self._lock = threading.Lock()  # a replayed batch may race its first copy
 
-    def emit(self, batch):
+    def emit(self, batch, seq=None):
+        """Write a batch of ``(cause, kind, content)`` chunks in their cells,
+        unless batch number ``seq`` was written already."""
         self.batches += 1
+        with self._lock:
+            if seq is not None:
+                if seq <= self.received:
+                    return
+                self.received = seq
+            self._write(batch)
+
+    def _write(self, batch):
         for cause, kind, content in batch:
             parent = None if cause is None else self._router.parent_of_request(cause)
             token = self._router.enter(parent)

@@ -148,18 +148,25 @@ class Router:
 
 
 class OriginTrackingObjects(RefCountingColl):
-    """rpyc's table of local objects the remote holds, plus who handed each over."""
+    """rpyc's table of local objects the remote holds, plus who handed each over.
 
-    __slots__ = ("origins", "_router")
+    ``pinned`` ({key: parent}) fixes the origin of objects that keep the
+    cell they were first handed over from, however often they are boxed
+    again (a session's stable functions, re-bound when it resumes).
+    """
 
-    def __init__(self, router):
+    __slots__ = ("origins", "_router", "_pinned")
+
+    def __init__(self, router, pinned=None):
         super().__init__()
         self.origins = {}
         self._router = router
+        self._pinned = {} if pinned is None else pinned
 
     def add(self, key, obj):
         super().add(key, obj)
-        self.origins[key] = self._router.current()
+        pinned = self._pinned.get(key)
+        self.origins[key] = self._router.current() if pinned is None else pinned
 
     def decref(self, key, count=1):
         super().decref(key, count)

@@ -6,6 +6,7 @@
                        [--token T | --token-file F | --no-auth]
                        [--tls-cert C --tls-key K [--tls-client-ca CA]]
                        [--auth-timeout 10] [--log-file F]
+                       [--resume-grace 600] [--resume-buffer 8M] [--exit-when-idle]
 
 It serves rpyc's classic service (``SlaveService``, as ``rpyc_classic``
 does) with the agent already imported and registered (``bundle.register``),
@@ -19,6 +20,13 @@ works against it).  One log line per admitted, refused and closed connection
 goes to this process's stderr or ``--log-file``, never to a notebook: the
 handler holds the original stream, which the agent's output router does not
 touch.  Ctrl-C or SIGTERM stop it.
+
+It keeps each notebook's session for ``--resume-grace`` s after its link
+drops (``agent/sessions.py``: namespace, running threads, up to
+``--resume-buffer`` of unacknowledged output), so the notebook resumes it
+over a new connection.  With ``--exit-when-idle`` it exits once no
+connection is open and no session is kept (a server deployed for one
+notebook ends after that notebook's grace period).
 
 Needs only the standard library and rpyc: ``python -m jupyter_rsym.server``
 runs from a directory holding ``rpyc`` and ``jupyter_rsym`` with its
@@ -42,11 +50,14 @@ from rpyc.lib import spawn
 from rpyc.utils.server import ThreadedServer
 
 from . import __version__, bundle
+from .agent import sessions
 from .auth import make_token
 from .gate import Gate
 
 DEFAULT_PORT = 18812
 CLOSE_WAIT = 2.0  # seconds a stopping server waits for its connections' threads
+DEFAULT_RESUME_BUFFER = 8 << 20  # characters of unacknowledged output kept per session
+IDLE_AT_START = 60.0  # --exit-when-idle: seconds (at least) a server nobody reaches waits
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 # the start-up line, as rpyc_classic's (localserver reads the port from it)
 STARTED = "server started on [{host}]:{port}"
@@ -67,11 +78,17 @@ class Server(ThreadedServer):
     """rpyc's threaded server with classic semantics; new connections pass the
     gate first when there is a token or TLS (see the module docstring).
 
-    ``links`` holds the admitted connections by id while they are open.
+    ``links`` holds the admitted connections by id while they are open;
+    ``sessions`` (``agent.sessions.Registry``) the notebook sessions kept
+    across dropped links, ``resume_grace`` s each (0: none).
+    ``exit_when_idle``: stop once neither holds anything (checked when a
+    connection closes or a session ends; a server nobody reaches stops
+    ``max(resume_grace, IDLE_AT_START)`` s after it starts).
     """
 
     def __init__(self, host="127.0.0.1", port=DEFAULT_PORT, token=None, tls=None,
-                 auth_timeout=10.0, max_pending=256):
+                 auth_timeout=10.0, max_pending=256, resume_grace=600.0,
+                 resume_buffer=DEFAULT_RESUME_BUFFER, exit_when_idle=False):
         rpyc_log = logging.getLogger("jupyter_rsym.server.rpyc")
         rpyc_log.setLevel(logging.WARNING)  # rpyc's per-connection chatter; ours is below
         super().__init__(SlaveService, hostname=host, port=port, ipv6=":" in host,
@@ -83,12 +100,19 @@ class Server(ThreadedServer):
         self.links = {}
         self._ids = itertools.count(1)
         self._serving = set()  # threads serving admitted connections
+        self.sessions = sessions.Registry(resume_grace, resume_buffer, lambda text: log.info("%s", text),
+                                          self._exit_if_idle)
+        self.exit_when_idle = exit_when_idle
 
     def serve_forever(self):
         """Listen and serve until ``close()`` (or Ctrl-C / SIGTERM in the main thread)."""
         self._listen()
         if self.gate is not None:
             self.gate.start()
+        if self.exit_when_idle:  # nobody came at all
+            timer = threading.Timer(max(self.sessions.grace, IDLE_AT_START), self._exit_if_idle)
+            timer.daemon = True
+            timer.start()
         try:
             while self.active:
                 self.accept()
@@ -105,8 +129,14 @@ class Server(ThreadedServer):
         super().close()  # closes every client socket: their threads end now
         deadline = time.monotonic() + CLOSE_WAIT
         for thread in list(self._serving):
-            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread is not threading.current_thread():  # --exit-when-idle stops from one
+                thread.join(max(0.0, deadline - time.monotonic()))
         log.info("stopped")
+
+    def _exit_if_idle(self):
+        if self.exit_when_idle and not self.links and not len(self.sessions) and self.active:
+            log.info("no connection and no session left: exiting (--exit-when-idle)")
+            self.close()
 
     def _accept_method(self, sock):
         peer = _peer(sock)
@@ -135,13 +165,14 @@ class Server(ThreadedServer):
         try:
             config = dict(self.protocol_config, credentials=how, logger=self.logger,
                           endpoints=(sock.getsockname(), sock.getpeername()))
+            config[sessions.CONFIG_KEY] = self.sessions
             conn = self.service._connect(Channel(SocketStream(sock)), config)
             self.links[link_id] = Link(peer, how, conn)
             conn.serve_all()
         except Exception as exc:  # a client vanishing mid-frame, a broken TLS record
             log.info("%s ended: %s", peer, str(exc).split("\n", 1)[0] or type(exc).__name__)
         finally:
-            self.links.pop(link_id, None)
+            link = self.links.pop(link_id, None)
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -149,6 +180,9 @@ class Server(ThreadedServer):
             sock.close()
             self.clients.discard(sock)
             log.info("%s closed after %.1f s", peer, time.monotonic() - started)
+            if link is not None:
+                self.sessions.closed(link.conn)
+            self._exit_if_idle()
 
 
 def _peer(sock):
@@ -200,7 +234,28 @@ def arguments():
     parser.add_argument("--max-pending", type=int, default=256, metavar="N",
                         help="connections that may wait at the gate at once (default 256)")
     parser.add_argument("--log-file", metavar="FILE", help="write the log here instead of stderr")
+    parser.add_argument("--resume-grace", type=float, default=600.0, metavar="S",
+                        help="keep a notebook's session (namespace, threads, output) S seconds "
+                        "after its link drops, for the notebook to resume (default 600; 0: never)")
+    parser.add_argument("--resume-buffer", type=size, default=DEFAULT_RESUME_BUFFER, metavar="N",
+                        help="output kept per session while its link is down, in characters "
+                        "(K and M suffixes; default 8M); beyond it the oldest is dropped")
+    parser.add_argument("--exit-when-idle", action="store_true",
+                        help="exit once no connection is open and no session is kept")
     return parser
+
+
+def size(text):
+    """``"8M"`` -> 8388608; ``K`` and ``M`` suffixes, at least 1."""
+    text = text.strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
+    try:
+        value = int(float(text.rstrip("KM")) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 8M, 500K, 100000)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the buffer needs at least 1 character")
+    return value
 
 
 def _setup_logging(log_file):
@@ -246,7 +301,8 @@ def main(argv=None):
         return _fail(f"cannot start: {exc}")
     _setup_logging(args.log_file)
     try:
-        server = Server(args.host, args.port, token, tls, args.auth_timeout, args.max_pending)
+        server = Server(args.host, args.port, token, tls, args.auth_timeout, args.max_pending,
+                        max(args.resume_grace, 0.0), args.resume_buffer, args.exit_when_idle)
         server._listen()
     except OSError as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
@@ -259,8 +315,11 @@ def main(argv=None):
 
 
 def _announce(server, args, token, tls):
+    grace = server.sessions.grace
     how = ", ".join(filter(None, ["token" if token else "NO TOKEN", "TLS" if tls else "",
-                                  "client certificates" if args.tls_client_ca else ""]))
+                                  "client certificates" if args.tls_client_ca else "",
+                                  f"sessions kept {grace:g} s after a drop" if grace else "no resume",
+                                  "exits when idle" if args.exit_when_idle else ""]))
     lines = [f"jupyter_rsym {__version__} (agent {bundle.VERSION}), {how}",
              PASTE.format(line=paste_line(args.host, server.port, token, tls))]
     if tls:

@@ -1,16 +1,18 @@
 """RemoteSession: one named connection to a remote Python process, and its lifecycle."""
 
+import itertools
 import threading
 import time
+from functools import partial
 
 from rpyc.core import consts
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
-from . import transfer
+from . import resume, transfer
 from .attach import Opening, attach
 from .client import ClientService, ControlService, RemoteModules
 from .config import log_level_number, rpyc_config
-from .errors import Interrupted, NoAnswer, SessionLost, clean_traceback, remote_exception
+from .errors import Interrupted, NoAnswer, SessionLost, StaleObject, clean_traceback, remote_exception
 from .inputs import StdinBridge
 from .output import OutputSink
 from .routing import Router
@@ -21,7 +23,7 @@ CONNECTED, CLOSED, LOST = "connected", "closed", "lost"
 CANCEL_TIMEOUT = 1.0  # seconds an interrupt waits for the side connection
 
 
-class RemoteSession:
+class RemoteSession(resume.Resuming):
     """A connection to a remote Python process, bound to a notebook name.
 
     The classic rpyc API is here: ``modules`` (remote modules by name,
@@ -30,6 +32,9 @@ class RemoteSession:
     Notebook functions passed to remote code are called back in the notebook,
     and their output appears in the cell that caused the call.
 
+    Against ``jupyter-rsym serve`` a dropped link does not end the session:
+    its next use resumes it (``resume()``; see ``resume.py``).
+
     Create one with ``%rconnect`` or ``RemoteSession.connect``; ``close()``
     ends it (idempotent).
     """
@@ -37,20 +42,26 @@ class RemoteSession:
     def __init__(self, name, address):
         self.name = name
         self.address = address
+        self.requested_address = address  # as given to %rconnect (a deployed server has its own port)
         self.state = CONNECTED
         self.description = ""
         self.version_note = ""
         self.last_rtt = None
         self.lost_reason = None
+        self.lost_at = None
         self._conn = None
         self._control = None
         self._agent = {}
         self._server = None
         self._transport = None
         self._rconnect_args = str(address)
+        self._ticket = None  # resume.Ticket where the server keeps the session
+        self._not_kept = None  # else why not (a key of resume.NOT_KEPT)
+        self._refs = resume.StableRefs()
         self._lock = threading.Lock()
         self._lost_listeners = []
         self.remote_functions = {}  # expression -> remote function, fetched once (fanout, autoremote)
+        self._resume_lock = threading.Lock()
 
     @classmethod
     def connect(cls, name, address, settings, shell=None, labels=None, credentials=None, running=None,
@@ -72,24 +83,31 @@ class RemoteSession:
         self._transport = transport_for(self.address, settings, credentials, **(transport_options or {}))
         self.address = self._transport.address  # a deployed server picks its own port
         self._rconnect_args = self._transport.rconnect_args
+        # kept across re-connections: which cell each request came from, the output sink
+        self.settings = settings
+        self._router = Router(shell)
+        self._seqs = itertools.count()
+        self._sink = OutputSink(self._router, self.name, labels, shell=shell)
+        self._stdin = StdinBridge(self._router, running)
         try:
-            self._open_connections(settings, shell, labels, running)
+            self._open_connections(attach)
         except BaseException:
             self._transport.close()
             raise
 
-    def _open_connections(self, settings, shell, labels, running=None):
+    def _open_connections(self, set_up):
+        """Open the main connection and the side one (at once, where the
+        transport allows), attach them to the server with ``set_up`` (what
+        ``attach.attach`` does: a new session; ``resume.resume_session``: a
+        kept one), and start serving."""
+        settings = self.settings
         config = rpyc_config(settings)
         config["sync_request_timeout"] = settings.connect_timeout
-        router = Router(shell)
-        service = ClientService(router)
-        self._sink = OutputSink(router, self.name, labels, shell=shell)
-        self._stdin = StdinBridge(router, running)
-        self.settings = settings
+        service = ClientService(self._router, self._seqs, self._refs.pinned)
         control = Opening(lambda: self._transport.connect(ControlService, config),
                           self._transport.concurrent_streams)
         try:
-            conn = self._transport.connect(service, config, lambda conn: self._set_up(conn, control))
+            conn = self._transport.connect(service, config, lambda conn: self._set_up(conn, control, set_up))
         except BaseException:
             control.discard()
             raise
@@ -98,23 +116,27 @@ class RemoteSession:
         conn.peer = str(self.address)
         conn.cancel = self._cancel
         conn.check_alive = self._check_alive
-        conn.on_lost = self._lost
+        conn.on_lost = partial(self._lost, conn)
         self._alive_timeout = settings.timeout or settings.connect_timeout
-        self._conn = conn
-        self._server = BackgroundServer(conn, service.waiters, self._on_lost, self.name)
+        with self._lock:
+            self._conn, self.state = conn, CONNECTED
+        self._server = BackgroundServer(conn, service.waiters, partial(self._on_lost, conn), self.name)
 
-    def _set_up(self, conn, opening):
+    def _set_up(self, conn, opening, set_up):
         """Attach the agent to the main connection and finish the side
         connection for interrupts and liveness pings, which must get through
         while the main connection's server thread is busy (``attach.py``:
         both in a few round trips)."""
         conn.session = self
-        found = attach(conn, opening, self._sink.emit, self._agent_options(), self.settings.connect_timeout)
+        found = set_up(conn, opening, self._sink.emit, self._agent_options(), self.settings.connect_timeout)
         self._control, self._control_root = found.control, found.control_root
         self._interrupt, self._agent, self.version_note = found.interrupt, found.agent, found.version_note
         self._control._config["sync_request_timeout"] = CANCEL_TIMEOUT
         agent = found.agent
         self._link_id, self.description = agent["link"], agent["description"]
+        self._ticket, self._not_kept = resume.kept(agent["session"])
+        self._refs.stubs.clear()  # stand-ins and functions fetched over an older connection
+        self.remote_functions.clear()
         self._namespace = agent["namespace"]
         conn.modules = RemoteModules(agent["getmodule"], agent["modules"])
         conn.builtins = conn.modules.builtins
@@ -137,7 +159,7 @@ class RemoteSession:
         except ReplyTimeout:
             raise NoAnswer(self.address, self._alive_timeout) from None
         except EOFError as exc:
-            raise self._lost(exc) from None
+            raise self._lost(self._conn, exc) from None
 
     # -- the classic API ------------------------------------------------------
 
@@ -183,7 +205,8 @@ class RemoteSession:
         0 waits forever.
         """
         try:
-            status, payload = self.request(self._agent["run_cell"], (source, self._namespace, mode), timeout)
+            status, payload = self._call(lambda: (self._agent["run_cell"], (source, self._namespace, mode)),
+                                         timeout)
         except Interrupted as stop:
             _show_where_cell_stopped(stop)
             raise
@@ -195,15 +218,26 @@ class RemoteSession:
 
     def request(self, func, args, timeout=None):
         """Call the remote ``func(*args)`` and wait up to ``timeout`` s."""
-        conn = self._usable()
-        if timeout is None:
-            timeout = conn._config["sync_request_timeout"]
-        return conn.request(consts.HANDLE_CALL, (func, args, ()), timeout or None)
+        return self._call(lambda: (func, args), timeout)
 
     def call(self, name, *args, timeout=None):
         """Call the agent's function ``name`` remotely (one request); see
         ``agent.attach`` for the names."""
-        return self.request(self._agent[name], args, timeout)
+        return self._call(lambda: (self._agent[name], args), timeout)
+
+    def _call(self, target, timeout):
+        """Call what ``target()`` names, ``(remote function, args)``, once the
+        session is usable; if the link had dropped before the request went
+        out, resume and go again (``target`` then names the new connection's)."""
+        for attempt in (1, 2):
+            conn = self._usable()
+            func, args = target()
+            wait = conn._config["sync_request_timeout"] if timeout is None else timeout
+            try:
+                return conn.request(consts.HANDLE_CALL, (func, args, ()), wait or None)
+            except StaleObject:
+                if attempt == 2 or self._ticket is None:
+                    raise
 
     def pipeline(self, name, calls, on_reply, window):
         """Call the agent's function ``name`` once per args tuple in ``calls``,
@@ -244,6 +278,9 @@ class RemoteSession:
 
     def mimebundle(self, remote_object):
         """The rich representations of a remote object, computed remotely."""
+        owner = object.__getattribute__(remote_object, "____conn__")
+        if owner.closed:  # a proxy from a connection that dropped
+            raise owner.on_lost(EOFError("connection closed"), sent=False)
         return dict(self.call("mimebundle", remote_object))
 
     def ping(self, timeout=2.0):
@@ -268,7 +305,7 @@ class RemoteSession:
         try:
             return conn.request_async(consts.HANDLE_CALL, (func, args, ()), on_reply)
         except EOFError as exc:
-            raise self._lost(exc) from None
+            raise self._lost(conn, exc, sent=False) from None
 
     def eval_async(self, expression, on_reply):
         """``request_async`` of the remote ``eval(expression)``."""
@@ -295,7 +332,7 @@ class RemoteSession:
         """The error a user sees for ``exc`` raised by a request on this session:
         one line for a failed link, else ``exc`` itself."""
         if isinstance(exc, EOFError):
-            return self._lost(exc)
+            return self._lost(self._conn, exc)
         if isinstance(exc, ReplyTimeout) and not isinstance(exc, NoAnswer):
             return NoAnswer(self.address, self._alive_timeout)
         return exc
@@ -321,46 +358,64 @@ class RemoteSession:
 
     # -- lifecycle ------------------------------------------------------------
 
+    def _is_connected(self):
+        return self.state == CONNECTED and self._conn is not None and not self._conn.closed
+
     def _usable(self):
-        if self.state == CONNECTED and self._conn is not None and not self._conn.closed:
+        """The connection to use now; a dropped one is resumed first (if the server kept the session)."""
+        if self._is_connected():
             return self._conn
-        if self.state == CLOSED:
-            raise SessionLost(f"session {self.name!r} is closed; %rconnect {self._rconnect_args} to reconnect")
         if self.state == CONNECTED:  # closed under us
-            raise self._lost(EOFError("connection closed"))
-        raise self._lost_error()
+            self._on_lost(self._conn, EOFError("connection closed"))
+        if self.state == CLOSED or self._ticket is None:
+            raise self._usable_error()
+        line = self.resume()
+        if line:
+            print(line)
+        return self._conn
 
-    def _lost_error(self):
-        return SessionLost(
-            f"lost the connection to {self.address} ({self.lost_reason}); "
-            f"%rconnect {self._rconnect_args} --as {self.name} to reconnect"
-        )
-
-    def _lost(self, exc):
-        self._on_lost(exc)
+    def _usable_error(self):
+        if self.state == CLOSED:
+            return SessionLost(f"session {self.name!r} is closed; %rconnect {self._rconnect_args} to reconnect")
         return self._lost_error()
 
-    def _on_lost(self, exc):
+    def _lost_error(self):
+        why = resume.NOT_KEPT.get(self._not_kept)
+        return SessionLost(
+            f"lost the connection to {self.address} ({self.lost_reason}); "
+            f"%rconnect {self._rconnect_args} --as {self.name} to reconnect" + (f"; {why}" if why else "")
+        )
+
+    def _on_lost(self, conn, exc):
         with self._lock:
-            if self.state != CONNECTED:
+            if self.state != CONNECTED or conn is not self._conn:
                 return
             self.state = LOST
             self.lost_reason = str(exc) or type(exc).__name__
+            self.lost_at = time.monotonic()
         if self._server is not None:
             self._server.stop(timeout=1)
         if self._control is not None:
             self._control._config["sync_request_timeout"] = 0.5
             self._control.close()
-        self._tell_lost(self._lost_error())
+        self._tell_lost(self._dropped_error())
 
     def close(self):
-        """Close the connection and stop its background thread (idempotent)."""
+        """Close the connection and stop its background thread (idempotent);
+        the server ends the session at once (it would keep it otherwise)."""
         with self._lock:
             if self.state == CLOSED:
                 return
+            ending = self.state == CONNECTED and self._ticket is not None
             self.state = CLOSED
         if self._server is not None:
             self._server.stop(timeout=2)
+        if ending and not self._conn.closed:
+            try:
+                self._conn.async_request(consts.HANDLE_CALL, self._ticket.end, (), ())
+            except Exception:
+                pass
+        self._ticket = None
         for conn in (self._conn, self._control):
             if conn is not None:
                 conn._config["sync_request_timeout"] = 1

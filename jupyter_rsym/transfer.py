@@ -5,7 +5,9 @@ and ``r.push()``/``r.pull()``:
 
 * callables (functions, classes), modules and proxies travel by reference:
   the other side gets a proxy, and calling it runs the code where it lives
-  (a notebook function handed over runs in the notebook);
+  (a notebook function handed over runs in the notebook; on a server that
+  keeps sessions it gets a stand-in that outlives a dropped link:
+  ``RemoteSession.stable_ref``);
 * everything else travels by value, as an independent copy: values rpyc
   carries itself (numbers, short strings, tuples of those) as they are,
   others pickled (protocol 5; NumPy arrays and large bytes-like values
@@ -31,6 +33,7 @@ from .agent import bulk
 from .agent.wire import Piece
 from .errors import CannotCopy
 from .progress import Progress
+from .resume import is_function
 
 VALUE, REF, AUTO = "value", "ref", "auto"
 IN_FLIGHT = 16 << 20  # bytes of pieces on their way: a 20 ms link moved 64 MB
@@ -62,7 +65,8 @@ def push(session, values, how=VALUE):
 def _item(session, name, value, how):
     limit = session.settings.chunk_bytes
     if how == REF or bulk.by_reference(value):
-        return (name, "ref", value, ())
+        # a notebook function goes as a stand-in that outlives a dropped link
+        return (name, "ref", session.stable_ref(value) if is_function(value) else value, ())
     if bulk.plain(value, limit):
         return (name, "plain", value, ())
     try:

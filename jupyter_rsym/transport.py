@@ -28,7 +28,7 @@ from rpyc.utils.factory import connect_channel
 from . import auth
 from .address import AddressError, parse_address, split_scheme
 from .agent.wire import WireStream
-from .errors import ConnectFailed
+from .errors import ConnectFailed, RSymError
 from .interrupts import GuardedChannel
 
 RPYC_MAJOR = rpyc.__version__.split(".")[0]  # other majors speak another protocol
@@ -158,6 +158,12 @@ class Transport:
     # opens its side connection while the main one connects (fewer round trips).
     concurrent_streams = False
 
+    def prepare_resume(self):
+        """Called before each attempt to reach the server again for a resume
+        (``resume.py``): a transport whose way there can break (an SSH
+        tunnel) re-opens it here.  A ``ConnectFailed`` with ``refused`` set
+        means the server is gone: the resume fails at once."""
+
     @contextmanager
     def _handshake(self):
         """A channel to the server; turns handshake failures into one clear error."""
@@ -176,6 +182,9 @@ class Transport:
         except ssl.SSLError as exc:  # e.g. the server wanted a client certificate
             stream.close()
             raise ConnectFailed(self._tls_refused(exc)) from None
+        except RSymError:  # the set-up already said what went wrong
+            stream.close()
+            raise
         except Exception as exc:  # garbage, a non-classic service, a dropped link
             stream.close()
             raise self.not_a_server(exc) from None
@@ -253,6 +262,8 @@ def tcp_stream(address, host, port, timeout, keepalive):
         )
     except socket.timeout:
         raise ConnectFailed(f"no answer from {address} in {timeout:g} s") from None
+    except ConnectionRefusedError as exc:
+        raise ConnectFailed(f"cannot connect to {address}: {exc.strerror or exc}", refused=True) from None
     except OSError as exc:
         raise ConnectFailed(f"cannot connect to {address}: {exc.strerror or exc}") from None
     stream.sock.settimeout(None)

@@ -118,6 +118,29 @@ def test_many_hosts(start_server):
         harness.shutdown()
 
 
+def test_resume(start_rsym_server):
+    """Notebook 07 cell by cell in a harness kernel, which sees the replayed late output."""
+    import nbformat
+
+    from .harness import KernelHarness
+
+    server = start_rsym_server()
+    notebook = nbformat.read(NOTEBOOKS / "07-resume.ipynb", as_version=4)
+    harness = KernelHarness(env={"RSYM_ADDRESS": server.address, "JUPYTER_RSYM_TOKEN": server.token})
+    try:
+        connect, counting, cutting, resuming, listing, close = [harness.ok(c.source) for c in code_cells(notebook)]
+        counting.wait_for(lambda c: "count 8\n" in c.stdout, 10, "every count")
+        assert connect.stdout.startswith("Connected r to 127.0.0.1:")
+        assert counting.stdout == "".join(f"count {i}\n" for i in range(1, 9))
+        assert cutting.stdout == "cut 2 connections\n"
+        assert resuming.stdout.startswith("Resumed r on 127.0.0.1:") and resuming.stdout.count("\n") == 1
+        assert resuming.result["text/plain"] == "8"
+        assert " connected " in listing.stdout.splitlines()[1]
+        assert close.stdout.startswith("Disconnected r")
+    finally:
+        harness.shutdown()
+
+
 def test_rich_remote_output(start_server):
     """Notebook 05 cell by cell; the input() cell is answered through the stdin channel."""
     import nbformat

@@ -63,7 +63,7 @@ def test_agent_and_server_side_import_without_ipython():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "['attach', 'describe', 'interrupt', 'mimebundle', 'run_cell'] []\n"
+    assert done.stdout == "['attach', 'describe', 'interrupt', 'mimebundle', 'resume', 'run_cell'] []\n"
 
 
 def counting_calls(conn):
@@ -91,8 +91,8 @@ def test_bundle_is_sent_once_per_server_process():
         assert agent.__version__ == bundle.VERSION
         assert sorted(agent.MODULES) == [
             "bulk", "capture", "cells", "display", "displays", "imports", "inputs", "interrupts",
-            "introspect", "jobs", "logs", "names", "plots", "routes", "sources", "tags", "tracebacks",
-            "wire"]
+            "introspect", "jobs", "logs", "names", "plots", "routes", "sessions", "sources", "tags",
+            "tracebacks", "wire"]
 
         second = rpyc.classic.connect(server.host, server.port)
         sent = counting_calls(second)

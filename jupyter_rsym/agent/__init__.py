@@ -21,6 +21,7 @@ jupyter_rsym, so a remote Python that has only rpyc can run it:
 * ``wire``       the server end of the notebook's connection without rpyc's copies
 * ``bulk``       large values as pickle protocol 5 buffers, moved in pieces
 * ``introspect`` completion, ``obj?`` and ``help()`` answered in one request
+* ``sessions``   sessions that outlive a dropped link (servers that keep them)
 
 A stock server gets the package from the notebook at connect time as one
 bundle (``jupyter_rsym.bundle``); our own server imports it directly.  Either
@@ -30,15 +31,15 @@ stdout router, one flusher thread).
 """
 
 from . import (bulk, capture, display, displays, inputs, introspect, jobs, logs, names, plots, routes,
-               tags, tracebacks, wire)
+               sessions, tags, tracebacks, wire)
 from .cells import run_cell
 from .display import mimebundle
 from .interrupts import interrupt
 
 # the bundle's load order: a module comes after the ones it imports
 MODULES = ("routes", "capture", "tracebacks", "interrupts", "tags", "sources", "cells", "display", "jobs",
-           "names", "imports", "displays", "plots", "inputs", "logs", "wire", "bulk", "introspect")
-__all__ = ["attach", "describe", "interrupt", "mimebundle", "run_cell"]
+           "names", "imports", "displays", "plots", "inputs", "logs", "wire", "bulk", "introspect", "sessions")
+__all__ = ["attach", "describe", "interrupt", "mimebundle", "resume", "run_cell"]
 
 
 def attach(service, emit, options=()):
@@ -53,23 +54,58 @@ def attach(service, emit, options=()):
     up go to the cell, see ``logs``).  Returns ``(name, value)`` pairs (a
     tuple travels by value, its functions and modules as proxies that need no
     further round trip): the link's id (``interrupt`` takes it, over another
-    connection), the platform description, the classic API and the agent's
-    entry points.
+    connection), the platform description, the classic API, the agent's
+    entry points, and ``session``: what resuming takes, the kept session's
+    ticket (``sessions.Session.ticket``) where the server keeps sessions,
+    else one word saying why not ("stock", "off", "version").
     """
-    import builtins
-    import importlib.util
-
     options = dict(options)
     conn = service._conn
     wire.install(conn, options.get("compress", False))
     capture.install(options.get("flush_interval", 0.05))
     tracebacks.report_thread_errors()
-    link = capture.Link(conn, emit, options.get("batch_bytes", 65536))
+    link = sessions.make_link(conn, emit, options.get("batch_bytes", 65536))
     link.ask, link.log_level = options.get("ask"), options.get("log_level", 30)
     tags.patch_connection(conn, link)  # after wire: it wraps the connection's send
     install_rich_output(getattr(service, "namespace", None))
+    registry = sessions.registry_of(conn)
+    kept = sessions.why_not_kept(conn) if registry is None else registry.open(conn, service, link).ticket
+    return (("link", id(link)), ("session", kept), *_entries(service))
+
+
+def resume(service, session_id, secret, emit, received, refs, options=()):
+    """Re-attach the kept session ``session_id`` to the connection that
+    serves ``service`` (see ``sessions``) and return what ``attach`` does.
+
+    ``emit`` is the notebook's output sink on this connection, ``received``
+    the number of the last output batch it has, ``refs`` its stable
+    functions as (id, function) pairs, ``options`` as for ``attach`` (its
+    ``ask`` is re-bound).  Unacknowledged output is replayed before this
+    returns.  Returns ("resumed", pairs as ``attach`` returns them), or
+    ("gone", why) if the server no longer keeps that session.
+    """
+    options = dict(options)
+    conn = service._conn
+    registry = sessions.registry_of(conn)
+    if registry is None:
+        return ("gone", "the server keeps no sessions now")
+    wire.install(conn, options.get("compress", False))
+    try:
+        session = registry.take(session_id, secret)
+        session.link.ask = options.get("ask")
+        session.attach(conn, service, emit, refs, received)  # patches tags after wire
+    except sessions.SessionGone as exc:
+        return ("gone", str(exc))
+    registry.resumed(session, conn)
+    return ("resumed", (("link", id(session.link)), ("session", session.ticket), *_entries(service)))
+
+
+def _entries(service):
+    """What the notebook's session calls: the classic API and the agent's functions."""
+    import builtins
+    import importlib.util
+
     return (
-        ("link", id(link)),
         ("description", describe()),
         ("namespace", service.namespace),
         ("getmodule", service.getmodule),

@@ -10,6 +10,7 @@ puts it in the right cell.  Code with no route writes to the original
 streams (the server terminal), which notebook code cannot close.
 """
 
+import collections
 import sys
 import threading
 import time
@@ -23,20 +24,37 @@ _flusher = None
 
 
 class Link:
-    """The agent's state for one notebook connection: its output buffer."""
+    """The agent's state for one notebook session's output: its buffer, and the
+    connection it ships batches to.
 
-    def __init__(self, conn, emit, batch_bytes):
+    Writes are sealed into batches numbered in order; a batch stays until the
+    notebook acknowledges it (the reply of its ``emit`` call, or the number
+    it reports when it resumes), so a batch lost with a connection goes
+    again on the next one: at least once on the wire, and the notebook drops
+    numbers it has seen.  A link of a kept session (``keep_bytes`` > 0, see
+    ``sessions``) outlives its connection: while it is detached, output
+    collects up to ``keep_bytes`` characters (then the oldest is dropped and
+    one marker line says how much), and ``attach`` ships it to the next
+    connection.  Any other link dies with its first failed batch.
+    """
+
+    def __init__(self, conn, emit, batch_bytes, keep_bytes=0):
         self.conn = conn
-        self.emit = emit
         self.batch_bytes = batch_bytes
+        self.keep_bytes = keep_bytes
         self.dead = False
-        self._chunks = []  # [cause, stream name, [text, ...]] or [cause, kind, payload]
+        self.on_failed = None  # kept links: called with the connection a batch failed on
         self.ask = None  # the notebook's input() answerer (see inputs)
         self.log_level = 30  # logging records at this level or above go to the cell (see logs)
+        self._chunks = []  # [cause, stream name, [text, ...]] or [cause, kind, payload, size]
         self._size = 0
+        self._batches = collections.deque()  # sealed, unacknowledged: [seq, chunks, size, dropped, cause]
+        self._kept = 0  # characters in _batches
+        self._unreported = (0, None)  # dropped output no kept batch reports yet: (count, cause)
+        self._seq = 0
         self._buffer_lock = threading.Lock()
-        self._flush_lock = threading.Lock()  # keeps batches in order
-        self._flusher_ident = None
+        self._route = _Route(conn, emit)  # where batches go; None while detached
+        self._flushing = set()  # threads inside this link's emit
         links[id(self)] = self
 
     def buffer(self, cause, name, text):
@@ -58,7 +76,7 @@ class Link:
         """
         with self._buffer_lock:
             was_empty = not self._chunks
-            self._chunks.append([cause, kind, payload])
+            self._chunks.append([cause, kind, payload, size])
             self._size += size
             full = self._size >= self.batch_bytes
         self._queued(was_empty, full)
@@ -71,30 +89,164 @@ class Link:
 
     @property
     def pending(self):
-        return bool(self._chunks)
+        """Whether output waits to be shipped on the current connection."""
+        route = self._route
+        return bool(self._chunks) or (route is not None and bool(self._batches)
+                                      and self._batches[-1][0] > route.sent)
 
     def flushing_here(self):
         """Whether the calling thread is inside this link's flush (its emit request)."""
-        return self._flusher_ident == threading.get_ident()
+        return threading.get_ident() in self._flushing
 
     def flush(self):
-        """Ship buffered output to the notebook; drop it if the link is gone."""
-        with self._flush_lock:
-            with self._buffer_lock:
-                chunks, self._chunks, self._size = self._chunks, [], 0
-            if not chunks or self.dead:
-                return
-            batch = tuple((c, n, "".join(p) if type(p) is list else p) for c, n, p in chunks)
-            self._flusher_ident = threading.get_ident()
-            try:
-                self.emit(batch)
-            except Exception:
-                self.detach()
-            finally:
-                self._flusher_ident = None
+        """Ship buffered output to the notebook, in order; keep it while detached."""
+        with self._buffer_lock:
+            self._seal()
+            route = self._route
+        if route is None:
+            return
+        with route.lock:  # one connection's batches go one at a time, in order
+            while True:
+                with self._buffer_lock:
+                    if route is not self._route:
+                        return
+                    batch = next((b for b in self._batches if b[0] > route.sent), None)
+                    if batch is None:
+                        return
+                    seq, chunks = batch[0], self._shipped(batch)
+                route.sent = seq
+                self._flushing.add(threading.get_ident())
+                try:
+                    route.emit(chunks, seq)
+                except Exception:
+                    self._failed(route)
+                    return
+                finally:
+                    self._flushing.discard(threading.get_ident())
+                self.acknowledge(seq)
 
-    def detach(self):
-        self.dead = True  # routes to it now write to the original streams
+    def acknowledge(self, seq):
+        """The notebook has batches up to ``seq``: forget them."""
+        with self._buffer_lock:
+            while self._batches and self._batches[0][0] <= seq:
+                self._kept -= self._batches.popleft()[2]
+
+    def attach(self, conn, emit):
+        """Ship to ``conn`` from now on, starting with every unacknowledged batch."""
+        with self._buffer_lock:
+            self.conn = conn
+            self._route = _Route(conn, emit)
+        self.flush()
+
+    def detach(self, conn=None):
+        """The connection is gone: a kept link collects output until ``attach``,
+        any other link dies (its routes write to the original streams)."""
+        with self._buffer_lock:
+            if conn is not None and (self._route is None or self._route.conn is not conn):
+                return  # already shipping elsewhere
+            self._route = None
+            if not self.keep_bytes:
+                self._drop()
+
+    def end(self):
+        """The session is over: drop its output, now and from now on."""
+        with self._buffer_lock:
+            self._route = None
+            self._drop()
+
+    def _drop(self):
+        self.dead = True
+        self._chunks, self._size = [], 0
+        self._batches.clear()
+        self._kept = 0
+
+    def _failed(self, route):
+        with self._buffer_lock:
+            if route is not self._route:
+                return
+            self._route = None
+            if not self.keep_bytes:
+                self._drop()
+                return
+        if self.on_failed is not None:
+            self.on_failed(route.conn)
+
+    def _seal(self):
+        """Buffered writes become the next numbered batch (buffer lock held)."""
+        if not self._chunks:
+            return
+        if self.dead:
+            self._chunks, self._size = [], 0
+            return
+        self._seq += 1
+        self._batches.append([self._seq, self._chunks, self._size, *self._unreported])
+        self._unreported = (0, None)
+        self._kept += self._size
+        self._chunks, self._size = [], 0
+        if self.keep_bytes and self._kept > self.keep_bytes:
+            self._trim(self._kept - self.keep_bytes)
+
+    def _trim(self, excess):
+        """Drop ``excess`` characters of the oldest output; the oldest batch
+        kept carries the count (and the cause of the last dropped chunk) for
+        the marker line."""
+        dropped, cause = 0, None
+        while excess > 0 and self._batches:
+            batch = self._batches[0]
+            dropped, cause = dropped + batch[3], batch[4] or cause
+            chunks = batch[1]
+            while chunks and excess > 0:
+                chunk = chunks[0]
+                cause, text = chunk[0], "".join(chunk[2]) if type(chunk[2]) is list else None
+                size = len(text) if text is not None else chunk[3]
+                if size <= excess or text is None:  # a display goes whole
+                    chunks.pop(0)
+                    cut = size
+                else:  # never the whole text: some output is always kept
+                    cut = _line_cut(text, excess)
+                    chunk[2] = [text[cut:]]
+                excess, dropped = excess - cut, dropped + cut
+                batch[2] -= cut
+                self._kept -= cut
+            if chunks:
+                batch[3], batch[4] = dropped, cause
+                return
+            self._batches.popleft()
+            self._kept -= batch[2]  # what is left of its count (0 unless sizes drifted)
+        self._unreported = (dropped, cause)  # nothing kept (a display went whole): the next batch says it
+
+    def _shipped(self, batch):
+        """A batch as the notebook's ``emit`` takes it: ((cause, kind, content), ...)."""
+        _, chunks, _, dropped, cause = batch
+        shipped = tuple((c[0], c[1], "".join(c[2]) if type(c[2]) is list else c[2]) for c in chunks)
+        if dropped:
+            shipped = ((cause, "stderr", DROPPED % (dropped, self.keep_bytes)),) + shipped
+        return shipped
+
+
+class _Route:
+    """One connection a link ships to: its emit, and what went out on it."""
+
+    __slots__ = ("conn", "emit", "lock", "sent")
+
+    def __init__(self, conn, emit):
+        self.conn = conn
+        self.emit = emit
+        self.lock = threading.Lock()
+        self.sent = 0  # the last batch number emitted here
+
+
+DROPPED = ("[jupyter-rsym: %d characters of output dropped here: more than the server keeps "
+           "(--resume-buffer %d) waited while the link was down]\n")
+
+
+def _line_cut(text, excess):
+    """Where to cut ``excess`` characters off the front of ``text``: at the
+    start of a line if one begins soon after."""
+    newline = text.find("\n", excess - 1)
+    if newline != -1 and newline + 1 < len(text) and newline - excess < 200:
+        return newline + 1
+    return excess
 
 
 class RoutedStream:

@@ -112,8 +112,11 @@ class ConnectionMagics(ExtensionMagics):
         elif args.python:
             raise UsageError(PYTHON_NEEDS_DEPLOY)
         credentials = Credentials(args.token, args.ca, args.cert, args.key)
+        previous = next((s for s in self.extension.sessions if s.name == name), None)
         session = self.extension.connect(name, address, timeout=args.timeout,
                                          credentials=credentials, **options)
+        if session is previous:  # resumed (and it said so)
+            return
         print(f"Connected {name} to {session.address}: {session.description}")
         if session.version_note:
             print(f"Note: {session.version_note}")
@@ -156,7 +159,8 @@ class ConnectionMagics(ExtensionMagics):
     def rconnections(self, line):
         """List sessions: name, address, state, round-trip time, remote Python.
 
-        Each open session is pinged (up to 2 s) to measure its round trip.
+        Each open session is pinged (up to 2 s) to measure its round trip; a
+        session whose link dropped is resumed first, where the server kept it.
         An open session no notebook variable holds (after ``%reset``) gets
         a note below the table; ``%rbind NAME`` binds it again.
 
@@ -225,6 +229,14 @@ class ConnectionMagics(ExtensionMagics):
 
     @staticmethod
     def _probe(session):
+        if session.state == "lost" and session.resumable:
+            try:
+                line = session.resume()
+            except RSymError as exc:
+                print(f"{session.name}: {exc}")
+                return session.state, "-"
+            if line:
+                print(line)
         if session.state != "connected":
             return session.state, "-"
         try:
