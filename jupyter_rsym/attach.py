@@ -49,13 +49,8 @@ def attach(conn, opening, emit, options, timeout):
     connection being opened by ``opening``; ``emit`` is the output sink and
     ``options`` the ``agent.attach`` options.  Closes the side connection on
     failure."""
-    control = opening.result(2 * timeout + 1)
+    control, control_root, root, interrupt = begin(conn, opening, timeout)
     try:
-        control_root = control.async_request(consts.HANDLE_GETROOT, timeout=timeout)
-        root = conn.root
-        interrupt = control.async_request(
-            consts.HANDLE_CALLATTR, control_root.value, "eval",
-            (bundle.probe_expression("interrupt"),), (), timeout=timeout)
         evaluate = evaluator(conn, root)
         attach_agent, versions, conn.module_type = bundle.install(evaluate, "attach")
         interrupt = interrupt.value[0]
@@ -72,6 +67,25 @@ def attach(conn, opening, emit, options, timeout):
     except BaseException:
         control.close()
         raise
+
+
+def begin(conn, opening, timeout):
+    """The first steps of attaching (also of resuming): both roots, and the
+    side connection's question for the agent's ``interrupt``, whose answer
+    (an ``AsyncResult``) is collected later.  Returns ``(control, control
+    root (an AsyncResult), root, interrupt)``; closes the side connection on
+    failure."""
+    control = opening.result(2 * timeout + 1)
+    try:
+        control_root = control.async_request(consts.HANDLE_GETROOT, timeout=timeout)
+        root = conn.root
+        interrupt = control.async_request(
+            consts.HANDLE_CALLATTR, control_root.value, "eval",
+            (bundle.probe_expression("interrupt"),), (), timeout=timeout)
+    except BaseException:
+        control.close()
+        raise
+    return control, control_root, root, interrupt
 
 
 def evaluator(conn, root):

@@ -27,7 +27,7 @@ from functools import partial
 from rpyc.core import consts
 from rpyc.lib import get_id_pack
 
-from .attach import Attached, evaluator
+from .attach import Attached, begin, evaluator
 from .bundle import probe_expression
 from .errors import ConnectFailed, LinkDropped, RSymError, SessionExpired, SessionLost, StaleObject
 
@@ -142,13 +142,8 @@ def resume_session(ticket, received, refs, gone):
     too), and the resume, whose reply holds all the session uses.
     """
     def set_up(conn, opening, emit, options, timeout):
-        control = opening.result(2 * timeout + 1)
+        control, control_root, root, interrupt = begin(conn, opening, timeout)
         try:
-            control_root = control.async_request(consts.HANDLE_GETROOT, timeout=timeout)
-            root = conn.root
-            interrupt = control.async_request(
-                consts.HANDLE_CALLATTR, control_root.value, "eval",
-                (probe_expression("interrupt"),), (), timeout=timeout)
             resume_there, _, conn.module_type = evaluator(conn, root)(probe_expression("resume"))
             if resume_there is None:
                 raise SessionExpired(gone("the server does not know it (was it restarted?)"))

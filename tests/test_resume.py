@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from .test_faults import interrupted
 from .test_sessions import one_line_error
 
 TICKER = (
@@ -135,11 +136,7 @@ def test_interrupt_after_a_resume(kernel, link):
     _, proxy = link()
     drop(kernel, proxy)
     resumed_line(kernel.ok("%remote 1"), proxy)
-    cell = kernel.submit("%remote __import__('time').sleep(30)")
-    time.sleep(0.5)
-    kernel.interrupt()
-    cell.wait(10)
-    assert cell.error and cell.error["ename"] == "KeyboardInterrupt", cell.summary()
+    interrupted(kernel, kernel.submit("%remote __import__('time').sleep(30)"), within=5)
     assert kernel.ok("%remote 6 * 7").result["text/plain"] == "42"
 
 
