@@ -16,7 +16,7 @@ issue measured 29 round trips); here:
 * the agent bundle is sent only if the server process lacks it, asked in the
   round trip that fetches the agent (``bundle.install``), which also tells
   the id of the remote module type, so modules need no INSPECT
-  (``client.QuickRoot``);
+  (``proxies.QuickRoot``);
 * one request (``agent.attach``) returns everything the session uses.
 
 To a stock server that has the agent: 3 round trips (root, agent, attach); 4

@@ -13,7 +13,8 @@ from .autoremote import AutoRemote
 from .inputs import RunningCell
 from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, RemoteMagics, TransferMagics
 from .output import CellLabels
-from .session import RemoteSession, SessionRegistry
+from .registry import SessionRegistry
+from .session import RemoteSession
 
 
 class Extension:

@@ -10,11 +10,13 @@ from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
 from . import resume, transfer
 from .attach import Opening, attach
-from .client import ClientService, ControlService, RemoteModules
+from .client import ClientService, ControlService
 from .config import log_level_number, rpyc_config
 from .errors import Interrupted, NoAnswer, SessionLost, StaleObject, clean_traceback, remote_exception
 from .inputs import StdinBridge
+from .nonblocking import NonBlocking
 from .output import OutputSink
+from .proxies import RemoteModules
 from .routing import Router
 from .serving import BackgroundServer
 from .transport import transport_for
@@ -23,7 +25,7 @@ CONNECTED, CLOSED, LOST = "connected", "closed", "lost"
 CANCEL_TIMEOUT = 1.0  # seconds an interrupt waits for the side connection
 
 
-class RemoteSession(resume.Resuming):
+class RemoteSession(resume.Resuming, NonBlocking):
     """A connection to a remote Python process, bound to a notebook name.
 
     The classic rpyc API is here: ``modules`` (remote modules by name,
@@ -291,71 +293,6 @@ class RemoteSession(resume.Resuming):
         self.last_rtt = time.perf_counter() - start
         return self.last_rtt
 
-    # -- requests that do not wait (fanout.py) -------------------------------
-
-    @property
-    def link_id(self):
-        """The agent's id for this session's connection (what ``cancel`` names)."""
-        return self._link_id
-
-    def request_async(self, func, args, on_reply):
-        """Send the remote call ``func(*args)`` without waiting; ``on_reply(is_exc,
-        value)`` runs in the thread that reads the reply.  Returns the seq."""
-        conn = self._usable()
-        try:
-            return conn.request_async(consts.HANDLE_CALL, (func, args, ()), on_reply)
-        except EOFError as exc:
-            raise self._lost(conn, exc, sent=False) from None
-
-    def eval_async(self, expression, on_reply):
-        """``request_async`` of the remote ``eval(expression)``."""
-        return self.request_async(self._usable().eval, (expression,), on_reply)
-
-    def side_eval_async(self, expression, timeout):
-        """Evaluate ``expression`` remotely over the side connection (it gets
-        through while the main one is busy); an rpyc ``AsyncResult`` expiring
-        after ``timeout`` s.  Whoever waits on it serves the side connection."""
-        self._usable()
-        result = self._control.async_request(consts.HANDLE_CALLATTR, self._control_root, "eval",
-                                             (expression,), ())
-        result.set_expiry(timeout)
-        return result
-
-    def side_ping_async(self):
-        """A ping over the side connection, expiring after the liveness timeout."""
-        self._usable()
-        result = self._control.async_request(consts.HANDLE_PING, "ping")
-        result.set_expiry(self._alive_timeout)
-        return result
-
-    def failure(self, exc):
-        """The error a user sees for ``exc`` raised by a request on this session:
-        one line for a failed link, else ``exc`` itself."""
-        if isinstance(exc, EOFError):
-            return self._lost(self._conn, exc)
-        if isinstance(exc, ReplyTimeout) and not isinstance(exc, NoAnswer):
-            return NoAnswer(self.address, self._alive_timeout)
-        return exc
-
-    def when_lost(self, callback):
-        """Call ``callback(error)`` once when the session is lost or closed;
-        returns a function that cancels this."""
-        with self._lock:
-            self._lost_listeners.append(callback)
-
-        def cancel():
-            with self._lock:
-                if callback in self._lost_listeners:
-                    self._lost_listeners.remove(callback)
-
-        return cancel
-
-    def _tell_lost(self, error):
-        with self._lock:
-            listeners, self._lost_listeners = self._lost_listeners, []
-        for callback in listeners:
-            callback(error)
-
     # -- lifecycle ------------------------------------------------------------
 
     def _is_connected(self):
@@ -437,47 +374,3 @@ def _show_where_cell_stopped(stop):
     status, payload = stop.late_reply[1]
     if status == "error" and payload[0] == "KeyboardInterrupt":
         stop.remote_traceback = payload[3]
-
-
-class SessionRegistry:
-    """The notebook's sessions by name; the newest is the default target."""
-
-    NO_SESSION = "no remote session: connect first with %rconnect HOST[:PORT]"
-    UNKNOWN = "no session named {!r}; %rconnections lists them"
-
-    def __init__(self):
-        self._sessions = {}
-
-    def add(self, session):
-        """Register ``session``, closing a session of the same name."""
-        old = self._sessions.pop(session.name, None)
-        self._sessions[session.name] = session
-        if old is not None and old is not session:
-            old.close()
-
-    def get(self, name=None):
-        if name is None:
-            if not self._sessions:
-                raise LookupError(self.NO_SESSION)
-            return next(reversed(self._sessions.values()))
-        try:
-            return self._sessions[name]
-        except KeyError:
-            raise LookupError(self.UNKNOWN.format(name)) from None
-
-    def remove(self, name):
-        session = self.get(name)
-        del self._sessions[session.name]
-        session.close()
-        return session
-
-    def close_all(self):
-        while self._sessions:
-            _, session = self._sessions.popitem()
-            session.close()
-
-    def __iter__(self):
-        return iter(list(self._sessions.values()))
-
-    def __len__(self):
-        return len(self._sessions)
