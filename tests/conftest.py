@@ -1,10 +1,15 @@
 """Fixtures: real rpyc servers on loopback and real Jupyter kernels."""
 
+import contextlib
+
 import pytest
 
-from jupyter_rsym.localserver import ClassicServer
+from jupyter_rsym.localserver import ClassicServer, RsymServer
 
+from .certs import tls_files  # noqa: F401  (a fixture)
 from .harness import KernelHarness
+from .netproxy import DelayProxy
+from .sshd import sshd  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
@@ -45,11 +50,7 @@ def connected(kernel, classic_server):
     return kernel
 
 
-# --- network test infrastructure: delay proxy, TLS files, a real sshd ---------
-
-from .certs import tls_files  # noqa: E402,F401  (fixture)
-from .netproxy import DelayProxy  # noqa: E402
-from .sshd import sshd  # noqa: E402,F401  (fixture)
+# --- network test infrastructure: delay proxy (TLS files, sshd: imported above) --
 
 
 @pytest.fixture
@@ -67,11 +68,8 @@ def start_proxy():
         proxy.close()
 
 
-# --- jupyter-rsym serve (issue 12) ------------------------------------------
+# --- jupyter-rsym serve ------------------------------------------------------
 
-import contextlib  # noqa: E402
-
-from jupyter_rsym.localserver import RsymServer  # noqa: E402
 
 
 @pytest.fixture
