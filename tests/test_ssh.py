@@ -334,7 +334,17 @@ def test_transport_reopens_its_tunnel_after_a_drop(sshd, classic_server):
         with pytest.raises(EOFError):
             conn.modules.os.getpid()
         conn.close()
-        again = rpyc.classic.connect_stream(transport.open_stream())
+        # until the local ssh notices the drop, its tunnel still accepts and then
+        # resets: a resume retries (RSym.resume_window), and so does this
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                again = rpyc.classic.connect_stream(transport.open_stream())
+                break
+            except EOFError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         assert again.modules.os.getpid() == classic_server.process.pid
         again.close()
     finally:
