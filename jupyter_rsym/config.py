@@ -143,6 +143,16 @@ class RSym(Configurable):
         "the server again (a few tries with backoff); a refused connection fails at once.",
     ).tag(config=True)
 
+    # -- SSH deploy: resuming after a dropped link ------------------------------
+
+    deploy_resume_grace = Float(
+        600.0,
+        help="Seconds a server started by %rconnect ssh://HOST --deploy keeps the session after "
+        "the SSH link drops (its --resume-grace); the next use resumes it through a new login. "
+        "When that time ends with nobody attached, the server exits and deletes its directory. "
+        "0: a dropped link ends it at once. Applies to servers deployed afterwards.",
+    ).tag(config=True)
+
 
 def log_level_number(level):
     """A logging level name or number as its number (TraitError if neither)."""

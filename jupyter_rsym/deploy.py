@@ -11,7 +11,13 @@ tunnel, gone with its directory at the end), with three differences:
   (``ps`` shows command lines to every user of the host);
 - the remote side (``launcher.py``) deletes its directory itself when it
   stops, whichever way: ``stop`` from ``%rdisconnect`` or kernel shutdown,
-  the link dropping, or a signal.
+  SIGTERM, or by itself once idle.  A dropped link does not stop it: it
+  keeps the session for ``RSym.deploy_resume_grace`` seconds, the next use
+  resumes it through a new login and tunnel, and when the grace period ends
+  with nobody attached it exits.  Stopping it after a resume (the ssh that
+  carried its stdin is gone) sends SIGTERM over the current login, only to
+  a process whose command line still holds ``MARKER`` (``STOP_SCRIPT``), so
+  a pid the system gave to another process meanwhile is never signalled.
 
 The archive holds rpyc's sources (without the parts that need plumbum) and
 what our server needs, nothing else; the remote Python needs no packages.
@@ -36,16 +42,39 @@ HERE = Path(__file__).resolve().parent
 # the only code on a command line: check the version (in syntax any Python
 # parses), then run the launcher that follows on stdin
 MIN_PYTHON = (3, 8)  # rpyc 6's
+MARKER = "jupyter-rsym-launcher"  # on the launcher's command line: how STOP_SCRIPT knows it
 BOOTSTRAP = ("import sys;sys.version_info<%r and sys.exit('jupyter_rsym needs Python %d.%d or newer"
              " on the remote, this is '+sys.version.split()[0]);"
              "exec(compile(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())),"
-             "'jupyter-rsym-launcher','exec'))" % (MIN_PYTHON, *MIN_PYTHON))
+             "'%s','exec'))" % (MIN_PYTHON, *MIN_PYTHON, MARKER))
+# run with the deployed Python over a login: SIGTERM the launcher PID (argv[1])
+# only while its command line holds MARKER, wait (bounded) until it ended; if it
+# does not end, SIGKILL it and delete its DIRECTORY (argv[2]) here
+STOP_SCRIPT = """
+import os, shutil, signal, sys, time
+pid, directory = int(sys.argv[1]), sys.argv[2]
+def ours():
+    try:
+        with open('/proc/%%d/cmdline' %% pid, 'rb') as f:
+            return %r in f.read()
+    except OSError:
+        return False
+if ours():
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + %r
+    while ours() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if ours():
+        os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(directory, ignore_errors=True)
+"""
 RPYC_LEFT_OUT = ("cli/rpyc_", "utils/zerodeploy.py")  # they import plumbum; a server does not need them
 # what ``python -m jupyter_rsym.server`` imports (server.py's docstring), and the agent
 SERVER_MODULES = ("__init__.py", "bundle.py", "auth.py", "gate.py", "server.py")
 SHELL_NOT_FOUND = (126, 127)  # the remote shell's exit codes for a command it cannot run
 LOG_LINES = 20
 STOP_TIMEOUT = 5.0
+STOP_SCRIPT = STOP_SCRIPT % (MARKER.encode(), STOP_TIMEOUT)
 
 NO_PYTHON = "no Python at {python!r} on {target} ({line}); give one with --python PATH"
 FAILED = "the server deployed on {target} with {python} failed to start: {line}"
@@ -74,13 +103,14 @@ class DeployedServer:
 
     ``port`` (on the remote's loopback), ``directory``, ``pid`` and ``token``
     describe it once started; ``stop()`` ends it, and it deletes the
-    directory.  What it printed is kept in ``log`` (last lines), never shown
-    in a cell.
+    directory.  It keeps a session ``grace`` s after its link drops.  What it
+    printed is kept in ``log`` (last lines), never shown in a cell.
     """
 
-    def __init__(self, machine, target, python, timeout):
+    def __init__(self, machine, target, python, timeout, grace=600.0):
         self.target = target
         self.python = python
+        self.grace = grace
         self.token = make_token()
         self.log = collections.deque(maxlen=LOG_LINES)
         self.port = self.directory = self.pid = None
@@ -96,7 +126,7 @@ class DeployedServer:
     def _start(self, machine):
         process = machine.popen(["exec", shquote(self.python), "-c", shquote(BOOTSTRAP)])
         self._readers = [
-            threading.Thread(target=self._read, args=(stream, first), daemon=True,
+            threading.Thread(target=self._read, args=(process, stream, first), daemon=True,
                              name="jupyter-rsym deployed server output")
             for stream, first in ((process.stdout, True), (process.stderr, False))
         ]
@@ -104,7 +134,8 @@ class DeployedServer:
             reader.start()
         launcher = (HERE / "launcher.py").read_bytes()
         data = archive()
-        spec = json.dumps({"token": self.token, "archive_bytes": len(data)}).encode()
+        spec = json.dumps({"token": self.token, "archive_bytes": len(data),
+                           "resume_grace": self.grace}).encode()
         try:
             process.stdin.write(b"%d\n%s%s\n%s" % (len(launcher), launcher, spec, data))
             process.stdin.flush()
@@ -112,17 +143,21 @@ class DeployedServer:
             pass
         return process
 
-    def _read(self, stream, first):
-        """Keep what the remote printed; the first stdout line is its answer."""
+    def _read(self, process, stream, first):
+        """Keep what the remote printed; the first stdout line is its answer.
+        Reaps the ssh once its stdout ends (its link dropped, say): no zombie."""
+        answer = first
         for raw in iter(stream.readline, b""):
             line = raw.decode(errors="replace").rstrip()
-            if first:
-                self._answer, first = line, False
+            if answer:
+                self._answer, answer = line, False
                 self._answered.set()
             elif line:
                 self.log.append(line)
-        if first:
+        if answer:
             self._answered.set()  # ended without answering
+        if first:
+            process.wait()
 
     def _said(self, code, first=False):
         """The line of its output that says why it ended (a shell says it first,
@@ -153,18 +188,28 @@ class DeployedServer:
             raise ConnectFailed(NO_PYTHON.format(line=self._said(code, first=True), **names))
         raise ConnectFailed(FAILED.format(line=answer or self._said(code), **names))
 
-    def stop(self, timeout=STOP_TIMEOUT):
-        """Stop the server (it deletes its directory) and wait, bounded, for it to end."""
+    def stop(self, login=None, timeout=STOP_TIMEOUT):
+        """Stop the server (it deletes its directory) and wait, bounded, for it to end.
+
+        A ``stop`` line on its stdin if the ssh that started it still runs;
+        otherwise (the link dropped since) or if that does not end it,
+        ``STOP_SCRIPT`` over ``login()`` (a logged-in machine)."""
         process, self.process = self.process, None
         if process is None:
             return
         try:
             process.stdin.write(b"stop\n")
             process.stdin.close()
-        except OSError:  # already gone (link dropped): it stopped by itself
-            pass
-        try:
             process.wait(timeout)
-        except subprocess.TimeoutExpired:  # the remote sees its input end and stops anyway
+            if process.returncode == 0:  # the launcher ended
+                return
+        except (OSError, subprocess.TimeoutExpired):  # gone with the link, or the link is dead
             process.kill()
             process.wait(timeout)
+        if login is not None and self.pid is not None:
+            self.stop_by_pid(login())
+
+    def stop_by_pid(self, machine, timeout=STOP_TIMEOUT):
+        """SIGTERM the launcher over ``machine`` (see ``STOP_SCRIPT``)."""
+        machine[self.python]["-c", STOP_SCRIPT, str(self.pid), self.directory].run(
+            timeout=timeout * 2 + 5)

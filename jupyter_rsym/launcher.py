@@ -9,10 +9,17 @@ arrives only this way: another user of the host can read command lines
 (``ps``), not our stdin.
 
 On stdout it answers one line, ``ready PORT PID DIRECTORY`` or ``failed
-REASON``, and nothing else.  The server listens on 127.0.0.1 only.  It stops
-on a ``stop`` line, on end of input (the ssh link dropped or the notebook's
-kernel died: nobody can reach it any more), or on SIGTERM/SIGHUP; it then
-deletes its directory and exits even if remote threads are still running.
+REASON``, and nothing else.  The server listens on 127.0.0.1 only, and
+keeps the notebook's session across a dropped link for the spec's
+``resume_grace`` seconds, as ``jupyter-rsym serve --exit-when-idle`` does.
+It stops on a ``stop`` line (``%rdisconnect``, kernel shutdown), on SIGTERM
+(``deploy.STOP_SCRIPT``, how the notebook stops it after a resume, when the
+ssh that carried this stdin is gone), or by itself once no connection is
+open and no session is kept (after a disconnect, or when a grace period
+ends with nobody attached); it then deletes its directory and exits even if
+remote threads are still running.  End of input (the ssh link dropped, the
+notebook's kernel died) and SIGHUP do not stop it: the session waits for its
+notebook to resume it.
 
 Standard library only until the archive is unpacked (then rpyc and our
 ``server``); never imported by the notebook side.
@@ -29,6 +36,7 @@ import tempfile
 import threading
 
 PREFIX = "jupyter-rsym-"
+DEFAULT_GRACE = 600.0  # jupyter-rsym serve's --resume-grace
 
 
 def report(line):
@@ -48,24 +56,49 @@ def unpack(archive):
     return directory
 
 
-def serve(spec):
-    """Start our server on a free loopback port, in a background thread."""
+def serve(spec, stopping):
+    """Start our server on a free loopback port, in a background thread that
+    sets ``stopping`` when the server ends (by itself, once idle)."""
     from jupyter_rsym import bundle, server as rsym_server
 
     rsym_server._setup_logging(None)  # its log goes to stderr, kept by the notebook, never shown
-    server = rsym_server.Server("127.0.0.1", 0, token=spec["token"])
+    server = rsym_server.Server("127.0.0.1", 0, token=spec["token"], exit_when_idle=True,
+                                resume_grace=spec.get("resume_grace", DEFAULT_GRACE))
     server._listen()
     bundle.register()  # the notebook finds the agent here and sends nothing
-    threading.Thread(target=server.serve_forever, name="jupyter-rsym server", daemon=True).start()
+
+    def run():
+        try:
+            server.serve_forever()
+        finally:
+            stopping.set()
+
+    threading.Thread(target=run, name="jupyter-rsym server", daemon=True).start()
     return server
 
 
-def wait_for_stop(stdin):
-    """Block until a ``stop`` line or the end of input."""
+def read_stop(stdin, stopping):
+    """Set ``stopping`` on a ``stop`` line.  At the end of input (the link
+    dropped) just stop reading: the server goes on until it is idle."""
     while True:
         line = stdin.readline()
-        if not line or line.strip() == b"stop":
+        if not line:
+            # nobody reads our output any more: the server's log goes nowhere
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
             return
+        if line.strip() == b"stop":
+            stopping.set()
+            return
+
+
+def wait_for_stop(stdin, stopping):
+    """Block until a ``stop`` line, or the server ended by itself."""
+    threading.Thread(target=read_stop, args=(stdin, stopping), daemon=True,
+                     name="jupyter-rsym stdin").start()
+    while not stopping.wait(0.5):  # in slices: SIGTERM's handler runs between them
+        pass
 
 
 def _stop(signum, frame):
@@ -74,21 +107,23 @@ def _stop(signum, frame):
 
 def main():
     sys.dont_write_bytecode = True  # leave nothing but what we unpacked, and delete that
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped link: the session waits for a resume
     stdin = sys.stdin.buffer
     directory = server = None
+    stopping = threading.Event()
     try:
         spec = json.loads(stdin.readline())
         archive = stdin.read(spec["archive_bytes"])
         directory = unpack(archive)
-        server = serve(spec)
+        server = serve(spec, stopping)
         report(f"ready {server.port} {os.getpid()} {directory}")
-        wait_for_stop(stdin)
+        wait_for_stop(stdin, stopping)
     except BaseException as exc:
         if server is None and not isinstance(exc, (SystemExit, KeyboardInterrupt)):
             report(f"failed {type(exc).__name__}: {exc}")
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not skip the clean-up
         if server is not None:
             server.close()
         if directory is not None:

@@ -14,8 +14,10 @@ other local user can reach it (a loopback TCP port would be open to all).
 It forwards to 127.0.0.1:PORT as seen from HOST.  Every stream of the
 session (main connection, side connection for interrupts) is a new
 connection through the same tunnel.  If the tunnel's ssh has died (link
-dropped), the next stream opens a new one: that is how a session resumes
-over SSH.  ``--deploy`` first starts our server on HOST (``deploy.py``).
+dropped), the next stream opens a new one, after a new login if that died
+too: that is how a session resumes over SSH, to ``jupyter-rsym serve`` or
+to a deployed server.  ``--deploy`` first starts our server on HOST
+(``deploy.py``); it outlives a dropped link for ``RSym.deploy_resume_grace``.
 """
 
 import logging
@@ -58,6 +60,8 @@ PORT_CLOSED = (
     "connection closed at once); is a server running there?"
 )
 
+
+log = logging.getLogger(__name__)
 
 # plumbum logs a login timeout too; we raise it as one line instead (without a
 # handler of its own, logging's last resort would print it into the cell)
@@ -121,13 +125,15 @@ class SshTransport(Transport):
     ``deploy`` (the remote Python to use), our server is first started on the
     remote in a temporary directory (``deploy.DeployedServer``) with a token
     of its own; ``address.port`` then becomes the port it chose, and
-    ``close()`` stops it and removes the directory.
+    ``close()`` stops it and removes the directory (over a new login if the
+    link dropped since).
     """
 
     def __init__(self, address, settings, credentials=None, deploy=None):
         super().__init__(address, settings, credentials)
         self.target = f"{address.user}@{address.host}" if address.user else address.host
         self.login_timeout = settings.ssh_timeout
+        self.deploy_grace = settings.deploy_resume_grace
         self.options = ssh_arguments(settings)
         self.server = None
         self.deployed_with = deploy  # the remote Python
@@ -167,7 +173,8 @@ class SshTransport(Transport):
     def _deploy(self, python):
         from .deploy import DeployedServer
 
-        self.server = DeployedServer(self._machine, self.target, python, self.login_timeout)
+        self.server = DeployedServer(self._machine, self.target, python, self.login_timeout,
+                                     self.deploy_grace)
         self.address = replace(self.address, port=self.server.port)
         self.token, self.token_required = self.server.token, True
 
@@ -184,15 +191,26 @@ class SshTransport(Transport):
         path = os.path.join(self._socket_dir, f"tunnel-{self._tunnels}")
         machine = self._machine
         try:
-            if not machine._session.alive():  # the link dropped: log in again
-                machine.close()
-                self._machine = machine = self._login()
+            machine = self._logged_in()
             self._tunnel = machine.tunnel(path, self.address.port, lhost=None, dhost=LOOPBACK,
                                           connect_timeout=self.login_timeout)
         except LOGIN_FAILED as exc:
             raise login_failure(self.target, self.address.host, exc, machine.last_process,
                                 self.login_timeout) from None
         self._socket_path = path
+
+    def _logged_in(self):
+        """The machine, logged in again first if the link dropped (lock held)."""
+        if not self._machine._session.alive():
+            self._machine.close()
+            self._machine = self._login()
+        return self._machine
+
+    def _login_for_stop(self):
+        with self._lock:
+            if self._machine is None:
+                return self._login()  # closed meanwhile; a login just for the stop
+            return self._logged_in()
 
     def new_stream(self):
         """A new connection through the tunnel; a tunnel whose ssh has died (the
@@ -233,18 +251,22 @@ class SshTransport(Transport):
 
     def not_a_server(self, exc):
         if isinstance(exc, EOFError):  # ssh closes our end when nothing listens there
-            return ConnectFailed(PORT_CLOSED.format(
-                address=self.address, port=self.address.port, host=self.address.host))
+            return ConnectFailed(PORT_CLOSED.format(  # the server is gone: a resume fails at once
+                address=self.address, port=self.address.port, host=self.address.host), refused=True)
         return super().not_a_server(exc)
 
     def close(self):
         """Stop a deployed server (and remove its directory), then close the tunnel and ssh."""
         with self._lock:
             server, self.server = self.server, None
+        if server is not None:
+            try:
+                server.stop(self._login_for_stop)
+            except Exception as exc:  # no login now: it exits by itself after its grace period
+                log.warning("could not stop the server deployed on %s: %s", self.target, exc)
+        with self._lock:
             tunnel, self._tunnel = self._tunnel, None
             machine, self._machine = self._machine, None
-        if server is not None:
-            server.stop()
         for closable in (tunnel, machine):
             if closable is not None:
                 try:

@@ -19,7 +19,7 @@ from jupyter_rsym import auth
 from jupyter_rsym.address import parse_address
 from jupyter_rsym.bundle import AGENT_DIR, MODULE_NAME
 from jupyter_rsym.config import RSym
-from jupyter_rsym.deploy import SERVER_MODULES
+from jupyter_rsym.deploy import MARKER, SERVER_MODULES, DeployedServer
 from jupyter_rsym.transport import transport_for
 
 from .harness import KernelHarness
@@ -288,9 +288,12 @@ def test_deploy_onto_the_oldest_python_and_refuse_an_older_one(clean):
 
 @pytest.mark.parametrize("end", ["shutdown", "kill -9"])
 def test_the_kernel_ending_stops_a_deployed_server(sshd, end):
+    """Shutdown stops it; a killed kernel is a dropped link to it: it keeps the
+    session for its grace period (short here), then ends by itself."""
     harness = KernelHarness()
     try:
-        harness.ok("%load_ext jupyter_rsym\n" + options_cell(sshd.ssh_options))
+        harness.ok("%load_ext jupyter_rsym\n" + options_cell(sshd.ssh_options)
+                   + "\n%config RSym.deploy_resume_grace = " + ("1.0" if end == "kill -9" else "600.0"))
         harness.ok(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON}", timeout=40)
         _, directory, pid = deployed(harness, "r")
         kernel_pid = int(harness.ok("print(__import__('os').getpid())").stdout)
@@ -305,22 +308,99 @@ def test_the_kernel_ending_stops_a_deployed_server(sshd, end):
     assert wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in kernel_ssh)), "ssh left running"
 
 
-def test_dropped_ssh_link_is_one_line_and_leaves_nothing(clean, sshd, classic_server):
-    """Until resuming lands (issue 13) a dropped link loses the session: one
-    line, and the deployed server, no longer reachable, removes itself."""
+TICKER = (
+    "%%remote --on {name}\nimport threading, time\n"
+    "def tick():\n"
+    "    for i in range({n}):\n"
+    "        print('tick', i)\n"
+    "        time.sleep(0.05)\n"
+    "threading.Thread(target=tick).start()"
+)
+
+
+def drop_ssh(kernel, sshd, name):
+    """Kill every ssh connection on the sshd side; wait (bounded) until the kernel noticed."""
+    assert sshd.kill_sessions() >= 2
+    assert wait_until(lambda: kernel.ok(f"print({name}.state)").stdout == "lost\n"), \
+        "the kernel did not notice the drop"
+
+
+def test_deployed_server_keeps_the_session_across_a_dropped_link(clean, sshd):
     kernel = clean
     kernel.ok(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON} --as d", timeout=40)
     _, directory, pid = deployed(kernel, "d")
-    assert sshd.kill_sessions() >= 2
-    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server outlived its link"
+    address = kernel.ok("print(d.address)").stdout.strip()
+    kernel.ok("%%remote --on d\nx = 41")
+    ticker = kernel.ok(TICKER.format(name="d", n=40))
+    ticker.wait_for(lambda c: "tick 3\n" in c.stdout, 10, "the first ticks")
+    drop_ssh(kernel, sshd, "d")
+    time.sleep(0.5)  # the thread prints while the link is down
+    assert os.path.exists(f"/proc/{pid}") and directory.exists()  # the drop did not stop it
+    cell = kernel.ok("%%remote --on d\nx + 1", timeout=40)
+    assert cell.stdout.startswith(f"Resumed d on {address}: the link had dropped"), cell.summary()
+    assert cell.stdout.count("\n") == 1 and cell.result["text/plain"] == "42"
+    ticker.wait_for(lambda c: "tick 39\n" in c.stdout, 10, "every tick")
+    assert ticker.stdout == "".join(f"tick {i}\n" for i in range(40))  # missed ones replayed, once each
+    assert kernel.ok("%remote --on d __import__('os').getpid()").result["text/plain"] == str(pid)
+    assert len(ssh_children(kernel.pid)) == 2  # a new login and tunnel; the launcher's ssh is gone
+    # a second session keeps the server busy, so it does not end by itself once d
+    # is closed: %rdisconnect must stop it, without the ssh of its stdin (gone)
+    token, _, _ = deployed(kernel, "d")
+    kernel.ok(f"%rconnect {address} --token {token} --as e")
+    assert kernel.ok("%rdisconnect d").stdout == f"Disconnected d ({address})\n"
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server still runs"
     assert not directory.exists()
-    line = one_line_error(kernel.run("%remote --on d 1 + 1"), "SessionLost")
+    assert not any("jupyter-rsym-launcher" in line for line in command_lines())
+
+
+def test_tunnel_to_jupyter_rsym_serve_resumes_after_a_drop(clean, sshd, rsym_server):
+    kernel = clean
+    address = f"ssh://rsym-test/{rsym_server.port}"
+    kernel.ok(f"%rconnect {address} --token {rsym_server.token} --as s")
+    kernel.ok("%%remote --on s\ny = 'kept'")
+    drop_ssh(kernel, sshd, "s")
+    cell = kernel.ok("%remote --on s y", timeout=40)
+    assert cell.stdout.startswith(f"Resumed s on {address}: the link had dropped"), cell.summary()
+    assert cell.result["text/plain"] == "'kept'"
+
+
+def test_deployed_server_ends_by_itself_when_its_grace_ends(clean, sshd):
+    kernel = clean
+    kernel.ok("%config RSym.deploy_resume_grace = 1.0")
+    try:
+        kernel.ok(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON} --as d", timeout=40)
+    finally:
+        kernel.ok("%config RSym.deploy_resume_grace = 600.0")
+    _, directory, pid = deployed(kernel, "d")
+    drop_ssh(kernel, sshd, "d")
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 20), "the server outlived its grace"
+    assert not directory.exists()
+    line = one_line_error(kernel.run("%remote --on d 1 + 1", timeout=40), "SessionLost")
     assert line.startswith("ConnectionError: lost the connection to ssh://rsym-test/"), line
     assert line.endswith(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON} --as d to reconnect")
     assert kernel.ok("1 + 1").result["text/plain"] == "2"
-    # starting over works through a new login and tunnel
-    kernel.ok(f"%rconnect ssh://rsym-test/{classic_server.port} --as d")
-    assert kernel.ok("%remote --on d 6 * 7").result["text/plain"] == "42"
+
+
+def test_stopping_by_pid_signals_only_a_launcher(sshd, tmp_path):
+    """After a resume the launcher is stopped by pid over a new login; a pid
+    that now belongs to another process is left alone."""
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    other = subprocess.Popen(["sleep", "60"])
+    launcher = subprocess.Popen([SYSTEM_PYTHON, "-c", "import time; time.sleep(60)", MARKER])
+    machine = sshd.ssh_machine()
+    try:
+        for process in (other, launcher):
+            server = DeployedServer.__new__(DeployedServer)
+            server.python, server.pid, server.directory = SYSTEM_PYTHON, process.pid, str(kept)
+            server.stop_by_pid(machine)
+        assert other.poll() is None and kept.exists()
+        assert launcher.wait(5) == -signal.SIGTERM
+    finally:
+        machine.close()
+        for process in (other, launcher):
+            process.kill()
+            process.wait()
 
 
 def test_transport_reopens_its_tunnel_after_a_drop(sshd, classic_server):
