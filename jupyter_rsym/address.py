@@ -3,8 +3,8 @@
 ``HOST[:PORT]`` (or ``tcp://HOST[:PORT]``) is a plain TCP server;
 ``tls://HOST[:PORT]`` the same over TLS; ``ssh://[USER@]HOST[:SSHPORT][/PORT]``
 a server on PORT of the SSH host's loopback, reached through a tunnel.
-Whether a scheme can be used yet is the transport's business
-(``transport.transport_for``); this module only parses.
+Each scheme has a transport (``transport.TRANSPORTS``); this module only
+parses.
 """
 
 from dataclasses import dataclass

@@ -10,15 +10,14 @@ transformer has no side effects: ipykernel transforms a cell more than once.
 
 Completion in those cells comes from the remote namespace: a completer
 matcher that, while the mode is on, answers with the remote names in one
-request (``agent/names.py``) and hides the notebook's own.
+request (``completion.complete_in_namespace``, as in ``%%remote`` cells)
+and hides the notebook's own.
 """
 
 from IPython.core.completer import SimpleCompletion, context_matcher
 
-from . import bundle
 
 LOCAL = "%%local"
-COMPLETE = f"__import__('sys').modules[{bundle.MODULE_NAME!r}].names.complete"
 COMPLETE_TIMEOUT = 2.0  # seconds: a completion never hangs the notebook
 
 
@@ -56,19 +55,22 @@ class AutoRemote:
         if self.session_name is None or not _is_remote_cell(context.full_text):
             return {"completions": [], "suppress": False}
         try:
-            names = self._remote_names(context.token)
+            names = self._remote_names(context)
         except Exception:
             names = ()
         completions = [SimpleCompletion(name, type="remote") for name in names]
         return {"completions": completions, "suppress": True}
 
-    def _remote_names(self, token):
+    def _remote_names(self, context):
+        from .completion import complete_in_namespace
+
         session = self.extension.sessions.get(self.session_name)
-        complete = session.remote_functions.get(COMPLETE)
-        if complete is None:
-            complete = session.run(COMPLETE, "eval", timeout=COMPLETE_TIMEOUT)
-            session.remote_functions[COMPLETE] = complete
-        return session.request(complete, (session.namespace, token), timeout=COMPLETE_TIMEOUT)
+        found = complete_in_namespace(session, context.line_with_cursor, timeout=COMPLETE_TIMEOUT)
+        if found is None:
+            return ()
+        fragment, pairs = found
+        start = context.token[: len(context.token) - len(fragment)]  # "os." of "os.pa"
+        return [start + text for text, _ in pairs]
 
 
 def _is_remote_cell(text):

@@ -4,7 +4,7 @@ import atexit
 
 from IPython.core.error import UsageError
 
-from .transport import parse as parse_address
+from .address import parse_address
 from .completion import RemoteIntrospection
 from .config import RSym
 from .display import RemoteDisplay, RemoteTracebacks

@@ -26,13 +26,11 @@ from rpyc.lib.compat import TimeoutError as ReplyTimeout
 from rpyc.utils.factory import connect_channel
 
 from . import auth
-from .address import AddressError, parse_address, split_scheme
 from .agent.wire import WireStream
 from .errors import ConnectFailed, RSymError
 from .interrupts import GuardedChannel
 
 RPYC_MAJOR = rpyc.__version__.split(".")[0]  # other majors speak another protocol
-NOT_YET = "address {!r}: {} connections are not supported yet; use HOST:PORT"
 TOKEN_ENV = "JUPYTER_RSYM_TOKEN"
 
 
@@ -326,16 +324,7 @@ def ssh_transport(address, settings, credentials=None, **options):
 TRANSPORTS = {"tcp": TcpTransport, "tls": TlsTransport, "ssh": ssh_transport}
 
 
-def parse(text, default_port):
-    """The Address for ``text``; ``AddressError`` if it does not parse or names
-    a scheme no transport serves yet."""
-    scheme, _ = split_scheme(text)
-    if scheme not in TRANSPORTS:
-        raise AddressError(NOT_YET.format(text.strip(), scheme))
-    return parse_address(text, default_port)
-
-
 def transport_for(address, settings, credentials=None, **options):
-    """A new transport to ``address`` (parsed by ``parse``) proving ``credentials``;
+    """A new transport to ``address`` (``address.parse_address``) proving ``credentials``;
     ``options`` are the scheme's own (``deploy=PYTHON`` for ssh)."""
     return TRANSPORTS[address.scheme](address, settings, credentials, **options)

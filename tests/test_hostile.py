@@ -13,7 +13,8 @@ from jupyter_rsym import auth
 from jupyter_rsym.config import RSym
 from jupyter_rsym.localserver import RsymServer
 from jupyter_rsym.session import RemoteSession
-from jupyter_rsym.transport import Credentials, parse
+from jupyter_rsym.address import parse_address as parse
+from jupyter_rsym.transport import Credentials
 
 AUTH_TIMEOUT = 2.0
 MAX_PENDING = 64

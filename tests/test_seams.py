@@ -12,7 +12,6 @@ from jupyter_rsym.address import Address, AddressError, parse_address
 from jupyter_rsym.config import RSym
 from jupyter_rsym.localserver import ClassicServer
 from jupyter_rsym.session import RemoteSession
-from jupyter_rsym.transport import parse
 
 BLOCKED = ("IPython", "ipykernel", "traitlets", "jupyter_client", "zmq")
 
@@ -48,7 +47,7 @@ def test_every_scheme_has_a_transport():
     from jupyter_rsym.transport import TRANSPORTS
 
     assert set(SCHEMES) == set(TRANSPORTS)
-    assert parse("ssh://me@lab/4242", 18812) == Address("lab", 4242, "ssh", "me")
+    assert parse_address("ssh://me@lab/4242", 18812) == Address("lab", 4242, "ssh", "me")
 
 
 def test_agent_and_server_side_import_without_ipython():
@@ -91,7 +90,7 @@ def test_bundle_is_sent_once_per_server_process():
         assert agent.__version__ == bundle.VERSION
         assert sorted(agent.MODULES) == [
             "bulk", "capture", "cells", "display", "displays", "imports", "inputs", "interrupts",
-            "introspect", "jobs", "logs", "names", "plots", "routes", "sessions", "sources", "tags",
+            "introspect", "jobs", "logs", "plots", "routes", "sessions", "sources", "tags",
             "tracebacks", "wire"]
 
         second = rpyc.classic.connect(server.host, server.port)
@@ -118,7 +117,7 @@ def test_a_server_that_imports_the_agent_gets_no_upload():
         assert agent.__file__.endswith("jupyter_rsym/agent/__init__.py")  # imported, not sent
         conn.close()
         # a whole session works through it: cells, remote tracebacks without agent frames
-        session = RemoteSession.connect("r", parse(server.address, 18812), RSym())
+        session = RemoteSession.connect("r", parse_address(server.address, 18812), RSym())
         try:
             assert session.run("x = 6\nx * 7") == 42
             with pytest.raises(ZeroDivisionError) as failure:

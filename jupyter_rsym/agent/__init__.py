@@ -12,7 +12,6 @@ jupyter_rsym, so a remote Python that has only rpyc can run it:
 * ``cells``      run a whole cell in one request
 * ``display``    an object's rich representations in one request
 * ``jobs``       a cell in a remote thread of its own (fan-out, background cells)
-* ``names``      names completing a prefix in a remote namespace, in one request
 * ``imports``    adapt a library right after the remote imports it
 * ``displays``   ``display()`` in remote code shows in the cell it works for
 * ``plots``      matplotlib figures made for a cell show in it as PNG
@@ -30,7 +29,7 @@ every connection to one server process shares one copy of one version (one
 stdout router, one flusher thread).
 """
 
-from . import (bulk, capture, display, displays, inputs, introspect, jobs, logs, names, plots, routes,
+from . import (bulk, capture, display, displays, inputs, introspect, jobs, logs, plots, routes,
                sessions, tags, tracebacks, wire)
 from .cells import run_cell
 from .display import mimebundle
@@ -38,7 +37,7 @@ from .interrupts import interrupt
 
 # the bundle's load order: a module comes after the ones it imports
 MODULES = ("routes", "capture", "tracebacks", "interrupts", "tags", "sources", "cells", "display", "jobs",
-           "names", "imports", "displays", "plots", "inputs", "logs", "wire", "bulk", "introspect", "sessions")
+           "imports", "displays", "plots", "inputs", "logs", "wire", "bulk", "introspect", "sessions")
 __all__ = ["attach", "describe", "interrupt", "mimebundle", "resume", "run_cell"]
 
 

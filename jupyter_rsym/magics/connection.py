@@ -4,9 +4,9 @@ from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 
-from ..address import AddressError
-from ..transport import Credentials, parse as parse_address
+from ..address import AddressError, parse_address
 from ..errors import RSymError
+from ..transport import Credentials
 from .base import ExtensionMagics
 
 BAD_VARIABLE = "--as {!r}: a notebook variable must be a Python identifier"
