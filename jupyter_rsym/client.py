@@ -26,6 +26,7 @@ from .agent.wire import Piece, no_delay_during, register_pieces, send_message
 from .errors import Interrupted, NoAnswer, RanTooLong, RemoteError, from_rpyc_exception
 from .proxies import QuickRoot
 from .routing import OriginTrackingObjects, report_callback_error
+from .serving import WaiterCount
 
 _CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
 INTERRUPTED_CALLBACK = "interrupted in the notebook"
@@ -350,25 +351,6 @@ class Reply:
 
 class _Flag(threading.local):
     active = False
-
-
-class WaiterCount:
-    """How many local threads are waiting on a reply (and so serving)."""
-
-    def __init__(self):
-        self.count = 0
-        self.changed = threading.Condition(threading.Lock())
-        self.wake_when_idle = False  # the background server sleeps until count is 0
-
-    def enter(self):
-        with self.changed:
-            self.count += 1
-
-    def leave(self):
-        with self.changed:
-            self.count -= 1
-            if not self.count and self.wake_when_idle:
-                self.changed.notify_all()
 
 
 class ClientService(ClassicClient):

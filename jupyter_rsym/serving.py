@@ -83,3 +83,22 @@ class BackgroundServer:
                 os.close(self._wake_read)
                 os.close(self._wake_write)
                 self._wake_read = self._wake_write = None
+
+
+class WaiterCount:
+    """How many local threads are waiting on a reply (and so serving)."""
+
+    def __init__(self):
+        self.count = 0
+        self.changed = threading.Condition(threading.Lock())
+        self.wake_when_idle = False  # the background server sleeps until count is 0
+
+    def enter(self):
+        with self.changed:
+            self.count += 1
+
+    def leave(self):
+        with self.changed:
+            self.count -= 1
+            if not self.count and self.wake_when_idle:
+                self.changed.notify_all()

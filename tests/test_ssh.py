@@ -23,7 +23,7 @@ from jupyter_rsym.deploy import MARKER, SERVER_MODULES, DeployedServer
 from jupyter_rsym.transport import transport_for
 
 from .harness import KernelHarness
-from .test_sessions import one_line_error
+from .test_sessions import free_port, one_line_error
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: no rpyc installed
 GONE_TIMEOUT = 10.0
@@ -39,12 +39,6 @@ def a_python(version):
     if found is None:
         pytest.skip(f"no Python {version} here")
     return found
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ssh_children(pid):
