@@ -2,22 +2,40 @@
 
 Who says what (``cn``/``sn``: 32 random bytes from the client/the server)::
 
-    client -> server   ping request   ("jupyter-rsym-auth/1", "hello", cn)
-    server -> client   ping reply     ("jupyter-rsym-auth/1", "challenge", sn, server_proof, rpyc version)
-    client -> server   ping request   ("jupyter-rsym-auth/1", "proof", client_proof)
-                       (or ("jupyter-rsym-auth/1", "mismatch"): the server's proof was wrong)
-    server -> client   ping reply     ("jupyter-rsym-auth/1", "welcome")
+    client -> server   ping request   ("jupyter-rsym-auth/2", "hello", cn)
+    server -> client   ping reply     ("jupyter-rsym-auth/2", "challenge", sn, rpyc version)
+    client -> server   ping request   ("jupyter-rsym-auth/2", "proof", client_proof)
+    server -> client   ping reply     ("jupyter-rsym-auth/2", "welcome", server_proof)
                        (or an exception reply: PermissionError, wrong token)
 
-    server_proof = HMAC-SHA256(token, "server" + cn + sn)
     client_proof = HMAC-SHA256(token, "client" + sn + cn)
+    server_proof = HMAC-SHA256(token, "server" + cn + sn + client_proof)
 
-The token never crosses the wire, both sides prove they know it (a client
-checks the server's proof before it sends its own), and proofs are compared
-with ``hmac.compare_digest``.  Every message is a complete rpyc 6 frame, so
-each party understands what it gets: a stock rpyc server answers the hello
-as the ping it is (the client then knows it asks for no token), and a client
-that starts rpyc at once (no token; ``rpyc.classic.connect``) gets an rpyc
+The client proves first.  Until a client has proven the token, nothing the
+server sends depends on it (the challenge is a fresh nonce and a version),
+so whoever reaches the port learns nothing to test guesses against offline:
+each guess costs a connection, and a wrong one is refused.  (In version 1
+the server proved first, and one hello fetched an HMAC of the token: an
+offline oracle.)  The server's proof then binds both nonces and the client's
+proof, so a welcome cannot be replayed from another connection, and the
+client starts rpyc only after checking it.
+
+Someone posing as the server receives the client's proof, an HMAC of the
+token over nonces it chose.  That is all it gets (the client sends nothing
+else before the welcome checks out), and it is worth no more than a wrong
+guess only while the token cannot be enumerated: hence ``weak_token``, which
+the server applies to every token it is given and the client to every token
+it would prove (at least 128 bits of randomness in form; generated tokens
+have 256).  Without a password-authenticated key exchange (not in the
+standard library) no shared-secret scheme does better: whoever proves first
+hands the other side an HMAC.  Over TLS a pinned certificate or CA check
+rules the impostor out before any of this.
+
+The token never crosses the wire and proofs are compared with
+``hmac.compare_digest``.  Every message is a complete rpyc 6 frame, so each
+party understands what it gets: a stock rpyc server answers the hello as the
+ping it is (the client then knows it asks for no token), and a client that
+starts rpyc at once (no token; ``rpyc.classic.connect``) gets an rpyc
 exception reply saying a token is needed, instead of a dropped connection.
 
 The server side never trusts a length: frames over ``MAX_FRAME`` bytes,
@@ -41,7 +59,7 @@ import rpyc
 from rpyc.core import brine, consts
 from rpyc.utils.authenticators import AuthenticationError
 
-PROTOCOL = "jupyter-rsym-auth/1"
+PROTOCOL = "jupyter-rsym-auth/2"
 NONCE_BYTES = 32
 MAX_FRAME = 512  # bytes of payload; the largest message above is ~150
 HEADER = struct.Struct("!LB")  # rpyc's frame header: length, compressed
@@ -83,6 +101,10 @@ class WrongServerProof(HandshakeError):
     """The server could not prove it knows the token."""
 
 
+class WeakToken(ValueError):
+    """A token with less than 128 bits of randomness in form (``weak_token``)."""
+
+
 def make_token():
     """A new random token (256 bits as hex: it never starts with "-", which
     the pasted ``%rconnect ... --token T`` line would read as an option)."""
@@ -91,8 +113,36 @@ def make_token():
     return secrets.token_hex(32)
 
 
-def _mac(token, label, first, second):
-    return hmac.new(token.encode(), label + first + second, hashlib.sha256).digest()
+MIN_HEX_DIGITS = 32  # 128 bits as hex
+MIN_CHARACTERS = 22  # 128 bits as base64 (22 x 6 bits)
+MAKE_ONE = 'python -c "import secrets; print(secrets.token_hex(32))"'
+
+
+def weak_token(token):
+    """Why ``token`` is too weak to stand an offline guess, or None if it is not.
+
+    "In form": 32 hex digits or 22 other characters hold 128 bits if they
+    were drawn at random; a shorter token cannot, whatever it is.
+    """
+    hexadecimal = all(c in "0123456789abcdefABCDEF" for c in token)
+    if hexadecimal and len(token) < MIN_HEX_DIGITS:
+        return f"the token has {len(token)} hex digits, fewer than {MIN_HEX_DIGITS} (128 bits)"
+    if not hexadecimal and len(token) < MIN_CHARACTERS:
+        return f"the token has {len(token)} characters, fewer than {MIN_CHARACTERS} (128 bits)"
+    if token != token.strip() or any(c.isspace() for c in token):
+        return "the token contains white space"
+    return None
+
+
+def check_token(token):
+    """Raise ``WeakToken`` (one line saying how to make a good one) for a weak token."""
+    why = weak_token(token)
+    if why:
+        raise WeakToken(f"{why}; make one with: {MAKE_ONE}")
+
+
+def _mac(token, label, *parts):
+    return hmac.new(token.encode(), label + b"".join(parts), hashlib.sha256).digest()
 
 
 # -- rpyc frames ---------------------------------------------------------------
@@ -225,12 +275,9 @@ class ServerHandshake:
         if self._nonces is None:
             if not (_ours(data, "hello", 3) and _nonce(data[2])):
                 return self._refuse(seq, TOKEN_REQUIRED, "no token (started rpyc without the handshake)")
-            client_nonce, server_nonce = data[2], os.urandom(NONCE_BYTES)
-            self._nonces = client_nonce, server_nonce
-            proof = _mac(self.token, b"server", client_nonce, server_nonce)
-            return reply(seq, (PROTOCOL, "challenge", server_nonce, proof, rpyc.__version__))
-        if _ours(data, "mismatch", 2):
-            return self._close("wrong token (the client found this server's proof wrong)")
+            self._nonces = data[2], os.urandom(NONCE_BYTES)
+            # nothing here depends on the token: the client has proven nothing yet
+            return reply(seq, (PROTOCOL, "challenge", self._nonces[1], rpyc.__version__))
         if not (_ours(data, "proof", 3) and isinstance(data[2], bytes)):
             raise HandshakeError("not a token proof")
         client_nonce, server_nonce = self._nonces
@@ -238,7 +285,7 @@ class ServerHandshake:
         if not hmac.compare_digest(expected, data[2]):
             return self._refuse(seq, WRONG_TOKEN, "wrong token")
         self.admitted = True
-        return reply(seq, (PROTOCOL, "welcome"))
+        return reply(seq, (PROTOCOL, "welcome", _mac(self.token, b"server", client_nonce, server_nonce, expected)))
 
     def _refuse(self, seq, message, reason):
         self._close(reason)
@@ -295,7 +342,7 @@ def authenticate(sock, token, timeout, strict=True):
     raises ``NoChallenge`` if ``strict``, otherwise returns False and the
     connection stays usable for plain rpyc (the hello was an ordinary ping).
     Raises ``Refused`` (the server's reason), ``WrongServerProof``,
-    ``ServerMismatch``, ``HandshakeError``, ``socket.timeout`` or ``OSError``.
+    ``WeakToken`` (before proving anything), ``ServerMismatch``, ``HandshakeError``, ``socket.timeout`` or ``OSError``.
     """
     deadline = time.monotonic() + timeout
     reader = FrameReader(limit=4096)  # a server's refusal carries a sentence
@@ -309,17 +356,19 @@ def authenticate(sock, token, timeout, strict=True):
             if strict:
                 raise NoChallenge("the server answered the hello as a plain ping")
             return False
-        if not (_ours(data, "challenge", 5) and _nonce(data[2])):
+        if not (_ours(data, "challenge", 4) and _nonce(data[2])):
             raise HandshakeError("an unexpected answer to the hello")
-        _, _, server_nonce, server_proof, version = data
-        if not hmac.compare_digest(_mac(token, b"server", client_nonce, server_nonce), server_proof):
-            sock.sendall(ping(1, (PROTOCOL, "mismatch")))  # so the server logs why we left
-            raise WrongServerProof("the server's proof does not match the token")
+        _, _, server_nonce, version = data
         if str(version).split(".")[0] != rpyc.__version__.split(".")[0]:
             raise ServerMismatch(str(version))
-        sock.sendall(ping(1, (PROTOCOL, "proof", _mac(token, b"client", server_nonce, client_nonce))))
-        if not _ours(_answer(sock, reader, deadline, 1), "welcome", 2):
+        check_token(token)  # a weak token's proof would let an impostor guess it offline
+        proof = _mac(token, b"client", server_nonce, client_nonce)
+        sock.sendall(ping(1, (PROTOCOL, "proof", proof)))
+        welcome = _answer(sock, reader, deadline, 1)
+        if not (_ours(welcome, "welcome", 3) and isinstance(welcome[2], bytes)):
             raise HandshakeError("an unexpected answer to the proof")
+        if not hmac.compare_digest(_mac(token, b"server", client_nonce, server_nonce, proof), welcome[2]):
+            raise WrongServerProof("the server's proof does not match the token")
         return True
     finally:
         sock.settimeout(None)

@@ -14,6 +14,8 @@ to ``%rconnect`` must be asked for; one from ``JUPYTER_RSYM_TOKEN`` or
 server one round trip.
 """
 
+import base64
+import hashlib
 import os
 import socket
 import ssl
@@ -38,12 +40,14 @@ TOKEN_ENV = "JUPYTER_RSYM_TOKEN"
 class Credentials:
     """What ``%rconnect`` was given to prove itself and check the server:
     a token, and for TLS the CA file to trust and a client certificate and key
-    (each falls back to its ``RSym`` setting)."""
+    (each falls back to its ``RSym`` setting), or instead of a CA the
+    server certificate's fingerprint (``SHA256:...``, pinned as ssh does)."""
 
     token: str | None = None
     ca: str | None = None
     cert: str | None = None
     key: str | None = None
+    fingerprint: str | None = None
 
 
 class Transport:
@@ -79,6 +83,8 @@ class Transport:
             auth.authenticate(stream.sock, self.token, self.timeout, strict=self.token_required)
         except auth.Refused as exc:
             raise ConnectFailed(self._refusal(str(exc)) or f"{address} refused the token: {exc}") from None
+        except auth.WeakToken as exc:
+            raise ConnectFailed(f"not proving a weak token to {address}: {exc}") from None
         except auth.WrongServerProof:
             raise ConnectFailed(f"wrong token for {address}: the server holds another one") from None
         except auth.NoChallenge:
@@ -213,14 +219,17 @@ class TlsStream(WireStream):
 
 class TlsTransport(Transport):
     """TLS to HOST:PORT: the server's certificate is checked against ``--ca``
-    (or the system's CAs) and its name; ``--cert``/``--key`` present a client
+    (or the system's CAs) and its name, or with ``--fingerprint`` against
+    that fingerprint alone; ``--cert``/``--key`` present a client
     certificate."""
 
     concurrent_streams = True
 
     def __init__(self, address, settings, credentials=None):
         super().__init__(address, settings, credentials)
-        self.context = tls_context(credentials or Credentials(), settings)
+        credentials = credentials or Credentials()
+        self.fingerprint = credentials.fingerprint and pinned(credentials.fingerprint)
+        self.context = tls_context(credentials, settings)
 
     def new_stream(self):
         address = self.address
@@ -246,6 +255,13 @@ class TlsTransport(Transport):
         except ssl.SSLError as exc:
             sock.close()
             raise ConnectFailed(self._tls_refused(exc)) from None
+        if self.fingerprint:
+            seen = fingerprint(tls.getpeercert(binary_form=True))
+            if seen != self.fingerprint:  # before a single byte of ours goes out
+                tls.close()
+                raise ConnectFailed(
+                    f"the TLS certificate of {address} has fingerprint {seen}, not {self.fingerprint} "
+                    "(--fingerprint): another server, or the server made a new certificate")
         tls.settimeout(None)
         return TlsStream(tls)
 
@@ -275,12 +291,36 @@ def tls_context(credentials, settings):
         credentials.key or settings.tls_key))
     try:
         context = ssl.create_default_context(cafile=ca)
+        if credentials.fingerprint:  # the pin replaces the CA and the name: checked after the handshake
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         if cert:
             context.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:
         names = " / ".join(filter(None, (ca, cert, key)))
         raise ConnectFailed(f"cannot load the TLS files {names}: {exc.strerror or exc}") from None
     return context
+
+
+def fingerprint(der):
+    """``SHA256:`` and the unpadded base64 of a DER certificate's SHA-256, as ssh writes them."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
+
+
+def pinned(text):
+    """A ``--fingerprint`` as ``fingerprint`` writes it (``SHA256:`` optional;
+    hex with or without colons also taken); ``ConnectFailed`` if it is none."""
+    body = text.strip().removeprefix("SHA256:").removeprefix("sha256:")
+    try:
+        if len(body.replace(":", "")) == 64:
+            digest = bytes.fromhex(body.replace(":", ""))
+        else:
+            digest = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise ConnectFailed(f"--fingerprint {text}: not a SHA-256 fingerprint (SHA256:... as the server printed it)")
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 def _token(credentials, settings):

@@ -10,7 +10,7 @@ from ..transport import Credentials
 from .base import ExtensionMagics
 
 BAD_VARIABLE = "--as {!r}: a notebook variable must be a Python identifier"
-TLS_ONLY = "--ca, --cert and --key are for tls:// addresses; use tls://{0.host}:{0.port}"
+TLS_ONLY = "--ca, --cert, --key and --fingerprint are for tls:// addresses; use tls://{0.host}:{0.port}"
 CERT_AND_KEY = "--cert and --key go together"
 DISCONNECT_WHAT = "name a session to disconnect, or use --all"
 DEPLOY_NEEDS_SSH = "--deploy needs an ssh:// address: it starts the server over ssh"
@@ -46,6 +46,11 @@ class ConnectionMagics(ExtensionMagics):
         "--ca", default=None, metavar="FILE",
         help="tls:// only: CA file to check the server's certificate with (default: RSym.tls_ca, "
         "else the system's CAs)",
+    )
+    @magic_arguments.argument(
+        "--fingerprint", default=None, metavar="SHA256:...",
+        help="tls:// only: accept exactly the server certificate with this fingerprint (as "
+        "jupyter-rsym serve --tls-self-signed prints it) instead of checking a CA and the host name",
     )
     @magic_arguments.argument("--cert", default=None, metavar="FILE",
                               help="tls:// only: client certificate (default: RSym.tls_cert)")
@@ -100,7 +105,7 @@ class ConnectionMagics(ExtensionMagics):
             address = parse_address(args.address, settings.default_port)
         except AddressError as exc:
             raise UsageError(str(exc)) from None
-        if address.scheme != "tls" and (args.ca or args.cert or args.key):
+        if address.scheme != "tls" and (args.ca or args.fingerprint or args.cert or args.key):
             raise UsageError(TLS_ONLY.format(address))
         if bool(args.cert) != bool(args.key):
             raise UsageError(CERT_AND_KEY)
@@ -111,7 +116,7 @@ class ConnectionMagics(ExtensionMagics):
             options["deploy"] = args.python or settings.ssh_python
         elif args.python:
             raise UsageError(PYTHON_NEEDS_DEPLOY)
-        credentials = Credentials(args.token, args.ca, args.cert, args.key)
+        credentials = Credentials(args.token, args.ca, args.cert, args.key, args.fingerprint)
         previous = next((s for s in self.extension.sessions if s.name == name), None)
         session = self.extension.connect(name, address, timeout=args.timeout,
                                          credentials=credentials, **options)
