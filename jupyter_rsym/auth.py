@@ -248,6 +248,11 @@ class ServerHandshake:
         self.reason = ""
         self._nonces = None
 
+    @property
+    def started(self):
+        """Whether the client has sent a well-formed hello (it is in the handshake)."""
+        return self._nonces is not None
+
     def receive(self, data):
         if not data:
             return self._close("closed the connection during the handshake")

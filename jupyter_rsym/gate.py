@@ -5,10 +5,18 @@ waiting connection (rpyc's authenticator model) would let anyone who reaches
 the port pile up threads; here one thread runs every waiting connection's TLS
 handshake and token handshake (``auth.ServerHandshake``) on non-blocking
 sockets.  Each connection may wait ``timeout`` seconds in all (a client
-trickling a byte at a time is dropped too), and at most ``max_pending`` wait
-at once: past that the longest-waiting one is dropped, so a flood of silent
-connections cannot lock out a client that completes its handshake in
-milliseconds.  A connection that passes is handed, as a blocking socket, to
+trickling a byte at a time is dropped too).  Fair under a flood:
+
+- at most ``max_per_address`` wait from one client address: more from there
+  are refused as they come, so one flooding address holds a few places only;
+- at most ``max_pending`` wait in all: past that the longest-waiting *bare*
+  connection (nothing of a handshake sent yet) makes room; one that has
+  begun its handshake (a TLS record, a well-formed hello) is never dropped
+  for a newcomer, which is refused instead when only such ones wait;
+- refusals and drops are logged one by one up to a budget per 10 s, the rest
+  as one count line per 10 s (``RefusalLog``), so a flood cannot fill a disk.
+
+A connection that passes is handed, as a blocking socket, to
 ``admit(sock, peer, how)``, which serves it in a thread of its own.
 
 Standard library only (plus ``auth``, which needs rpyc).
@@ -29,13 +37,62 @@ _TLS_WAIT = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
 class Waiting:
     """One connection at the gate."""
 
-    __slots__ = ("sock", "peer", "deadline", "step", "handshake", "events")
+    __slots__ = ("sock", "peer", "address", "deadline", "step", "handshake", "events", "tls_started")
 
     def __init__(self, sock, peer, deadline):
         self.sock, self.peer, self.deadline = sock, peer, deadline
+        self.address = address_of(peer)
         self.step = None  # what it waits for: "peek", "tls" or "token"
         self.handshake = None
         self.events = selectors.EVENT_READ
+        self.tls_started = False
+
+    @property
+    def bare(self):
+        """Nothing of a handshake sent yet: the first to make room under a flood."""
+        return not (self.tls_started or (self.handshake is not None and self.handshake.started))
+
+
+def address_of(peer):
+    """The client address of a ``host:port`` / ``[host]:port`` peer string."""
+    return peer.rsplit(":", 1)[0]
+
+
+class RefusalLog:
+    """Logs refused and dropped connections: the first ``budget`` of each
+    ``interval`` one by one (``write(peer, reason)``), the rest as one count
+    line (``write(None, text)``) when the interval is over."""
+
+    def __init__(self, write, budget=20, interval=10.0):
+        self.write, self.budget, self.interval = write, budget, interval
+        self._end = None  # when the current interval ends (None: none running)
+        self._lines, self._count, self._addresses = 0, 0, set()
+
+    def __call__(self, peer, reason):
+        now = time.monotonic()
+        self.flush(now)
+        if self._end is None:
+            self._end = now + self.interval
+        if self._lines < self.budget:
+            self._lines += 1
+            self.write(peer, reason)
+        else:
+            self._count += 1
+            self._addresses.add(address_of(peer))
+
+    @property
+    def due(self):
+        """When ``flush`` has a count line to write (None: nothing counted)."""
+        return self._end if self._count else None
+
+    def flush(self, now):
+        if self._end is None or now < self._end:
+            return
+        if self._count:
+            addresses = len(self._addresses)
+            self.write(None, f"refused {self._count} connections from {addresses} "
+                       f"address{'es' if addresses != 1 else ''} in the last {self.interval:g} s")
+        self._end, self._lines, self._count, self._addresses = None, 0, 0, set()
 
 
 class Gate:
@@ -43,13 +100,16 @@ class Gate:
 
     ``token``: the token clients must prove (None: no token step);
     ``tls``: an ``ssl.SSLContext`` for the server side (None: plain TCP);
-    ``log(peer, text)`` reports each refusal.
+    ``log(peer, text)`` reports refusals (``peer`` None: a count line).
     """
 
-    def __init__(self, admit, log, token=None, tls=None, timeout=10.0, max_pending=256):
-        self.admit, self.log = admit, log
+    def __init__(self, admit, log, token=None, tls=None, timeout=10.0, max_pending=256,
+                 max_per_address=16, logged_refusals=20):
+        self.admit, self.log = admit, RefusalLog(log, logged_refusals)
         self.token, self.tls = token, tls
         self.timeout, self.max_pending = timeout, max_pending
+        self.max_per_address = max_per_address
+        self._per_address = collections.Counter()  # client address -> connections waiting
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -98,6 +158,7 @@ class Gate:
                     elif (waiting := self._waiting.get(key.fd)) is not None:
                         self._step(waiting)
                 self._expire()
+                self.log.flush(time.monotonic())
         finally:
             for waiting in list(self._waiting.values()):
                 self._drop(waiting, None)
@@ -115,24 +176,32 @@ class Gate:
             pass
 
     def _until_next_deadline(self):
-        if not self._waiting:
-            return None
-        first = next(iter(self._waiting.values()))  # the oldest has the nearest deadline
-        return max(first.deadline - time.monotonic(), 0)
+        deadlines = [due] if (due := self.log.due) is not None else []
+        if self._waiting:  # the oldest has the nearest deadline
+            deadlines.append(next(iter(self._waiting.values())).deadline)
+        return max(min(deadlines) - time.monotonic(), 0) if deadlines else None
 
     def _take_incoming(self):
         while self._incoming:
             sock, peer, deadline = self._incoming.popleft()
-            while len(self._waiting) >= self.max_pending:
-                oldest = next(iter(self._waiting.values()))
-                self._drop(oldest, f"dropped: {self.max_pending} connections were waiting at the gate")
-            sock.setblocking(False)
             waiting = Waiting(sock, peer, deadline)
+            if self._per_address[waiting.address] >= self.max_per_address:
+                self._drop(waiting, f"refused: {self.max_per_address} connections from "
+                           f"{waiting.address} were waiting at the gate")
+                continue
+            if len(self._waiting) >= self.max_pending:
+                bare = next((w for w in self._waiting.values() if w.bare), None)
+                if bare is None:  # all of them are handshaking: the newcomer waits its turn elsewhere
+                    self._drop(waiting, f"refused: {self.max_pending} connections were mid-handshake")
+                    continue
+                self._drop(bare, f"dropped: {self.max_pending} connections were waiting at the gate")
+            sock.setblocking(False)
             if self.tls is not None:
                 waiting.step = "peek"
             else:
                 waiting.step, waiting.handshake = "token", ServerHandshake(self.token)
             self._waiting[sock.fileno()] = waiting
+            self._per_address[waiting.address] += 1
             self._selector.register(sock, selectors.EVENT_READ)
 
     def _expire(self):
@@ -177,6 +246,7 @@ class Gate:
             self._selector.unregister(waiting.sock)
             waiting.sock = self.tls.wrap_socket(
                 waiting.sock, server_side=True, do_handshake_on_connect=False)
+            waiting.tls_started = True
             self._selector.register(waiting.sock, selectors.EVENT_READ)
             waiting.step = "tls"
         else:  # plain bytes, or end of stream: the handshake object reports either
@@ -227,7 +297,10 @@ class Gate:
             self._selector.modify(waiting.sock, events)
 
     def _forget(self, waiting):
-        self._waiting.pop(waiting.sock.fileno(), None)
+        if self._waiting.pop(waiting.sock.fileno(), None) is not None:
+            self._per_address[waiting.address] -= 1
+            if not self._per_address[waiting.address]:
+                del self._per_address[waiting.address]
         try:
             self._selector.unregister(waiting.sock)
         except (KeyError, ValueError):

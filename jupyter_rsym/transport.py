@@ -15,7 +15,6 @@ server one round trip.
 """
 
 import base64
-import hashlib
 import os
 import socket
 import ssl
@@ -29,6 +28,7 @@ from rpyc.utils.factory import connect_channel
 
 from . import auth
 from .agent.wire import WireStream
+from .certificate import fingerprint
 from .errors import ConnectFailed, RSymError
 from .interrupts import GuardedChannel
 
@@ -300,11 +300,6 @@ def tls_context(credentials, settings):
         names = " / ".join(filter(None, (ca, cert, key)))
         raise ConnectFailed(f"cannot load the TLS files {names}: {exc.strerror or exc}") from None
     return context
-
-
-def fingerprint(der):
-    """``SHA256:`` and the unpadded base64 of a DER certificate's SHA-256, as ssh writes them."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
 
 
 def pinned(text):

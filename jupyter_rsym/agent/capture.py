@@ -74,6 +74,7 @@ class Link:
 
         ``payload`` must travel by value (tuples of str, bytes, numbers).
         """
+        size = max(size, ITEM_BYTES)  # even a clear_output: else the kept buffer has no bound
         with self._buffer_lock:
             was_empty = not self._chunks
             self._chunks.append([cause, kind, payload, size])
@@ -236,6 +237,7 @@ class _Route:
         self.sent = 0  # the last batch number emitted here
 
 
+ITEM_BYTES = 64  # about what an item costs in a batch on the wire: its cause, kind and payload
 DROPPED = ("[jupyter-rsym: %d characters of output dropped here: more than the server keeps "
            "(--resume-buffer %d) waited while the link was down]\n")
 

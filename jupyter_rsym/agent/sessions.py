@@ -23,7 +23,6 @@ fail.  The server logs each step.
 """
 
 import hmac
-import itertools
 import secrets
 import threading
 import time
@@ -181,7 +180,6 @@ class Registry:
         self.on_change = on_change or (lambda: None)
         self.sessions = {}  # id -> Session
         self.expired = {}  # id -> why, for the sessions that ended (the most recent only)
-        self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._timer = None
@@ -190,7 +188,10 @@ class Registry:
         return len(self.sessions)
 
     def new_id(self):
-        return next(self._ids)
+        """A random id (sequential ones would tell a client how many others came)."""
+        while (session_id := secrets.token_hex(6)) in self.sessions:
+            pass
+        return session_id
 
     @staticmethod
     def peer_of(conn):
@@ -205,7 +206,7 @@ class Registry:
         session = Session(self, conn, service, link)
         with self._lock:
             self.sessions[session.id] = session
-        self.log("session %d opened by %s" % (session.id, session.peer))
+        self.log("session %s opened by %s" % (session.id, session.peer))
         return session
 
     def take(self, session_id, secret):
@@ -220,7 +221,7 @@ class Registry:
         return session
 
     def resumed(self, session, conn):
-        self.log("session %d resumed by %s" % (session.id, self.peer_of(conn)))
+        self.log("session %s resumed by %s" % (session.id, self.peer_of(conn)))
 
     def closed(self, conn):
         """The server's connection ``conn`` ended: its session waits for a resume."""
@@ -230,7 +231,7 @@ class Registry:
             session.detach(conn, "its connection closed")
 
     def detached(self, session, why):
-        self.log("session %d detached (%s); kept %g s for the notebook to resume it "
+        self.log("session %s detached (%s); kept %g s for the notebook to resume it "
                  "(a restarted kernel starts a new session, and this one then expires)"
                  % (session.id, why, self.grace))
         with self._lock:
@@ -247,9 +248,9 @@ class Registry:
             while len(self.expired) > 1000:
                 del self.expired[next(iter(self.expired))]
         if how == CLOSED:
-            self.log("session %d ended: it %s" % (session.id, how))
+            self.log("session %s ended: it %s" % (session.id, how))
         else:
-            self.log("session %d %s: its threads keep running, their output is dropped and "
+            self.log("session %s %s: its threads keep running, their output is dropped and "
                      "their callbacks fail" % (session.id, how))
         self.on_change()
 

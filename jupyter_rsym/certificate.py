@@ -1,0 +1,75 @@
+"""The TLS certificate ``jupyter-rsym serve --tls-self-signed`` makes at start,
+and the fingerprint both sides compare (``%rconnect ... --fingerprint``).
+
+Where nobody runs a CA, a certificate made at start and pinned by its
+fingerprint (trust on first use, as ssh does with host keys) still keeps the
+path from reading or taking over a session: the notebook accepts exactly
+that certificate and no other, whatever names it carries.
+
+Making the certificate needs the ``cryptography`` package (the optional
+extra ``jupyter_rsym[tls]``), imported only here and only when asked for;
+without it ``--tls-self-signed`` fails with one line.  ``fingerprint`` is
+standard library only.
+"""
+
+import base64
+import datetime
+import hashlib
+import os
+import secrets
+import socket
+import ssl
+import tempfile
+
+MISSING = ("--tls-self-signed needs the cryptography package: pip install 'jupyter_rsym[tls]' "
+           "(or cryptography), or pass --tls-cert FILE --tls-key FILE")
+VALID_DAYS = 3650  # the pin is what is checked, not the dates; a server may run for long
+
+
+def fingerprint(der):
+    """``SHA256:`` and the unpadded base64 of a DER certificate's SHA-256, as ssh writes them."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
+
+
+def self_signed(host):
+    """``(ssl.SSLContext for the server, fingerprint)`` of a new certificate for ``host``.
+
+    Raises ``RuntimeError`` (``MISSING``) without the cryptography package.
+    """
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        raise RuntimeError(MISSING) from None
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = socket.gethostname() if host in ("", "0.0.0.0", "::") else host
+    names = [x509.DNSName(name)]
+    try:
+        names = [x509.IPAddress(ipaddress.ip_address(name))]
+    except ValueError:
+        pass
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jupyter-rsym serve")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
+                   .add_extension(x509.SubjectAlternativeName(names), critical=False)
+                   .sign(key, hashes.SHA256()))
+    # ssl loads keys from files only: this one is encrypted with a password
+    # that never leaves this process, in a directory only we can read
+    password = secrets.token_bytes(32)
+    with tempfile.TemporaryDirectory(prefix="jupyter-rsym-") as directory:
+        cert_file, key_file = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+        with open(cert_file, "wb") as out:
+            out.write(certificate.public_bytes(serialization.Encoding.PEM))
+        with open(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.BestAvailableEncryption(password)))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert_file, key_file, password=password)
+    return context, fingerprint(certificate.public_bytes(serialization.Encoding.DER))
