@@ -70,7 +70,7 @@ if ours():
 """
 RPYC_LEFT_OUT = ("cli/rpyc_", "utils/zerodeploy.py")  # they import plumbum; a server does not need them
 # what ``python -m jupyter_rsym.server`` imports (server.py's docstring), and the agent
-SERVER_MODULES = ("__init__.py", "bundle.py", "auth.py", "gate.py", "server.py")
+SERVER_MODULES = ("__init__.py", "bundle.py", "auth.py", "certificate.py", "gate.py", "server.py")
 SHELL_NOT_FOUND = (126, 127)  # the remote shell's exit codes for a command it cannot run
 LOG_LINES = 20
 STOP_TIMEOUT = 5.0

@@ -35,7 +35,7 @@ notebook ends after that notebook's grace period).
 
 Needs only the standard library and rpyc: ``python -m jupyter_rsym.server``
 runs from a directory holding ``rpyc`` and ``jupyter_rsym`` with its
-``__init__``, ``agent/``, ``bundle``, ``auth``, ``gate`` and ``server``
+``__init__``, ``agent/``, ``bundle``, ``auth``, ``certificate``, ``gate`` and ``server``
 modules.
 """
 

@@ -22,8 +22,8 @@ MAX_PENDING = 64
 
 @pytest.fixture(scope="module")
 def server():
-    with RsymServer(extra_args=["--auth-timeout", str(AUTH_TIMEOUT),
-                                "--max-pending", str(MAX_PENDING)]) as server:
+    with RsymServer(extra_args=["--auth-timeout", str(AUTH_TIMEOUT), "--max-pending", str(MAX_PENDING),
+                                "--logged-refusals", "100000"]) as server:  # tests look for their lines
         yield server
 
 
@@ -55,8 +55,8 @@ def status(pid):
     return int(fields["Threads"]), int(fields["VmRSS"].split()[0])
 
 
-def attacker(server):
-    return socket.create_connection((server.host, server.port), timeout=10)
+def attacker(server, source="127.0.0.1"):
+    return socket.create_connection((server.host, server.port), timeout=10, source_address=(source, 0))
 
 
 def until_closed(sock, timeout):
@@ -125,14 +125,17 @@ def test_silent_client_is_dropped_after_auth_timeout(server, good):
 
 
 def test_many_idle_connections_cost_no_threads(server, good):
-    """More silent and trickling connections than may wait at once: threads stay
-    as they were, memory stays bounded, a good client still gets in."""
+    """More silent and trickling connections than may wait at once, from 8
+    other addresses: threads stay as they were, memory stays bounded, a good
+    client still gets in."""
     pid = server.process.pid
     threads_before, rss_before = status(pid)
     crowd = []
     try:
-        for i in range(4 * MAX_PENDING):
-            sock = attacker(server)
+        # twice the per-address cap from one address, then more than fit from 8 others
+        sources = ["127.0.0.2"] * 32 + [f"127.0.0.{3 + i % 8}" for i in range(4 * MAX_PENDING)]
+        for i, source in enumerate(sources):
+            sock = attacker(server, source)
             if i % 2:
                 sock.sendall(b"\x00\x00")  # half a frame header, then nothing
             crowd.append(sock)
@@ -142,6 +145,7 @@ def test_many_idle_connections_cost_no_threads(server, good):
         assert rss_during - rss_before < 10_000, (rss_before, rss_during)
         still_serves(server, good)  # while the crowd waits
         server.wait_for_log(f"dropped: {MAX_PENDING} connections were waiting at the gate")
+        server.wait_for_log("refused: 16 connections from 127.0.0.2 were waiting at the gate")
         for sock in crowd:  # every one of them is dropped in time
             until_closed(sock, AUTH_TIMEOUT + 5)
     finally:

@@ -58,8 +58,11 @@ def test_wrong_ways_in_are_one_clear_line(fresh, rsym_server, tls_rsym_server, c
     plain, tls = rsym_server, tls_rsym_server
     tls_port = f"127.0.0.1:{tls.port}"
     cases = [
-        (f"%rconnect {plain.address} --token not-it",
+        (f"%rconnect {plain.address} --token {'0' * 64}",
          f"ConnectionError: wrong token for {plain.address}: the server holds another one"),
+        (f"%rconnect {plain.address} --token not-it",  # its proof would be an offline oracle
+         f"ConnectionError: not proving a weak token to {plain.address}: the token has 6 characters, "
+         f"fewer than 22 (128 bits); make one with: {auth.MAKE_ONE}"),
         (f"%rconnect {plain.address}",
          f"ConnectionError: {plain.address} requires a token: %rconnect {plain.address} --token TOKEN "
          "(or set JUPYTER_RSYM_TOKEN, or RSym.token_file)"),
@@ -91,7 +94,7 @@ def test_wrong_ways_in_are_one_clear_line(fresh, rsym_server, tls_rsym_server, c
         fresh.ok("%config RSym.connect_timeout = 5")
     assert line == (f"ConnectionError: tls://{classic_server.address} did not answer the TLS handshake "
                     f"in 1 s; if it is a plain server, connect to {classic_server.address} without tls://")
-    assert "--ca, --cert and --key are for tls:// addresses" in one_line_error(
+    assert "--ca, --cert, --key and --fingerprint are for tls:// addresses" in one_line_error(
         fresh.run(f"%rconnect {plain.address} --ca {tls_files.ca}"), "UsageError")
     # each server logged why, and serves a well-behaved client all along
     plain.wait_for_log("refused: wrong token")
@@ -198,7 +201,7 @@ def test_server_side_imports_without_ipython():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     modules = {m.split(".")[1] for m in eval(done.stdout)}
-    assert modules == {"agent", "auth", "bundle", "gate", "server"}, modules
+    assert modules == {"agent", "auth", "bundle", "certificate", "gate", "server"}, modules
 
 
 # -- another rpyc major, another jupyter_rsym, a bare Python -----------------------
