@@ -24,7 +24,7 @@ import time
 
 import rpyc
 
-from jupyter_rsym.localserver import ClassicServer, RsymServer
+from tests.servers import ClassicServer, RsymServer
 from tests.certs import make_tls_files
 from tests.harness import KernelHarness
 

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jupyter_rsym.localserver import ClassicServer, RsymServer  # noqa: E402
+from tests.servers import ClassicServer, RsymServer  # noqa: E402
 from tests.harness import KernelHarness  # noqa: E402
 from tests.netproxy import DelayProxy  # noqa: E402
 

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jupyter_rsym.localserver import ClassicServer  # noqa: E402
+from tests.servers import ClassicServer  # noqa: E402
 from tests.harness import Cell, KernelHarness  # noqa: E402
 
 LOCAL = "print(6 * 7)"

@@ -21,7 +21,7 @@ Medians over repeats.
 
 from pathlib import Path
 
-from jupyter_rsym.localserver import RsymServer
+from tests.servers import RsymServer
 from tests.harness import KernelHarness
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ every output received (medians over repeats), per display:
 import statistics
 import time
 
-from jupyter_rsym.localserver import ClassicServer
+from tests.servers import ClassicServer
 from tests.harness import KernelHarness
 
 LOOP = ("for i in range({n}):\n"

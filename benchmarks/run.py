@@ -44,7 +44,7 @@ from rpyc.utils.classic import redirected_stdio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jupyter_rsym.localserver import ClassicServer  # noqa: E402
+from tests.servers import ClassicServer  # noqa: E402
 from tests.harness import KernelHarness  # noqa: E402
 
 

@@ -25,10 +25,10 @@ import rpyc
 from plumbum import SshMachine
 from rpyc.utils.zerodeploy import DeployedServer
 
-from jupyter_rsym.address import parse_address
-from jupyter_rsym.config import RSym
-from jupyter_rsym.localserver import ClassicServer
-from jupyter_rsym.transport import transport_for
+from jupyter_rsym.link.address import parse_address
+from jupyter_rsym.kernel.config import RSym
+from tests.servers import ClassicServer
+from jupyter_rsym.link.transport import transport_for
 from tests.sshd import SshServer
 
 from .connect import in_kernel

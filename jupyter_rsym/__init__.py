@@ -24,21 +24,21 @@ To load it in every kernel, add to ``ipython_kernel_config.py``::
     c.RSym.connections = {"r": "127.0.0.1:18812"}
 """
 
-__version__ = "0.1.0"
+from .remote import __version__
 __all__ = ["RemoteError", "RemoteSession", "load_ipython_extension", "unload_ipython_extension"]
 
 _EXTENSIONS = {}  # id(shell) -> Extension
 
 
 def __getattr__(name):
-    # Imported on first use: a bare remote (only rpyc) imports jupyter_rsym.agent
-    # and jupyter_rsym.server, which must not pull in IPython or traitlets.
+    # Imported on first use: a bare remote (only rpyc) imports jupyter_rsym.remote.agent
+    # and jupyter_rsym.remote.server, which must not pull in IPython or traitlets.
     if name == "RemoteSession":
-        from .session import RemoteSession
+        from .link.session import RemoteSession
 
         return RemoteSession
     if name == "RemoteError":
-        from .errors import RemoteError
+        from .link.errors import RemoteError
 
         return RemoteError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -46,7 +46,7 @@ def __getattr__(name):
 
 def load_ipython_extension(shell):
     """Add jupyter_rsym's magics, settings and display hook to ``shell``."""
-    from .extension import Extension
+    from .kernel.extension import Extension
 
     if id(shell) in _EXTENSIONS:
         return

@@ -20,7 +20,7 @@ def main(argv=None):
     )
     args, rest = parser.parse_known_args(argv)
     if args.command == "serve":
-        from .server import main as serve
+        from .remote.server import main as serve
 
         return serve(rest)
     if rest:

@@ -1,9 +1,8 @@
-"""Servers on loopback as child processes: a stock ``rpyc_classic``, and
-``jupyter-rsym serve``.
+"""``jupyter-rsym serve`` on loopback as a child process, for ``jupyter-rsym demo``.
 
-Used by the demo and the tests: they bind port 0, so the OS picks a free
-port, and the real port (and our server's paste line with its token) is read
-back from the server's start-up log lines.
+It binds port 0, so the OS picks a free port, and the real port (and the
+paste line with its token) is read back from the server's start-up log
+lines.  The tests build their servers on these classes (``tests/servers.py``).
 """
 
 import os
@@ -12,25 +11,23 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 _STARTED = re.compile(r"server started on \[(?P<host>[^\]]+)\]:(?P<port>\d+)")
 _PASTE = re.compile(r"paste into a notebook: (?P<line>%rconnect .*?)\s*$")
-CLASSIC_SERVER = [sys.executable, "-c", "import sys; from rpyc.cli.rpyc_classic import main; sys.exit(main())"]
 
 
-class ClassicServer:
-    """``rpyc_classic --host 127.0.0.1 -p 0`` in a child process.
+class ServerProcess:
+    """A server in a child process that logs rpyc_classic's start-up line.
 
     ``start()`` waits (bounded) for the server to listen; ``stop()`` ends it
     and its process group.  Also a context manager.
     """
 
-    def __init__(self, host="127.0.0.1", port=0, extra_args=(), env=None, cwd=None):
+    def __init__(self, args, host="127.0.0.1", env=None, cwd=None):
         self.host = host
         self.port = None
         self.process = None
-        self._args = [*CLASSIC_SERVER, "--host", host, "-p", str(port), *extra_args]
+        self._args = list(args)
         self._env = env
         self._cwd = cwd
         self.log = []
@@ -44,7 +41,7 @@ class ClassicServer:
         threading.Thread(target=self._read_log, args=(started,), daemon=True).start()
         if not started.wait(timeout) or self.port is None:
             self.stop()
-            raise RuntimeError(f"rpyc_classic did not start in {timeout} s: {''.join(self.log)}")
+            raise RuntimeError(f"{self._args} did not start in {timeout} s: {''.join(self.log)}")
         return self
 
     def _read_log(self, started):
@@ -88,7 +85,7 @@ class ClassicServer:
         self.stop()
 
 
-class RsymServer(ClassicServer):
+class RsymServer(ServerProcess):
     """``python -m jupyter_rsym.server --host 127.0.0.1 --port 0 ARGS`` in a child process.
 
     After ``start()``: ``port``, ``token`` (None with ``--no-auth``) and
@@ -99,9 +96,8 @@ class RsymServer(ClassicServer):
 
     def __init__(self, host="127.0.0.1", port=0, extra_args=(), env=None, cwd=None,
                  python=(sys.executable,)):
-        super().__init__(host, port, env=env, cwd=cwd)
-        self._args = [*python, "-m", "jupyter_rsym.server", "--host", host,
-                      "--port", str(port), *extra_args]
+        super().__init__([*python, "-m", "jupyter_rsym.server", "--host", host, "--port", str(port),
+                          *extra_args], host, env=env, cwd=cwd)
         self.token = None
         self.paste_line = None
 
@@ -116,13 +112,3 @@ class RsymServer(ClassicServer):
     def address(self):
         scheme = "tls://" if self.paste_line and "tls://" in self.paste_line else ""
         return f"{scheme}{self.host}:{self.port}"
-
-    def wait_for_log(self, text, timeout=10):
-        """Wait (bounded) until a log line contains ``text``; return that line."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.log):
-                if text in line:
-                    return line
-            time.sleep(0.02)
-        raise AssertionError(f"no log line with {text!r} in {timeout} s: {''.join(self.log)}")

@@ -4,7 +4,7 @@ import contextlib
 
 import pytest
 
-from jupyter_rsym.localserver import ClassicServer, RsymServer
+from tests.servers import ClassicServer, RsymServer
 
 from .certs import tls_files  # noqa: F401  (a fixture)
 from .harness import KernelHarness

@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 
-from jupyter_rsym.localserver import ClassicServer
+from tests.servers import ClassicServer
 
 
 @contextmanager

@@ -390,7 +390,7 @@ def run_many(kernel, code, count):
 
 
 def test_old_cell_keeps_its_output_past_the_routing_table_bound(connected):
-    connected.ok("import jupyter_rsym.routing as routing\nrouting.MAX_CAUSES = 10")
+    connected.ok("import jupyter_rsym.link.routing as routing\nrouting.MAX_CAUSES = 10")
     try:
         ticker = connected.ok(
             "%%remote\nimport threading, time\n"

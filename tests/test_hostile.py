@@ -9,12 +9,12 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from jupyter_rsym import auth
-from jupyter_rsym.config import RSym
-from jupyter_rsym.localserver import RsymServer
-from jupyter_rsym.session import RemoteSession
-from jupyter_rsym.address import parse_address as parse
-from jupyter_rsym.transport import Credentials
+from jupyter_rsym.remote import auth
+from jupyter_rsym.kernel.config import RSym
+from tests.servers import RsymServer
+from jupyter_rsym.link.session import RemoteSession
+from jupyter_rsym.link.address import parse_address as parse
+from jupyter_rsym.link.transport import Credentials
 
 AUTH_TIMEOUT = 2.0
 MAX_PENDING = 64

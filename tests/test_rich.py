@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from jupyter_rsym.localserver import ClassicServer
+from tests.servers import ClassicServer
 
 from .harness import KernelHarness
 

@@ -7,11 +7,11 @@ import sys
 import pytest
 import rpyc
 
-from jupyter_rsym import bundle
-from jupyter_rsym.address import Address, AddressError, parse_address
-from jupyter_rsym.config import RSym
-from jupyter_rsym.localserver import ClassicServer
-from jupyter_rsym.session import RemoteSession
+from jupyter_rsym.remote import bundle
+from jupyter_rsym.link.address import Address, AddressError, parse_address
+from jupyter_rsym.kernel.config import RSym
+from tests.servers import ClassicServer
+from jupyter_rsym.link.session import RemoteSession
 
 BLOCKED = ("IPython", "ipykernel", "traitlets", "jupyter_client", "zmq")
 
@@ -43,8 +43,8 @@ def test_bad_addresses_say_why(text, message):
 
 
 def test_every_scheme_has_a_transport():
-    from jupyter_rsym.address import SCHEMES
-    from jupyter_rsym.transport import TRANSPORTS
+    from jupyter_rsym.link.address import SCHEMES
+    from jupyter_rsym.link.transport import TRANSPORTS
 
     assert set(SCHEMES) == set(TRANSPORTS)
     assert parse_address("ssh://me@lab/4242", 18812) == Address("lab", 4242, "ssh", "me")
@@ -55,10 +55,10 @@ def test_agent_and_server_side_import_without_ipython():
     code = (
         "import sys\n"
         f"for name in {BLOCKED!r}: sys.modules[name] = None  # importing them now fails\n"
-        "import jupyter_rsym.agent, jupyter_rsym.bundle\n"
-        "jupyter_rsym.bundle.register()\n"
+        "import jupyter_rsym.remote.agent, jupyter_rsym.remote.bundle\n"
+        "jupyter_rsym.remote.bundle.register()\n"
         f"loaded = sorted(m for m, mod in sys.modules.items() if mod is not None and m.startswith({BLOCKED!r}))\n"
-        "print(sorted(jupyter_rsym.agent.__all__), loaded)\n"
+        "print(sorted(jupyter_rsym.remote.agent.__all__), loaded)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -85,13 +85,17 @@ def test_bundle_is_sent_once_per_server_process():
         sent = counting_calls(first)
         agent, versions, _ = bundle.install(first.eval)
         assert len(sent) == 2  # asked, then sent the bundle in one request
-        assert sent[0] < 1000 < sum(len(source) for _, source in bundle.SOURCES) < sent[1]
+        assert sent[0] < 1000 < sum(len(source) for _, _, source in bundle.SOURCES) < sent[1]
         assert bundle.VERSION not in versions
-        assert agent.__version__ == bundle.VERSION
-        assert sorted(agent.MODULES) == [
-            "bulk", "capture", "cells", "display", "displays", "imports", "inputs", "interrupts",
-            "introspect", "jobs", "logs", "plots", "routes", "sessions", "sources", "tags",
-            "tracebacks", "wire"]
+        package = first.eval(f"__import__('sys').modules[{bundle.MODULE_NAME!r}]")
+        assert package.__bundle__ == bundle.VERSION
+        # the whole remote package, every module after those it imports
+        files = sorted(p.relative_to(bundle.PACKAGE_DIR).as_posix() for p in bundle.PACKAGE_DIR.rglob("*.py"))
+        names = [name for name, _, _ in bundle.SOURCES]
+        assert len(names) == len(files) and {"agent.cells", "server", "launcher", "wire"} <= set(names)
+        assert names.index("agent.routes") < names.index("agent.capture") < names.index("agent")
+        assert names.index("wire") < names.index("agent") < names.index("server")
+        assert agent.cells.__file__ == f"<jupyter_rsym remote {bundle.VERSION}>/agent/cells.py"
 
         second = rpyc.classic.connect(server.host, server.port)
         sent = counting_calls(second)
@@ -105,7 +109,7 @@ def test_bundle_is_sent_once_per_server_process():
 
 
 def test_a_server_that_imports_the_agent_gets_no_upload():
-    code = ("import sys; from jupyter_rsym import bundle; bundle.register(); "
+    code = ("import sys; from jupyter_rsym.remote import bundle; bundle.register(); "
             "from rpyc.cli.rpyc_classic import main; sys.exit(main())")
     server = ClassicServer()
     server._args[1:3] = ["-c", code]
@@ -114,7 +118,7 @@ def test_a_server_that_imports_the_agent_gets_no_upload():
         sent = counting_calls(conn)
         agent, versions, _ = bundle.install(conn.eval)
         assert len(sent) == 1 and bundle.VERSION in versions
-        assert agent.__file__.endswith("jupyter_rsym/agent/__init__.py")  # imported, not sent
+        assert agent.__file__.endswith("jupyter_rsym/remote/agent/__init__.py")  # imported, not sent
         conn.close()
         # a whole session works through it: cells, remote tracebacks without agent frames
         session = RemoteSession.connect("r", parse_address(server.address, 18812), RSym())

@@ -13,9 +13,8 @@ import pytest
 import rpyc
 
 import jupyter_rsym
-from jupyter_rsym import auth
-from jupyter_rsym.deploy import SERVER_MODULES  # what --deploy copies
-from jupyter_rsym.localserver import ClassicServer, RsymServer
+from jupyter_rsym.remote import auth
+from tests.servers import ClassicServer, RsymServer
 
 from .test_sessions import fresh, one_line_error  # noqa: F401  (fixture)
 
@@ -32,7 +31,7 @@ def test_token_session_works_and_sends_no_agent(fresh, rsym_server):
     assert "Note" not in connected_line(cell, rsym_server.address)
     # the server imported the agent: nothing was sent at connect time
     agent_file = fresh.ok("r._agent['run_cell'].__code__.co_filename").result["text/plain"]
-    assert agent_file.endswith("jupyter_rsym/agent/cells.py'"), agent_file
+    assert agent_file.endswith("jupyter_rsym/remote/agent/cells.py'"), agent_file
     fresh.ok("def g(x):\n    print('g here', x)\n    return x * 2")
     cell = fresh.ok("list(r.modules.builtins.map(g, r.builtins.range(3)))")
     assert cell.stdout == "g here 0\ng here 1\ng here 2\n" and cell.result["text/plain"] == "[0, 2, 4]"
@@ -195,13 +194,13 @@ def test_server_side_imports_without_ipython():
         "import sys\n"
         "for name in ('IPython', 'ipykernel', 'traitlets', 'jupyter_client', 'zmq'):\n"
         "    sys.modules[name] = None  # importing them now fails\n"
-        "import jupyter_rsym.server, jupyter_rsym.auth, jupyter_rsym.gate\n"
+        "import jupyter_rsym.remote.server, jupyter_rsym.remote.auth, jupyter_rsym.remote.gate\n"
         "print(sorted(m for m in sys.modules if m.startswith('jupyter_rsym.')))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     modules = {m.split(".")[1] for m in eval(done.stdout)}
-    assert modules == {"agent", "auth", "bundle", "certificate", "gate", "server"}, modules
+    assert modules == {"remote"}, modules  # nothing of the notebook side
 
 
 # -- another rpyc major, another jupyter_rsym, a bare Python -----------------------
@@ -228,14 +227,15 @@ def test_servers_of_another_rpyc_major(fresh, rpyc5):
 
 
 def bare_copy(directory, change_agent=False):
-    """Only rpyc and the server's modules of jupyter_rsym, as the SSH deploy would copy them."""
+    """Only rpyc and what ``python -m jupyter_rsym.server`` needs: the package's
+    ``__init__``, ``server`` and the remote package."""
     shutil.copytree(Path(rpyc.__file__).parent, directory / "rpyc")
     target = directory / "jupyter_rsym"
-    shutil.copytree(PACKAGE / "agent", target / "agent", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in SERVER_MODULES:
+    shutil.copytree(PACKAGE / "remote", target / "remote", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("__init__.py", "server.py"):
         shutil.copy(PACKAGE / name, target / name)
     if change_agent:  # another agent version: what an older jupyter_rsym on the server has
-        with open(target / "agent" / "cells.py", "a") as f:
+        with open(target / "remote" / "agent" / "cells.py", "a") as f:
             f.write("\n# an older agent\n")
     return directory
 

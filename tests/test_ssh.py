@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import rpyc
 
-from jupyter_rsym import auth
-from jupyter_rsym.address import parse_address
-from jupyter_rsym.bundle import AGENT_DIR, MODULE_NAME
-from jupyter_rsym.config import RSym
-from jupyter_rsym.deploy import MARKER, SERVER_MODULES, DeployedServer
-from jupyter_rsym.transport import transport_for
+from jupyter_rsym.remote import auth
+from jupyter_rsym.link.address import parse_address
+from jupyter_rsym.remote.bundle import AGENT_NAME, PACKAGE_DIR
+from jupyter_rsym.kernel.config import RSym
+from jupyter_rsym.link.deploy import MARKER, REMOTE_PACKAGE, DeployedServer
+from jupyter_rsym.link.transport import transport_for
 
 from .harness import KernelHarness
 from .test_sessions import free_port, one_line_error
@@ -233,15 +233,15 @@ def test_deploy_onto_a_python_without_rpyc(clean):
     # a fresh directory only we can read, holding only rpyc (and our server modules)
     assert directory.parent == Path("/tmp") and directory.name.startswith("jupyter-rsym-")
     assert directory.stat().st_mode & 0o777 == 0o700
-    assert set(os.listdir(directory)) <= {"rpyc", "jupyter_rsym"}
+    assert set(os.listdir(directory)) <= {"rpyc", REMOTE_PACKAGE}
     assert not list(directory.rglob("*.pyc"))
-    assert sorted(p.relative_to(directory / "jupyter_rsym").as_posix()
-                  for p in (directory / "jupyter_rsym").rglob("*.py")) == sorted(
-        [*SERVER_MODULES, *(f"agent/{p.name}" for p in AGENT_DIR.glob("*.py"))])
+    assert sorted(p.relative_to(directory / REMOTE_PACKAGE).as_posix()
+                  for p in (directory / REMOTE_PACKAGE).rglob("*.py")) == sorted(
+        p.relative_to(PACKAGE_DIR).as_posix() for p in PACKAGE_DIR.rglob("*.py"))
     # it is our server: the agent was there already (nothing sent), and other
     # users of the host, who can reach its loopback port, need the token
-    agent_file = kernel.ok(f"%remote --on d __import__('sys').modules[{MODULE_NAME!r}].__file__").result
-    assert agent_file["text/plain"].strip("'").startswith(f"{directory}/jupyter_rsym/agent/")
+    agent_file = kernel.ok(f"%remote --on d __import__('sys').modules[{AGENT_NAME!r}].__file__").result
+    assert agent_file["text/plain"].strip("'").startswith(f"{directory}/{REMOTE_PACKAGE}/agent/")
     port = int(kernel.ok("print(d.address.port)").stdout)
     with pytest.raises(Exception, match="requires a token|refused"):
         rpyc.classic.connect("127.0.0.1", port).modules.os.getpid()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jupyter_rsym.bundle import MODULE_NAME
+from jupyter_rsym.remote.bundle import MODULE_NAME
 
 from .test_sessions import one_line_error
 

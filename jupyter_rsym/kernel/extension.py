@@ -1,0 +1,110 @@
+"""The loaded extension: settings, sessions, display hook and magics of one shell."""
+
+import atexit
+
+from IPython.core.error import UsageError
+
+from ..link.address import parse_address
+from .completion import RemoteIntrospection
+from .config import RSym
+from .richrepr import RemoteDisplay, RemoteTracebacks
+from .background import JobList
+from .autotransform import AutoRemote
+from .stdin import RunningCell
+from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, RemoteMagics, TransferMagics
+from .output import CellLabels
+from .registry import SessionRegistry
+from ..link.session import RemoteSession
+
+
+class Extension:
+    """Everything ``%load_ext jupyter_rsym`` adds to a shell, and its removal."""
+
+    def __init__(self, shell):
+        self.shell = shell
+        self.settings = RSym(parent=shell)
+        self.sessions = SessionRegistry()
+        self.labels = CellLabels()
+        self.jobs = JobList()
+        self.autoremote = AutoRemote(shell, self)
+        self.display = RemoteDisplay(shell)
+        self.tracebacks = RemoteTracebacks(shell)
+        self.running = RunningCell(shell)
+        self.introspection = RemoteIntrospection(shell, self)
+        self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self),
+                        JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self)]
+
+    def load(self):
+        self.shell.configurables.append(self.settings)
+        self.display.install()
+        self.tracebacks.install()
+        self.running.install()
+        self.introspection.install()
+        atexit.register(self.sessions.close_all)  # kernel shutdown: say goodbye to servers
+        self.shell.register_magics(*self._magics)
+        self.autoremote.install()
+        for name, address in self.settings.connections.items():
+            try:
+                self.connect(name, parse_address(address, self.settings.default_port))
+            except Exception as exc:  # one bad entry must not stop the kernel
+                print(f"jupyter_rsym: could not connect {name} to {address}: {exc}")
+
+    def unload(self):
+        atexit.unregister(self.sessions.close_all)
+        self.sessions.close_all()
+        self.autoremote.uninstall()
+        self.display.uninstall()
+        self.tracebacks.uninstall()
+        self.running.uninstall()
+        self.introspection.uninstall()
+        if self.settings in self.shell.configurables:
+            self.shell.configurables.remove(self.settings)
+        manager = self.shell.magics_manager
+        for magics in self._magics:
+            manager.registry.pop(type(magics).__name__, None)
+            for kind, names in magics.magics.items():
+                for name in names:
+                    manager.magics[kind].pop(name, None)
+
+    def connect(self, name, address, timeout=None, credentials=None, **transport_options):
+        """Open a session, bind it to ``name`` in the notebook, replacing any old one.
+
+        A session of that name to that address whose link dropped is resumed
+        instead, if the server kept it (see ``RemoteSession.resume``)."""
+        try:
+            old = self.sessions.get(name)
+        except LookupError:
+            old = None
+        if old is not None and old.state == "lost" and old.resumable and address in (
+                old.address, old.requested_address):
+            line = old.resume()
+            if line:
+                print(line)
+            self.shell.user_ns[name] = old
+            return old
+        settings = self.settings
+        if timeout is not None:
+            settings = RSym(**{**settings.trait_values(config=True), "timeout": timeout})
+        session = RemoteSession.connect(name, address, settings, self.shell, self.labels, credentials,
+                                        running=self.running, **transport_options)
+        self.sessions.add(session)
+        self.shell.user_ns[name] = session
+        return session
+
+    def sessions_for(self, names=None):
+        """The sessions ``--on`` names: ``NAME``, ``A,B,...`` or ``all`` (every
+        connected session); the newest one by default.  A UsageError if none."""
+        if names is None or names.strip() != "all":
+            wanted = [n.strip() for n in (names or "").split(",") if n.strip()] or [None]
+            return list({id(s): s for s in map(self.session, wanted)}.values())
+        found = [s for s in self.sessions if s.state == "connected"]
+        if not found:
+            raise UsageError("--on all: no connected session; connect first with %rconnect HOST[:PORT]")
+        return found
+
+    def session(self, name=None):
+        """The session named ``name`` (default: the newest); a UsageError if none."""
+        try:
+            return self.sessions.get(name)
+        except LookupError as exc:
+            raise UsageError(str(exc)) from None

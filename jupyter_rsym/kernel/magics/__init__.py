@@ -1,0 +1,9 @@
+"""IPython magics: thin glue that parses arguments, calls a session, shows the result."""
+
+from .autoremote import AutoRemoteMagics
+from .connection import ConnectionMagics
+from .execution import RemoteMagics
+from .jobs import JobMagics
+from .pushpull import TransferMagics
+
+__all__ = ["AutoRemoteMagics", "ConnectionMagics", "JobMagics", "RemoteMagics", "TransferMagics"]

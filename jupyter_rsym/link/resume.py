@@ -1,0 +1,234 @@
+"""Resuming a session after its link dropped: the notebook's side.
+
+rpyc has no reconnection, and we add no protocol below it: a resumed
+session is a new rpyc connection that re-attaches to the session the
+server kept (``agent/sessions.py``; only ``jupyter-rsym serve`` keeps
+sessions, for its ``--resume-grace``).  At connect time the agent hands the
+notebook a ticket (the session's id and secret); the next use of the
+session after a drop (any call, ``%%remote``, ``%rconnections``, or
+``%rconnect`` to the same address under the same name) opens new
+connections with the same transport and presents it, with the number of
+the last output batch the notebook has and the notebook functions to
+re-bind.  What the notebook keeps across the drop: the session's identity,
+its ``Router`` (so the causes of replayed output still name their cells:
+every connection of a session numbers its requests in one sequence), its
+output sink (which skips batches it has seen), and its stable functions.
+
+Reaching the server again takes a few tries with a short backoff, bounded
+by ``RSym.resume_window`` seconds; a refused connection (nothing listens:
+the server is gone) fails at once.  Every outcome is one line in the cell.
+"""
+
+import inspect
+import itertools
+import time
+from functools import partial
+
+from rpyc.core import consts
+from rpyc.lib import get_id_pack
+
+from .attach import Attached, begin, evaluator
+from ..remote.bundle import probe_expression
+from .errors import ConnectFailed, LinkDropped, RSymError, SessionExpired, SessionLost, StaleObject
+
+BACKOFF = (0.1, 0.25, 0.5, 1.0)  # pauses between tries, then the last one repeats
+
+RESUMED = "Resumed {name} on {address}: the link had dropped {ago}; remote output from meanwhile goes to its cells"
+WAITING = ("the link to {address} dropped while this cell waited; the remote work goes on and its "
+           "output will land here when {name} resumes (its next use resumes it)")
+NOT_SENT = "the link to {address} had dropped; {name} resumes on its next use: run the cell again"
+STALE = ("this remote object came over a connection of {name} that dropped {ago}, and it is gone with "
+         "that connection; fetch it again from the session, e.g. {name}.namespace['x'] or {name}.modules.os")
+GONE = "the session {name} on {address} is gone: {why}; %rconnect {rconnect} --as {name} starts a new one"
+UNREACHABLE = ("lost the connection to {address} and could not resume {name} ({why}); "
+               "%rconnect {rconnect} --as {name} to reconnect")
+NOT_KEPT = {
+    "stock": "a stock rpyc_classic keeps no session: resuming needs jupyter-rsym serve",
+    "off": "this jupyter-rsym serve keeps no session: it runs with --resume-grace 0",
+    "version": "the server runs another jupyter_rsym version: resuming needs the same on both sides",
+}
+
+
+def ago(since):
+    """``"3 s ago"`` for a ``time.monotonic()`` stamp (None: "a moment ago")."""
+    if since is None:
+        return "a moment ago"
+    seconds = time.monotonic() - since
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+
+
+class Ticket:
+    """What resuming a session takes, as the agent handed it over (see
+    ``agent.sessions.Session.ticket``): the id and secret, the server's grace
+    period, and the session's ``stable`` and ``end`` on the current connection."""
+
+    def __init__(self, ticket):
+        self.id, self.secret, self.grace, self.stable, self.end = ticket
+
+
+def kept(answer):
+    """``(Ticket or None, why not)`` from what ``agent.attach`` returned last."""
+    if isinstance(answer, str):
+        return None, answer
+    return Ticket(answer), None
+
+
+def is_function(value):
+    """Whether ``value`` is handed over as a stable function (see ``StableRefs``)."""
+    return inspect.isroutine(value) or isinstance(value, partial)
+
+
+class StableRefs:
+    """Notebook functions handed over under stable ids (``-i``, ``%rpush --ref``).
+
+    The remote holds a stand-in for each (``agent.sessions.StableRef``);
+    when the session resumes, the functions are handed over again and the
+    stand-ins call them over the new connection.  A function keeps the cell
+    it was handed over from for its output (``pinned``: rpyc object keys ->
+    parent, read by ``routing.OriginTrackingObjects``), also when the
+    resume hands it over from another cell.
+    """
+
+    def __init__(self):
+        self._ids = {}  # id(function) -> stable id
+        self._functions = {}  # stable id -> function
+        self.pinned = {}
+        self.stubs = {}  # stable id -> the remote stand-in, on the current connection
+
+    def add(self, func, parent):
+        """The stable id of ``func``, handed over (again) from ``parent``."""
+        ref_id = self._ids.get(id(func))
+        if ref_id is None:
+            ref_id = self._ids[id(func)] = len(self._ids) + 1
+            self._functions[ref_id] = func
+        if parent is not None:
+            self.pinned[get_id_pack(func)] = parent
+        return ref_id
+
+    def pairs(self):
+        """((stable id, function), ...) to hand over when resuming."""
+        return tuple(self._functions.items())
+
+
+def reconnect(attempt, transport, window):
+    """Call ``attempt()`` until it returns, for at most ``window`` s.
+
+    ``transport.prepare_resume()`` runs before each try.  A ``ConnectFailed``
+    that says ``refused`` ends the tries at once, as does any error that is
+    not ``ConnectFailed`` (the server answered, and said no).  Returns what
+    ``attempt`` returned; raises the last error.
+    """
+    deadline = time.monotonic() + window
+    for pause in itertools.chain(BACKOFF, itertools.repeat(BACKOFF[-1])):
+        transport.prepare_resume()
+        try:
+            return attempt()
+        except ConnectFailed as exc:
+            if exc.refused or time.monotonic() + pause >= deadline:
+                raise
+        time.sleep(pause)
+
+
+def resume_session(ticket, received, refs, gone):
+    """What ``attach.attach`` does for a new session, for the kept session of
+    ``ticket``: a function of ``(conn, opening, emit, options, timeout)`` that
+    re-attaches the main connection and finishes the side one.  The server
+    gets ``received`` (the last output batch the notebook has) and ``refs``
+    (its stable functions), and replays the rest of the output before it
+    answers; ``gone(why)`` is the line if it no longer keeps the session.
+
+    As few round trips as a connect (``attach.py``, on both connections at
+    once): the root, the agent's ``resume`` (which tells the module type
+    too), and the resume, whose reply holds all the session uses.
+    """
+    def set_up(conn, opening, emit, options, timeout):
+        control, control_root, root, interrupt = begin(conn, opening, timeout)
+        try:
+            resume_there, _, conn.module_type = evaluator(conn, root)(probe_expression("resume"))
+            if resume_there is None:
+                raise SessionExpired(gone("the server does not know it (was it restarted?)"))
+            answer = conn.sync_request(consts.HANDLE_CALL, resume_there, (
+                root, ticket.id, ticket.secret, emit, received, refs, options), ())
+            if answer[0] != "resumed":
+                raise SessionExpired(gone(answer[1]))
+            return Attached(control, control_root.value, interrupt.value[0], dict(answer[1]), "")
+        except BaseException:
+            control.close()
+            raise
+
+    return set_up
+
+
+class Resuming:
+    """What a ``session.RemoteSession`` does about a dropped link (a mixin:
+    it works on the session's connections, ticket and stable functions)."""
+
+    @property
+    def resumable(self):
+        """Whether the server keeps this session across a dropped link."""
+        return self._ticket is not None
+
+    def resume(self):
+        """Re-attach to the session the server kept after the link dropped.
+
+        Returns the line that says so (None if the session is connected);
+        remote output missed meanwhile has been replayed into its cells.
+        Raises one line if the server no longer keeps the session
+        (``SessionExpired``) or cannot be reached (``SessionLost``; at once if
+        it refuses the connection).  Any use of a dropped session calls this.
+        """
+        with self._resume_lock:
+            if self._is_connected():
+                return None
+            if self._ticket is None:  # a stock server, an expired or a closed session
+                raise self._usable_error()
+            lost_at = self.lost_at or time.monotonic()
+            try:
+                reconnect(lambda: self._open_connections(resume_session(
+                    self._ticket, self._sink.received, self._refs.pairs(), self._gone)),
+                    self._transport, self.settings.resume_window)
+            except SessionExpired as exc:
+                self._ticket, self._not_kept, self.lost_reason = None, None, "session gone"
+                raise exc from None
+            except RSymError as exc:
+                raise SessionLost(UNREACHABLE.format(
+                    address=self.address, name=self.name, why=exc, rconnect=self._rconnect_args)) from None
+        return RESUMED.format(name=self.name, address=self.address, ago=ago(lost_at))
+
+    def _gone(self, why):
+        return GONE.format(name=self.name, address=self.address, why=why, rconnect=self._rconnect_args)
+
+    def stable_ref(self, func):
+        """What to hand the remote for notebook function ``func`` so that it
+        outlives a dropped link: on a server that keeps sessions, a remote
+        stand-in that calls ``func`` over whichever connection the session
+        has (while the link is down, a call fails at once on the remote side
+        with one line); elsewhere ``func`` itself.  Output of a call the
+        remote makes on its own lands in the cell that handed ``func`` over
+        last.  One round trip the first time per connection."""
+        self._usable()
+        if self._ticket is None:
+            return func
+        ref_id = self._refs.add(func, self._router.current())
+        stub = self._refs.stubs.get(ref_id)
+        if stub is None:
+            name = getattr(func, "__name__", None) or getattr(getattr(func, "func", None), "__name__", "function")
+            stub = self._refs.stubs[ref_id] = self._call(
+                lambda: (self._ticket.stable, (ref_id, func, name)), None)
+        return stub
+
+    def _dropped_error(self):
+        """What a request the link dropped under fails with."""
+        if self._ticket is None:
+            return self._lost_error()
+        return LinkDropped(WAITING.format(address=self.address, name=self.name))
+
+    def _lost(self, conn, exc, sent=True):
+        """The error for a request on ``conn`` that the link dropped under."""
+        if conn is not self._conn:  # a proxy from before a resume
+            return StaleObject(STALE.format(name=self.name, ago=ago(self.lost_at)))
+        self._on_lost(conn, exc)
+        if not sent and self._ticket is not None:
+            return StaleObject(STALE.format(name=self.name, ago=ago(self.lost_at)))
+        return self._dropped_error()
+

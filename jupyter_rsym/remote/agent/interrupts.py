@@ -1,0 +1,116 @@
+"""Interrupts: stop the remote handler serving one notebook request, and only it.
+
+Each notebook request is dispatched by ``serve_request`` (rpyc's own
+dispatch, plus a window): ``interrupt``, called over a second connection,
+raises KeyboardInterrupt in the thread running the request's handler while
+the handler runs, never in rpyc's code around it.
+"""
+
+import sys
+import threading
+import time
+
+from .. import tracebacks
+from . import capture, routes
+
+# rpyc.core.consts, stable since rpyc 3
+MSG_REPLY, MSG_EXCEPTION = 2, 3
+
+_active = {}  # (connection id, seq) -> ident of the thread running its handler
+_interrupted = set()
+_active_lock = threading.Lock()
+
+
+class _Interrupt(KeyboardInterrupt):
+    """KeyboardInterrupt raised in remote code by the notebook's interrupt."""
+
+    _rsym_interrupt = True
+
+
+# tracebacks print it, and rpyc sends it, as a plain KeyboardInterrupt
+_Interrupt.__module__, _Interrupt.__name__, _Interrupt.__qualname__ = ("builtins",) + ("KeyboardInterrupt",) * 2
+
+
+def _set_async_exc(ident, exc_type):
+    import ctypes
+
+    return ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(ident), ctypes.py_object(exc_type) if exc_type else None)
+
+
+def finish(key):
+    """The handler for ``key`` has returned: an interrupt not raised yet is void."""
+    with _active_lock:
+        ident = _active.pop(key, None)
+        if key in _interrupted:
+            _interrupted.discard(key)
+            if ident is not None:
+                _set_async_exc(ident, None)
+
+
+def serve_request(conn, key, raw_args, send):
+    """rpyc's Connection._dispatch_request, with a window for interrupts.
+
+    ``interrupt`` may raise KeyboardInterrupt asynchronously in this thread
+    only while the handler runs; the pending exception is cleared before the
+    reply is sent, so it can never land in rpyc's own code.  Every exception
+    of the handler goes to the notebook, KeyboardInterrupt and SystemExit
+    included (rpyc's ``propagate_*_locally`` would end the connection or the
+    server), with a traceback that leaves rpyc and the agent out.
+    """
+    seq = key[1]
+    try:
+        handler, args = raw_args
+        args = conn._unbox(args)
+        with _active_lock:
+            _active[key] = threading.get_ident()
+        try:
+            result = conn._HANDLERS[handler](conn, *args)
+        finally:
+            finish(key)
+    except BaseException:
+        typ, value, tb = sys.exc_info()
+        conn._last_traceback = tb
+        send(MSG_EXCEPTION, seq, tracebacks.box_exception(conn, typ, value, tb))
+    else:
+        send(MSG_REPLY, seq, conn._box(result))
+
+
+def interrupt(link_id, seq, serve_if_blocked=True):
+    """Stop the handler serving request ``seq`` of a link; returns its state:
+    "done" (nothing runs it), "stopped", or "blocked".
+
+    Python code stops at its next bytecode.  Code blocked in C (a sleep, a
+    read) cannot be cut short: then another thread serves the connection
+    until it returns, so the notebook can use the connection meanwhile
+    (unless ``serve_if_blocked`` is false: a job's own thread never blocks it).
+    """
+    link = capture.links.get(link_id)
+    if link is None:
+        return "done"
+    key = (id(link.conn), seq)
+    with _active_lock:
+        ident = _active.get(key)
+        if ident is None:
+            return "done"
+        _interrupted.add(key)
+        _set_async_exc(ident, _Interrupt)
+    deadline = time.monotonic() + 0.1
+    while key in _active and time.monotonic() < deadline:
+        time.sleep(0.005)
+    if key not in _active:
+        return "stopped"
+    if not serve_if_blocked:
+        return "blocked"
+    thread = threading.Thread(target=_serve_while_busy, args=(link.conn, key), daemon=True)
+    routes.unrouted(thread).start()
+    return "blocked"
+
+
+def _serve_while_busy(conn, key):
+    """Serve the connection while its own thread is stuck in a handler."""
+    while key in _active and not conn.closed:
+        try:
+            conn.serve(0.1)
+        except Exception:
+            return
