@@ -27,8 +27,8 @@ from rpyc.lib.compat import TimeoutError as ReplyTimeout
 from rpyc.utils.factory import connect_channel
 
 from ..remote import auth
-from ..remote.wire import WireStream
 from ..remote.certificate import fingerprint
+from ..remote.wire import WireStream
 from .errors import ConnectFailed, RSymError
 from .sigint import GuardedChannel
 
