@@ -38,6 +38,18 @@ def link(kernel, start_rsym_server, start_proxy):
     kernel.ok("%rdisconnect --all")
 
 
+def session_id(server, nth=1):
+    """The id of the ``nth`` session ``server`` opened: ids are random, its log names them."""
+    server.wait_for_log("opened by")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        ids = [line.split("session ", 1)[1].split()[0] for line in list(server.log) if " opened by " in line]
+        if len(ids) >= nth:
+            return ids[nth - 1]
+        time.sleep(0.02)
+    raise AssertionError(f"no session {nth} in {server.log}")
+
+
 def drop(kernel, proxy):
     """Cut every connection through ``proxy``; wait (bounded) until the kernel noticed."""
     assert proxy.cut() >= 2  # the session's connection and its side connection
@@ -68,7 +80,7 @@ def test_namespace_and_thread_output_survive_a_drop(kernel, link):
     assert "tick" not in cell.stdout
     line = server.wait_for_log("detached")
     assert "a restarted kernel starts a new session" in line
-    server.wait_for_log("session 1 resumed")
+    server.wait_for_log(f"session {session_id(server)} resumed")
 
 
 def test_waiting_cell_fails_with_one_line_and_gets_its_later_output(kernel, link):
@@ -159,7 +171,7 @@ def test_grace_expiry_is_one_line(kernel, link):
     kernel.ok("%%remote\nx = 1")
     drop(kernel, proxy)
     line = server.wait_for_log("expired")
-    assert "session 1 expired (nobody resumed it within 1 s)" in line
+    assert f"session {session_id(server)} expired (nobody resumed it within 1 s)" in line
     line = one_line_error(kernel.run("%remote x"), "SessionExpired")
     assert line == (f"ConnectionError: the session r on {proxy.address} is gone: it expired (nobody resumed "
                     f"it within 1 s); %rconnect {proxy.address} --as r starts a new one")
@@ -220,7 +232,7 @@ def test_stock_server_says_resuming_needs_our_server(kernel, start_server, start
 def test_closing_ends_the_session_and_idle_server_exits(kernel, link):
     server, proxy = link("--exit-when-idle", "--resume-grace", "1")
     kernel.ok("%rdisconnect r")
-    server.wait_for_log("session 1 ended: it was closed by the notebook")
+    server.wait_for_log(f"session {session_id(server)} ended: it was closed by the notebook")
     assert server.process.wait(10) == 0
     server.wait_for_log("no connection and no session left: exiting (--exit-when-idle)")
 
@@ -229,7 +241,7 @@ def test_idle_server_exits_when_the_last_session_expires(kernel, link):
     server, proxy = link("--exit-when-idle", "--resume-grace", "1")
     drop(kernel, proxy)
     assert server.process.wait(10) == 0
-    server.wait_for_log("session 1 expired")
+    server.wait_for_log(f"session {session_id(server)} expired")
     one_line_error(kernel.run("%remote 1"), "SessionLost")
 
 
@@ -256,13 +268,13 @@ def test_a_new_kernel_gets_a_new_session_and_the_old_one_expires(start_rsym_serv
         first.km.shutdown_kernel(now=True)  # a crash or a forced restart: nobody says goodbye
     finally:
         first.shutdown()
-    line = server.wait_for_log("session 1 detached")
+    line = server.wait_for_log(f"session {session_id(server)} detached")
     assert "a restarted kernel starts a new session, and this one then expires" in line
     second = KernelHarness()
     try:
         second.ok(f"%load_ext jupyter_rsym\n%rconnect {server.address} --token {server.token}")
-        server.wait_for_log("session 2 opened")
-        server.wait_for_log("session 1 expired (nobody resumed it within 1 s)")
+        assert session_id(server, 2) != session_id(server, 1)
+        server.wait_for_log(f"session {session_id(server)} expired (nobody resumed it within 1 s)")
         assert second.ok("%remote 6 * 7").result["text/plain"] == "42"
     finally:
         second.shutdown()
