@@ -375,13 +375,13 @@ def tls_context(args):
     return context, fingerprint
 
 
-def _announce(server, args, token, tls, fingerprint=None):
-    grace = server.sessions.grace
+def startup_lines(args, port, token, tls, fingerprint=None, grace=600.0):
+    """What ``jupyter-rsym serve`` says when it starts (``lines[1]``: the paste line)."""
     how = ", ".join(filter(None, ["token" if token else "NO TOKEN", "TLS" if tls else "",
                                   "client certificates" if args.tls_client_ca else "",
                                   f"sessions kept {grace:g} s after a drop" if grace else "no resume",
                                   "exits when idle" if args.exit_when_idle else ""]))
-    paste = paste_line(args.host, server.port, token, tls, fingerprint)
+    paste = paste_line(args.host, port, token, tls, fingerprint)
     lines = [f"jupyter_rsym {__version__} (agent {bundle.VERSION}), {how}", PASTE.format(line=paste)]
     if tls and not fingerprint:
         lines.append("(the notebook adds --ca FILE unless it trusts the certificate's CA"
@@ -395,6 +395,11 @@ def _announce(server, args, token, tls, fingerprint=None):
     if not tls and not is_loopback(args.host):
         lines.append(f"WARNING: plain TCP on {args.host} (--allow-plaintext): anyone on the path "
                      "can read the session and take over an admitted connection")
+    return lines
+
+
+def _announce(server, args, token, tls, fingerprint=None):
+    lines = startup_lines(args, server.port, token, tls, fingerprint, server.sessions.grace)
     lines.append(STARTED.format(host=server.host, port=server.port))
     for line in lines:
         # the token goes to the terminal only: a log file is read by more eyes, and kept
