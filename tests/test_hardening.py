@@ -243,6 +243,7 @@ class Flood:
 
     def __init__(self, server, held=200):
         self.server, self.held, self.count = server, held, 0
+        self.holding = threading.Event()  # set once ``held`` connections are open
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -255,6 +256,7 @@ class Flood:
                                                       source_address=(ATTACKER, 0)))
                 self.count += 1
             while len(open_) > self.held:
+                self.holding.set()
                 open_.pop(0).close()
         for sock in open_:
             sock.close()
@@ -268,20 +270,23 @@ def test_a_good_client_over_a_slow_link_gets_in_under_a_flood(start_rsym_server,
     # on the old gate 64 bare connects in the client's 100 ms round trip evicted it
     server = start_rsym_server("--max-pending", "64")
     proxy = start_proxy(("127.0.0.1", server.port), delay=0.05)  # 100 ms RTT, from 127.0.0.1
-    flood = Flood(server)
+    floods = [Flood(server, held=100) for _ in range(4)]  # thousands of connects a second
     try:
-        server.wait_for_log(f"refused: 16 connections from {ATTACKER} were waiting at the gate")
+        for flood in floods:
+            assert flood.holding.wait(30)  # the gate is full of it (the old one then evicted the client)
         for attempt in range(5):
-            start = flood.count
+            start = sum(flood.count for flood in floods)
             session = RemoteSession.connect(f"good{attempt}", parse(proxy.address, 18812), RSym(),
                                             credentials=Credentials(server.token))
             try:
                 assert session.run("6 * 7") == 42
             finally:
                 session.close()
-            assert flood.count > start  # the flood went on all along
+            assert sum(flood.count for flood in floods) > start  # the flood went on all along
     finally:
-        flood.stop()
+        for flood in floods:
+            flood.stop()
+    server.wait_for_log(f"refused: 16 connections from {ATTACKER} were waiting at the gate")
 
 
 def test_thousands_of_bare_connects_make_a_few_log_lines(start_rsym_server):
