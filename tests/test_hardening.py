@@ -18,13 +18,12 @@ from contextlib import closing, suppress
 from itertools import permutations
 from types import SimpleNamespace
 
-import pytest
-
 from jupyter_rsym.kernel.config import RSym
 from jupyter_rsym.link.address import parse_address as parse
 from jupyter_rsym.link.session import RemoteSession
 from jupyter_rsym.link.transport import Credentials
-from jupyter_rsym.remote import auth, certificate, server as rsym_server
+from jupyter_rsym.remote import auth, certificate
+from jupyter_rsym.remote import server as rsym_server
 from jupyter_rsym.remote.agent import capture, resumable
 from tests.servers import RsymServer
 
@@ -60,12 +59,17 @@ def receive_frame(sock):
 
 # -- 1. no oracle for whoever has not proven the token -------------------------------
 
+
 def confirms(guess, client_nonce, fields):
     """Whether ``fields`` (what the server sent) confirm ``guess`` offline: some
     field is an HMAC under the guess of the nonces, in any order, under any label."""
     nonces = [client_nonce] + [f for f in fields if isinstance(f, bytes) and len(f) == auth.NONCE_BYTES]
-    candidates = {hmac.new(guess.encode(), label + b"".join(order), hashlib.sha256).digest()
-                  for label in (b"server", b"client") for r in (2, 3) for order in permutations(nonces, r)}
+    candidates = {
+        hmac.new(guess.encode(), label + b"".join(order), hashlib.sha256).digest()
+        for label in (b"server", b"client")
+        for r in (2, 3)
+        for order in permutations(nonces, r)
+    }
     return any(f in candidates for f in fields if isinstance(f, bytes))
 
 
@@ -84,8 +88,12 @@ def test_an_unauthenticated_client_gets_nothing_to_test_guesses_against(tmp_path
 
 def test_weak_tokens_are_refused_with_how_to_make_one(tmp_path):
     how = 'make one with: python -c "import secrets; print(secrets.token_hex(32))"'
-    for token, why in [("k9x2", "4 characters, fewer than 22"), ("a", "1 hex digits, fewer than 32"),
-                       ("correct-horse", "13 characters, fewer than 22"), ("0123456789abcdef" * 1, "16 hex")]:
+    for token, why in [
+        ("k9x2", "4 characters, fewer than 22"),
+        ("a", "1 hex digits, fewer than 32"),
+        ("correct-horse", "13 characters, fewer than 22"),
+        ("0123456789abcdef" * 1, "16 hex"),
+    ]:
         line = refused_to_start("--token", token)
         assert line.startswith(f"jupyter-rsym serve: cannot start: the token has {why}") and line.endswith(how)
     assert "the token has 1 characters, fewer than 22" in refused_to_start("--token", " ")
@@ -95,11 +103,12 @@ def test_weak_tokens_are_refused_with_how_to_make_one(tmp_path):
 def test_a_token_file_others_can_read_is_refused(tmp_path):
     path = token_file(tmp_path, "f" * 64, mode=0o644)
     assert refused_to_start("--token-file", str(path)) == (
-        f"jupyter-rsym serve: cannot start: the token file {path} is open to others (mode 644): "
-        f"chmod 600 {path}")
+        f"jupyter-rsym serve: cannot start: the token file {path} is open to others (mode 644): chmod 600 {path}"
+    )
 
 
 # -- 2. plaintext only on loopback; TLS with a pinned self-signed certificate ---------
+
 
 def test_plaintext_off_loopback_refuses_to_start():
     # 0.0.0.0 is refused before anything is bound: no traffic is ever accepted here
@@ -107,19 +116,20 @@ def test_plaintext_off_loopback_refuses_to_start():
         assert refused_to_start("--host", "0.0.0.0", *extra) == (
             "jupyter-rsym serve: --host 0.0.0.0 is not a loopback address: serve TLS there "
             "(--tls-self-signed, or --tls-cert/--tls-key), or say --allow-plaintext if nobody else is "
-            "on the path")
+            "on the path"
+        )
 
 
 def startup_warnings(*argv):
     args = argparse.ArgumentParser(parents=[rsym_server.arguments()]).parse_args(list(argv))
-    return [line for line in rsym_server.startup_lines(args, 18812, "t" * 64, None)
-            if line.startswith("WARNING")]
+    return [line for line in rsym_server.startup_lines(args, 18812, "t" * 64, None) if line.startswith("WARNING")]
 
 
 def test_allow_plaintext_warns_at_every_start():
     assert startup_warnings("--host", "0.0.0.0", "--allow-plaintext") == [
         "WARNING: plain TCP on 0.0.0.0 (--allow-plaintext): anyone on the path can read the session "
-        "and take over an admitted connection"]
+        "and take over an admitted connection"
+    ]
     assert startup_warnings("--host", "127.0.0.2") == []  # all of 127/8 is loopback
 
 
@@ -170,7 +180,7 @@ def tls_records(data):
     while data:
         assert data[1:3] == b"\x03\x03" and len(data) >= 5, data
         types.add(data[0])
-        data = data[5 + int.from_bytes(data[3:5], "big"):]
+        data = data[5 + int.from_bytes(data[3:5], "big") :]
     return types
 
 
@@ -191,22 +201,39 @@ def test_a_relay_cannot_take_over_a_tls_connection_after_the_handshake(start_rsy
     server.wait_for_log("closed after")
 
 
+def test_self_signed_without_cryptography_is_one_line():
+    code = (
+        "import sys; sys.modules['cryptography'] = None  # not installed\n"
+        "from jupyter_rsym.remote.server import main; sys.exit(main(['--tls-self-signed', '--port', '0']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stderr == f"jupyter-rsym serve: cannot start: {certificate.MISSING}\n"
+
+
 def test_self_signed_certificate_is_pinned_by_its_fingerprint(fresh, start_rsym_server):
     server = start_rsym_server("--tls-self-signed")
-    assert re.fullmatch(r"%rconnect tls://127\.0\.0\.1:\d+ --fingerprint SHA256:[A-Za-z0-9+/]{43} "
-                        r"--token [0-9a-f]{64}", server.paste_line), server.paste_line
+    assert re.fullmatch(
+        r"%rconnect tls://127\.0\.0\.1:\d+ --fingerprint SHA256:[A-Za-z0-9+/]{43} "
+        r"--token [0-9a-f]{64}",
+        server.paste_line,
+    ), server.paste_line
     cell = fresh.ok(server.paste_line + " --as pinned")
     assert cell.stdout.startswith(f"Connected pinned to {server.address}: Python 3."), cell.summary()
     assert fresh.ok("%remote --on pinned 6 * 7").result["text/plain"] == "42"
     other = "SHA256:" + "A" * 43
     shown = re.search(r"--fingerprint (\S+)", server.paste_line)[1]
-    line = one_line_error(fresh.run(f"%rconnect {server.address} --fingerprint {other} "
-                                    f"--token {server.token} --as wrong"), "ConnectFailed")
-    assert line == (f"ConnectionError: the TLS certificate of {server.address} has fingerprint {shown}, "
-                    f"not {other} (--fingerprint): another server, or the server made a new certificate")
+    line = one_line_error(
+        fresh.run(f"%rconnect {server.address} --fingerprint {other} --token {server.token} --as wrong"),
+        "ConnectFailed",
+    )
+    assert line == (
+        f"ConnectionError: the TLS certificate of {server.address} has fingerprint {shown}, "
+        f"not {other} (--fingerprint): another server, or the server made a new certificate"
+    )
     # the Python API carries it too
-    session = RemoteSession.connect("api", parse(server.address, 18812), RSym(),
-                                    credentials=Credentials(server.token, fingerprint=shown))
+    session = RemoteSession.connect(
+        "api", parse(server.address, 18812), RSym(), credentials=Credentials(server.token, fingerprint=shown)
+    )
     try:
         assert session.run("6 * 7") == 42
     finally:
@@ -214,6 +241,7 @@ def test_self_signed_certificate_is_pinned_by_its_fingerprint(fresh, start_rsym_
 
 
 # -- 3. secrets never in logs, files private -------------------------------------------
+
 
 def test_log_file_is_private_and_never_holds_the_token(tmp_path):
     log_file = tmp_path / "serve.log"
@@ -237,6 +265,7 @@ def test_log_file_is_private_and_never_holds_the_token(tmp_path):
 
 # -- 4. fair under flood; refusals counted, not one line each ----------------------------
 
+
 class Flood:
     """Bare connections from ``ATTACKER`` as fast as one thread opens them, each
     held until ``held`` newer ones are open; runs until ``stop()``."""
@@ -252,8 +281,11 @@ class Flood:
         open_ = []
         while not self._stop.is_set():
             with suppress(OSError):
-                open_.append(socket.create_connection((self.server.host, self.server.port), timeout=5,
-                                                      source_address=(ATTACKER, 0)))
+                open_.append(
+                    socket.create_connection(
+                        (self.server.host, self.server.port), timeout=5, source_address=(ATTACKER, 0)
+                    )
+                )
                 self.count += 1
             while len(open_) > self.held:
                 self.holding.set()
@@ -276,8 +308,9 @@ def test_a_good_client_over_a_slow_link_gets_in_under_a_flood(start_rsym_server,
             assert flood.holding.wait(30)  # the gate is full of it (the old one then evicted the client)
         for attempt in range(5):
             start = sum(flood.count for flood in floods)
-            session = RemoteSession.connect(f"good{attempt}", parse(proxy.address, 18812), RSym(),
-                                            credentials=Credentials(server.token))
+            session = RemoteSession.connect(
+                f"good{attempt}", parse(proxy.address, 18812), RSym(), credentials=Credentials(server.token)
+            )
             try:
                 assert session.run("6 * 7") == 42
             finally:
@@ -293,8 +326,10 @@ def test_thousands_of_bare_connects_make_a_few_log_lines(start_rsym_server):
     server = start_rsym_server()
     attempts = 3000
     for _ in range(attempts):
-        with suppress(OSError), socket.create_connection((server.host, server.port), timeout=5,
-                                                         source_address=(ATTACKER, 0)):
+        with (
+            suppress(OSError),
+            socket.create_connection((server.host, server.port), timeout=5, source_address=(ATTACKER, 0)),
+        ):
             pass
     deadline = time.monotonic() + 60
     while True:  # until every connection is accounted for: a line of its own, or in a count
@@ -315,11 +350,14 @@ def test_thousands_of_bare_connects_make_a_few_log_lines(start_rsym_server):
 
 # -- 5. the smaller ones ----------------------------------------------------------------
 
+
 def test_nobody_authenticated_is_warned_about_even_over_tls(start_rsym_server, tls_files):
-    server = start_rsym_server("--no-auth", "--tls-cert", str(tls_files.server_cert),
-                               "--tls-key", str(tls_files.server_key))
-    server.wait_for_log("WARNING: --no-auth and no client certificates: anyone on this machine can "
-                        "run code here as this user")
+    server = start_rsym_server(
+        "--no-auth", "--tls-cert", str(tls_files.server_cert), "--tls-key", str(tls_files.server_key)
+    )
+    server.wait_for_log(
+        "WARNING: --no-auth and no client certificates: anyone on this machine can run code here as this user"
+    )
     assert startup_warnings("--no-auth", "--tls-cert", "c", "--tls-key", "k", "--tls-client-ca", "ca") == []
 
 

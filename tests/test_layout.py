@@ -12,6 +12,8 @@ ROOT = Path(jupyter_rsym.__file__).resolve().parent
 MAX_LINES = 420  # "modules under ~400 lines"
 # libraries the agent adapts, imported only once the remote's own code has imported them
 ADAPTED = {"matplotlib"}
+# imported only when asked for, one clear line without it: serve --tls-self-signed (remote/certificate.py)
+OPTIONAL = {"cryptography"}
 
 
 def test_import_contracts_hold():
@@ -30,7 +32,7 @@ def test_remote_package_imports_only_stdlib_and_rpyc():
             top = imported.split(".")[0]
             if imported.startswith("jupyter_rsym.") and not imported.startswith("jupyter_rsym.remote"):
                 outside.add(f"{module} -> {imported}")
-            elif top != "jupyter_rsym" and top not in {"rpyc", *ADAPTED} and top not in sys.stdlib_module_names:
+            elif top != "jupyter_rsym" and top not in {"rpyc", *ADAPTED, *OPTIONAL} and top not in sys.stdlib_module_names:
                 outside.add(f"{module} -> {imported}")
     assert not outside, sorted(outside)
 

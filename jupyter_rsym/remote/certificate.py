@@ -21,8 +21,10 @@ import socket
 import ssl
 import tempfile
 
-MISSING = ("--tls-self-signed needs the cryptography package: pip install 'jupyter_rsym[tls]' "
-           "(or cryptography), or pass --tls-cert FILE --tls-key FILE")
+MISSING = (
+    "--tls-self-signed needs the cryptography package: pip install 'jupyter_rsym[tls]' "
+    "(or cryptography), or pass --tls-cert FILE --tls-key FILE"
+)
 VALID_DAYS = 3650  # the pin is what is checked, not the dates; a server may run for long
 
 
@@ -54,12 +56,17 @@ def self_signed(host):
         pass
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jupyter-rsym serve")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(days=1))
-                   .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
-                   .add_extension(x509.SubjectAlternativeName(names), critical=False)
-                   .sign(key, hashes.SHA256()))
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     # ssl loads keys from files only: this one is encrypted with a password
     # that never leaves this process, in a directory only we can read
     password = secrets.token_bytes(32)
@@ -68,8 +75,13 @@ def self_signed(host):
         with open(cert_file, "wb") as out:
             out.write(certificate.public_bytes(serialization.Encoding.PEM))
         with open(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-            out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.BestAvailableEncryption(password)))
+            out.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.BestAvailableEncryption(password),
+                )
+            )
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert_file, key_file, password=password)
     return context, fingerprint(certificate.public_bytes(serialization.Encoding.DER))
