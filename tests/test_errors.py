@@ -96,6 +96,20 @@ def test_call_past_its_timeout_is_stopped_and_the_session_goes_on(connected, cod
     next_cell_works(connected)
 
 
+def test_cell_timeout_setting_stops_long_cells(connected):
+    """``RSym.cell_timeout`` changed from its 0 (wait as long as the cell runs)."""
+    connected.ok("%config RSym.cell_timeout = 1.0")
+    try:
+        line = one_line_error(connected.run("%%remote\nwhile True:\n    pass"), "RanTooLong")
+        assert line == "TimeoutError: the remote call ran longer than 1 s and was stopped; the session goes on"
+        # --timeout still wins for its cell
+        assert connected.ok("%%remote --timeout 20\nimport time\ntime.sleep(1.5)\n'longer'").result == {
+            "text/plain": "'longer'"}
+    finally:
+        connected.ok("%config RSym.cell_timeout = 0.0")
+    next_cell_works(connected)
+
+
 # -- remote KeyboardInterrupt / SystemExit --------------------------------------
 
 def test_remote_keyboard_interrupt_through_a_proxy(connected):

@@ -5,6 +5,7 @@ import signal
 import pytest
 import rpyc
 
+from .blackhole import SilentLink
 from .harness import KernelHarness
 from .test_sessions import one_line_error
 from .waits import Marker, wait_until
@@ -140,6 +141,24 @@ def test_dead_peer_noticed_while_idle(kernel, session):
     assert kernel.ok("%remote 'still here'").result["text/plain"] == "'still here'"
     session.signal(signal.SIGKILL)
     wait_until(lambda: kernel.ok("print(r.state)").stdout == "lost\n", what="the session marked lost")
+
+
+def test_silent_peer_noticed_by_tcp_keepalive(kernel):
+    """An idle session notices a server that vanished without a word (no FIN, no
+    RST: its packets just stop) by TCP keepalive: RSym.keepalive s of silence,
+    then 5 unanswered probes.  The side connection's pings (every RSym.timeout s)
+    are kept out of it with a long timeout."""
+    with SilentLink() as link, link.server() as server:
+        kernel.ok(f"%reload_ext jupyter_rsym\n%config RSym.keepalive = 1\n%config RSym.timeout = 600.0\n"
+                  f"%rconnect {server.address}")
+        try:
+            assert kernel.ok("%remote 6 * 7").result["text/plain"] == "42"
+            link.silence()
+            # about 6 s (1 + 5 probes of 1 s); without keepalive nothing would notice for 600 s
+            wait_until(lambda: kernel.ok("print(r.state)").stdout == "lost\n", 60, "keepalive to notice",
+                       interval=0.5)
+        finally:
+            kernel.ok("%rdisconnect --all\n%config RSym.keepalive = 60\n%config RSym.timeout = 30.0")
 
 
 def test_callback_after_session_closed_fails_on_remote_only(kernel, session, probe):
