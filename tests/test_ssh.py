@@ -70,6 +70,20 @@ def command_lines():
     return lines
 
 
+def launchers(sshd):
+    """Command lines of deployed servers' launchers logged in through ``sshd``
+    (other test runs on this machine may have theirs: SSH_CONNECTION names our port)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if MARKER in line and f" {sshd.port}\0".encode() in (entry / "environ").read_bytes():
+                found.append(line)
+        except OSError:
+            continue
+    return found
+
+
 def options_cell(options):
     return f"%config RSym.ssh_options = {[str(o) for o in options]!r}"
 
@@ -214,7 +228,7 @@ def deployed(kernel, name):
     return token, Path(directory), int(pid)
 
 
-def test_deploy_onto_a_python_without_rpyc(clean):
+def test_deploy_onto_a_python_without_rpyc(clean, sshd):
     kernel = clean
     bare = subprocess.run([SYSTEM_PYTHON, "-c", "import rpyc"], capture_output=True, text=True)
     assert "No module named 'rpyc'" in bare.stderr  # the remote Python has no packages of ours
@@ -248,7 +262,7 @@ def test_deploy_onto_a_python_without_rpyc(clean):
     assert len(token) >= 32
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert token not in ps and not any(token in line for line in command_lines())
-    assert any("jupyter-rsym-launcher" in line for line in command_lines())  # ps does see the server
+    assert launchers(sshd)  # ps does see the server
     # the session is a full one: callbacks into this notebook
     kernel.ok(say_cell())
     cell = kernel.ok("%%remote --on d -i say\nsay('from the deployed server')")
@@ -332,7 +346,7 @@ def test_deployed_server_keeps_the_session_across_a_dropped_link(clean, sshd):
     assert kernel.ok("%rdisconnect d").stdout == f"Disconnected d ({address})\n"
     assert wait_until(lambda: not os.path.exists(f"/proc/{pid}")), "the deployed server still runs"
     assert not directory.exists()
-    assert not any("jupyter-rsym-launcher" in line for line in command_lines())
+    assert not launchers(sshd)
 
 
 def test_tunnel_to_jupyter_rsym_serve_resumes_after_a_drop(clean, sshd, rsym_server):
