@@ -213,3 +213,21 @@ def test_compressed_link_carries_values_intact(moving, start_server, start_proxy
             float(sum(i % 7 for i in range(1_000_000))))
     finally:
         moving.ok("%rdisconnect packed\n%config RSym.compress = False")
+
+
+def test_cell_inputs_and_outputs_cross_the_wire_once(kernel, classic_server, start_proxy):
+    """``-i``/``-o`` of bytes carry no second copy as their own fallback (it made the
+    cell path half as fast as ``r.push``/``r.pull``): counted by a relaying proxy."""
+    size = 16 << 20
+    proxy = start_proxy(("127.0.0.1", classic_server.port))
+    # %load_ext, not %reload_ext: that would close r, which the module's other tests use
+    kernel.ok(f"%load_ext jupyter_rsym\n%rconnect {proxy.address} --as counted")
+    kernel.ok(f"import os\nbig = os.urandom({size})")
+    sent = proxy.bytes_to_target
+    kernel.ok(f"%%remote --on counted -i big\nassert len(big) == {size}\nback = big[::-1]")
+    assert size <= proxy.bytes_to_target - sent < 1.5 * size, proxy.bytes_to_target - sent
+    received = proxy.bytes_from_target
+    kernel.ok("%%remote --on counted -o back\npass")
+    assert size <= proxy.bytes_from_target - received < 1.5 * size, proxy.bytes_from_target - received
+    assert kernel.ok("print(back == big[::-1])").stdout == "True\n"
+    kernel.ok("%rdisconnect counted\nbig = back = None")
