@@ -143,7 +143,8 @@ def test_callbacks_from_several_hosts_run_at_once(fan):
     served side by side (each waits in the notebook until all three arrived; one
     after another, the first would wait alone), and their output lands in the cell."""
     fan.ok("import threading\nmeeting = threading.Barrier(3, timeout=10)\n"
-           "def meet(rank):\n    print('arrived', rank)\n    meeting.wait()\n    return rank * 10")
+           "def meet(rank):\n    print(f'arrived {rank}\\n', end='')  # one write: threads print at once\n"
+           "    meeting.wait()\n    return rank * 10")
     cell = fan.ok("%%remote --on all -i meet -o met\nmet = meet(rank)")
     assert fan.ok("met").result["text/plain"] == "{'a': 0, 'b': 10, 'c': 20}"
     # notebook prints: the callbacks' own output, in the cell (not labelled: no host printed it)

@@ -75,6 +75,20 @@ def test_display_keeps_its_place_between_prints(connected):
     assert connected.ok("%remote 1 + 1").result["text/plain"] == "2"
 
 
+def test_a_second_session_on_the_same_server_keeps_plots_working(connected, classic_server):
+    """pyplot is adapted once per process: a second session attaching to a server
+    whose pyplot is already adapted must not adapt it again (plt.show() recursed)."""
+    connected.ok("%%remote\nimport matplotlib.pyplot as plt")
+    connected.ok(f"%rconnect {classic_server.address} --as second")
+    try:
+        for name in ("second", "r"):
+            cell = connected.ok(f"%%remote --on {name}\nimport matplotlib.pyplot as plt\n"
+                                "plt.figure(); plt.plot([1, 2])\nplt.show()\nprint('shown')")
+            assert kinds(cell) == [("display", ["image/png", "text/plain"]), ("stdout", "shown\n")], name
+    finally:
+        connected.ok("%rdisconnect second")
+
+
 def test_every_rich_representation_is_computed_remotely(connected):
     cell = connected.ok(remote("""
         class Rich:
