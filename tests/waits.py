@@ -6,12 +6,15 @@ The timeout is a bound a hang breaks, never a speed requirement.
 
 ``Marker`` is a point in remote code the test can wait for: the remote runs
 ``marker.touch`` (a line of Python) when it gets there and the test waits with
-``marker.wait()``.  Every remote process of the suite runs on this machine,
-so a file is the simplest signal both sides see.
+``marker.wait()``; the other way round, remote code waits at ``marker.awaited``
+until the test calls ``marker.set()``.  Every remote process of the suite runs
+on this machine, so a file is the simplest signal both sides see.
 """
 
+import atexit
 import itertools
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +22,8 @@ from pathlib import Path
 TIMEOUT = 10.0  # seconds: far above any wait of a working system, far below pytest's timeout
 
 _markers = itertools.count()
+_directory = Path(tempfile.gettempdir()) / f"rsym-markers-{os.getpid()}"  # one per test process
+atexit.register(shutil.rmtree, _directory, ignore_errors=True)
 
 
 def wait_until(predicate, timeout=TIMEOUT, what=None, interval=0.02):
@@ -35,9 +40,8 @@ class Marker:
     """A file the remote code creates when it reaches a point (``marker.touch``)."""
 
     def __init__(self, name="reached"):
-        directory = Path(tempfile.gettempdir()) / f"rsym-markers-{os.getpid()}"
-        directory.mkdir(exist_ok=True)
-        self.path = directory / f"{name}-{next(_markers)}"
+        _directory.mkdir(exist_ok=True)
+        self.path = _directory / f"{name.replace(' ', '-')}-{next(_markers)}"
         self.name = name
 
     @property
