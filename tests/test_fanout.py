@@ -224,7 +224,7 @@ def test_timeout_fails_the_slow_host_only(fan, servers):
 
 def test_a_lost_host_fails_alone(kernel, start_server):
     one, two = start_server(), start_server()
-    kernel.ok(f"%rconnect {one.address} --as one\n%rconnect {two.address} --as two")
+    kernel.ok(f"%load_ext jupyter_rsym\n%rconnect {one.address} --as one\n%rconnect {two.address} --as two")
     try:
         cell = kernel.submit("%%remote --on one,two\nimport time, os\nprint('up')\ntime.sleep(2)\nos.getpid()")
         cell.wait_for(lambda c: c.stdout.count("up") == 2, 10, "both hosts running")
@@ -241,7 +241,8 @@ def test_a_lost_host_fails_alone(kernel, start_server):
 
 def test_a_hung_host_fails_alone(kernel, start_server):
     one, two = start_server(), start_server()
-    kernel.ok(f"%rconnect {one.address} --as one --timeout 1\n%rconnect {two.address} --as two --timeout 1")
+    kernel.ok(f"%load_ext jupyter_rsym\n%rconnect {one.address} --as one --timeout 1\n"
+              f"%rconnect {two.address} --as two --timeout 1")
     try:
         kernel.ok("%%remote --on one,two\npass")
         two.signal(signal.SIGSTOP)
