@@ -143,6 +143,7 @@ def test_references_and_bad_names(moving):
 def test_session_api(moving):
     moving.ok("r.push(p1=3, p2=np.ones(2))\nr.push({'p3': 'x'})")
     assert moving.ok("r.pull('p1'), sorted(r.pull(['p2', 'p3']))").result["text/plain"] == "(3, ['p2', 'p3'])"
+    moving.ok("import threading")
     line = one_line_error(moving.run("r.push(bad=threading.Lock())"), "CannotCopy")
     assert "bad cannot be copied" in line and "ref=True" in line
     moving.ok("r.push(good=threading.Lock(), ref=True)")
