@@ -51,3 +51,12 @@ def test_benchmark_quick_run(tmp_path):
     meta = report["meta"]
     assert meta["quick"] is True and meta["versions"]["rpyc"] and meta["machine"]["cores"] >= 1
     assert meta["date"].startswith(meta["run"][:10])
+
+
+def test_ci_runs_readmes_test_command():
+    """.ci/run ends with the pytest command README gives for running the tests."""
+    readme = (ROOT / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if "pip install -q -e '.[test]' &&" in line
+                   and "-m pytest" in line)
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1] == command.split(" && ")[-1], (ci[-1], command)
