@@ -2,7 +2,6 @@
 
 import re
 import signal
-import time
 
 import pytest
 import rpyc

@@ -65,7 +65,8 @@ def test_interrupt_remote_busy_loop_stops_it(kernel, session, probe):
     running = Marker("loop running")
     cell = kernel.submit(
         f"%%remote\nimport sys\nsys.rsym_counter = [0]\n{running.touch}\ntry:\n    while True:\n"
-        "        sys.rsym_counter[0] += 1\nexcept BaseException as stop:\n    sys.rsym_stopped_by = repr(stop)\n    raise"
+        "        sys.rsym_counter[0] += 1\n"
+        "except BaseException as stop:\n    sys.rsym_stopped_by = repr(stop)\n    raise"
     )
     outside = probe(session)
     interrupted(kernel, cell, running)

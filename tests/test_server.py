@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -174,7 +173,8 @@ def test_stops_cleanly_on_sigterm_and_ctrl_c(tmp_path):
             sock = socket.create_connection((server.host, server.port))
             assert auth.authenticate(sock, server.token, 5) is True
             # the welcome can overtake the log line
-            wait_until(lambda: "admitted (token)" in log_file.read_text(), what="the admission logged")
+            wait_until(lambda log_file=log_file: "admitted (token)" in log_file.read_text(),
+                       what="the admission logged")
             server.process.send_signal(signum)
             assert server.process.wait(10) == 0
             assert sock.recv(10) == b""  # its connections were closed
