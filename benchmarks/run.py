@@ -1,7 +1,16 @@
 """Side-by-side ratios: raw TCP, raw rpyc, jupyter_rsym in a real kernel.
 
-    python benchmarks/run.py            # full run, prints a table, writes benchmarks/results/latest.json
+    python benchmarks/run.py            # full run: prints a table, stores benchmarks/results/RUN.json
     python benchmarks/run.py --quick    # small counts (used by the test suite to keep this working)
+
+It runs from a source checkout (it uses ``tests/``'s servers and kernel
+harness), not from an installed package.  Each run is stored as JSON in
+``benchmarks/results/`` (committed): ``RUN.json`` named by its UTC time (and
+``-quick`` / ``-SUITE`` for partial runs) and a copy as ``latest.json``.
+Besides every value and ratio it records where and when it ran (``meta``:
+date, machine, CPU, load average, Python and package versions, the git
+commit), so README's Speed tables can name the run they come from.
+``--output FILE`` writes there instead (and nothing into ``results/``).
 
 Every number is a median over repeats and every jupyter_rsym number is
 reported as a ratio to a baseline measured in the same run, against the same
@@ -29,10 +38,16 @@ one above).
 """
 
 import argparse
+import datetime
 import importlib
+import importlib.metadata
 import json
+import os
+import platform
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -175,9 +190,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--only", choices=["core", *SUITES], help="run one suite only")
-    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
+    parser.add_argument("--output", help="write the report to FILE only (default: a new file in results/)")
     args = parser.parse_args(argv)
-    report = {"results": {}, "ratios": {}, "suites": {}, "quick": args.quick}
+    report = {"meta": meta(args), "results": {}, "ratios": {}, "suites": {}, "quick": args.quick}
     if args.only in (None, "core"):
         report["results"], report["ratios"] = core(args.quick)
         show(report["results"], report["ratios"])
@@ -187,9 +202,68 @@ def main(argv=None):
             results, ratios = importlib.import_module(f"benchmarks.{name}").run(args.quick)
             report["suites"][name] = {"results": results, "ratios": ratios}
             show(results, ratios)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2) + "\n"
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+    else:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        stored = RESULTS / f"{report['meta']['run']}.json"
+        stored.write_text(text)
+        shutil.copyfile(stored, RESULTS / "latest.json")
+        print(f"\nstored as {stored.relative_to(ROOT)} (and results/latest.json)")
     return report
+
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def meta(args):
+    """Where, when and with what this run ran."""
+    now = datetime.datetime.now(datetime.UTC)
+    name = now.strftime("%Y-%m-%dT%H%M%SZ") + ("-quick" if args.quick else "")
+    name += f"-{args.only}" if args.only else ""
+
+    def version(package):
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def git(*command):
+        done = subprocess.run(["git", *command], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {
+        "run": name,
+        "date": now.isoformat(timespec="seconds"),
+        "command": " ".join(["python benchmarks/run.py", *(["--quick"] if args.quick else []),
+                             *(["--only", args.only] if args.only else [])]),
+        "quick": args.quick,
+        "only": args.only,
+        "machine": {
+            "system": platform.platform(),
+            "cpu": cpu,
+            "cores": os.cpu_count(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "load_average_at_start": os.getloadavg(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            **{name: version(name) for name in ("jupyter_rsym", "rpyc", "ipykernel", "ipython", "jupyter_client",
+                                                "pyzmq", "numpy", "ipyparallel")},
+        },
+        "git": {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "jupyter_rsym"))},
+    }
+
+
+def _read(path):
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
 
 
 def show(results, ratios):

@@ -131,6 +131,9 @@ class Cell:
 
     def assert_ok(self):
         assert self.error is None, f"cell {self.code!r} failed:\n{self.error_text}"
+        # a UsageError (an unknown magic, bad arguments) sends no error message: the reply says it
+        status = self.reply["content"]["status"]
+        assert status == "ok", f"cell {self.code!r} ended with status {status}: {self.stderr}"
         return self
 
 

@@ -13,6 +13,8 @@ import struct
 import threading
 import time
 
+from .waits import wait_until
+
 CHUNK_BYTES = 256 * 1024
 MAX_QUEUED_CHUNKS = 256  # per direction: at most 64 MB in flight inside the proxy
 CONNECT_TIMEOUT = 5.0
@@ -194,12 +196,10 @@ class DelayProxy:
 
     def wait_connections(self, count, timeout=5.0):
         """Wait until exactly ``count`` connections are open; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while self.connections != count:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        try:
+            return wait_until(lambda: self.connections == count, timeout, f"{count} connections")
+        except AssertionError:
+            return False
 
     # listening ---------------------------------------------------------------
 

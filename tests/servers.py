@@ -2,9 +2,10 @@
 child processes on ports the OS picks (``jupyter_rsym.localserver`` reads them back)."""
 
 import sys
-import time
 
 from jupyter_rsym import localserver
+
+from .waits import wait_until
 
 CLASSIC_SERVER = [sys.executable, "-c", "import sys; from rpyc.cli.rpyc_classic import main; sys.exit(main())"]
 
@@ -12,13 +13,13 @@ CLASSIC_SERVER = [sys.executable, "-c", "import sys; from rpyc.cli.rpyc_classic 
 class LogWaits:
     def wait_for_log(self, text, timeout=10):
         """Wait (bounded) until a log line contains ``text``; return that line."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.log):
-                if text in line:
-                    return line
-            time.sleep(0.02)
-        raise AssertionError(f"no log line with {text!r} in {timeout} s: {''.join(self.log)}")
+        def found():
+            return next((line for line in list(self.log) if text in line), None)
+
+        try:
+            return wait_until(found, timeout, f"a log line with {text!r}")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; the log: {''.join(self.log)}") from None
 
 
 class ClassicServer(LogWaits, localserver.ServerProcess):

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from .waits import wait_until
+
 SSHD = "/usr/sbin/sshd"  # sshd re-executes itself, so it needs an absolute path
 PRIVSEP_DIR = Path("/run/sshd")
 HOST_ALIAS = "rsym-test"
@@ -223,22 +225,28 @@ Host {self.host_alias}
         raise RuntimeError(f"sshd did not become ready within {timeout} s; its log:\n{self.log()}")
 
     def _wait_ready(self, deadline):
-        while time.monotonic() < deadline:
+        """True once an ssh login works; False if sshd exited or ``deadline`` passed."""
+
+        def ready():
             if self.process.poll() is not None:
-                return False
+                return "exited"
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
             except OSError:
-                time.sleep(0.05)
-                continue
+                return None
             try:
                 remaining = max(0.5, deadline - time.monotonic())
                 if self.ssh("true", timeout=min(SSH_TIMEOUT, remaining)).returncode == 0:
-                    return True
+                    return "ready"
             except subprocess.TimeoutExpired:
                 pass
-            time.sleep(0.1)
-        return False
+            return None
+
+        try:
+            return wait_until(ready, max(0.0, deadline - time.monotonic()), "sshd to accept logins",
+                              interval=0.05) == "ready"
+        except AssertionError:
+            return False
 
     def kill_sessions(self):
         """Kill every open ssh connection (and so its tunnels) on the server side; keep listening."""

@@ -22,12 +22,41 @@ def test_demo_command(tmp_path):
 
 
 def test_benchmark_quick_run(tmp_path):
+    """Every suite runs and every value it reports is sane: a finite number, above
+    zero unless it is a difference (memory growth may be negative)."""
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "benchmarks/run.py", "--quick", "--output", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    ratios = json.loads(out.read_text())["ratios"]
-    assert len(ratios) == 5
-    assert all(math.isfinite(v) and v > 0 for v in ratios.values()), ratios
+    report = json.loads(out.read_text())
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.run import SUITES
+    finally:
+        sys.path.remove(str(ROOT))
+    assert set(report["suites"]) == set(SUITES)
+    suites = {"core": {"results": report["results"], "ratios": report["ratios"]}, **report["suites"]}
+    checked = 0
+    for suite, values in suites.items():
+        assert values["results"] and values["ratios"], suite
+        for kind in ("results", "ratios"):
+            for name, value in values[kind].items():
+                assert isinstance(value, int | float) and math.isfinite(value), (suite, name, value)
+                difference = "growth" in name or "minus" in name
+                assert difference or value > 0, (suite, name, value)
+                checked += 1
+    assert checked >= 80, checked
+    meta = report["meta"]
+    assert meta["quick"] is True and meta["versions"]["rpyc"] and meta["machine"]["cores"] >= 1
+    assert meta["date"].startswith(meta["run"][:10])
+
+
+def test_ci_runs_readmes_test_command():
+    """.ci/run ends with the pytest command README gives for running the tests."""
+    readme = (ROOT / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if "pip install -q -e '.[test]' &&" in line
+                   and "-m pytest" in line)
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1] == command.split(" && ")[-1], (ci[-1], command)

@@ -4,7 +4,9 @@ import pytest
 
 from .harness import KernelHarness
 
-MAGICS = ["%rconnect", "%rdisconnect", "%rconnections", "%remote", "%%remote"]
+# every magic of README's table ("%magic? shows each magic's full help")
+MAGICS = ["%rconnect", "%rdisconnect", "%rconnections", "%remote", "%%remote", "%rjobs", "%autoremote",
+          "%rpush", "%rpull", "%rbind", "%%local"]
 
 
 def test_load_twice_unload_closes_everything(kernel, start_server):

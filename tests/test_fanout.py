@@ -2,7 +2,6 @@
 
 import re
 import signal
-import time
 
 import pytest
 import rpyc
@@ -10,6 +9,7 @@ import rpyc
 from . import hosts
 from .hosts import connect_fresh
 from .test_sessions import one_line_error
+from .waits import wait_until
 
 NAMES = ("a", "b", "c")
 
@@ -129,7 +129,26 @@ def test_failing_hosts_one_error_at_the_end_others_stay(fan):
     assert "rpyc" not in text and "jupyter_rsym" not in text and "agent" not in text
     assert cell.displays == [{"text/plain": "[a] 'fine'"}]  # the good host's value stays
     assert fan.ok("got").result["text/plain"] == "{'a': 0}"
+    # the error keeps each failing host's exception: err.errors maps name to exception
+    errors = fan.ok("import sys\nerr = sys.last_value\n"
+                    "print(sorted((k, type(v).__name__, str(v)) for k, v in err.errors.items()))").stdout
+    assert errors == "[('b', 'ValueError', 'bad rank 1'), ('c', 'ValueError', 'bad rank 2')]\n"
+    assert fan.ok("isinstance(err.errors['b'], ValueError)").result["text/plain"] == "True"
     assert fan.ok("%%remote --on all\nrank").result["text/plain"] == "[a] 0\n[b] 1\n[c] 2"
+
+
+def test_callbacks_from_several_hosts_run_at_once(fan):
+    """Every host calls a notebook function during one fan-out cell: the calls are
+    served side by side (each waits in the notebook until all three arrived; one
+    after another, the first would wait alone), and their output lands in the cell."""
+    fan.ok("import threading\nmeeting = threading.Barrier(3, timeout=10)\n"
+           "def meet(rank):\n    print(f'arrived {rank}\\n', end='')  # one write: threads print at once\n"
+           "    meeting.wait()\n    return rank * 10")
+    cell = fan.ok("%%remote --on all -i meet -o met\nmet = meet(rank)")
+    assert fan.ok("met").result["text/plain"] == "{'a': 0, 'b': 10, 'c': 20}"
+    # notebook prints: the callbacks' own output, in the cell (not labelled: no host printed it)
+    assert sorted(cell.stdout.splitlines()) == ["arrived 0", "arrived 1", "arrived 2"]
+    assert fan.ok("meeting.broken").result["text/plain"] == "False"
 
 
 def test_missing_o_name_fails_that_host_only(fan):
@@ -145,9 +164,10 @@ def test_no_thread_per_host_per_cell_is_left_behind(fan):
     remote_before = fan.ok("%%remote --on all\n" + count).result["text/plain"]
     for _ in range(5):
         fan.ok("%%remote --on all\nx = 1")
-    fan.ok("%%remote --on all\nimport time\ntime.sleep(0.2)")  # let job threads end
+    # the remote job threads end just after they reported back
+    wait_until(lambda: fan.ok("%%remote --on all\n" + count).result["text/plain"] == remote_before,
+               what="the remote job threads to end", interval=0.1)
     assert fan.ok(count).result["text/plain"] == local_before
-    assert fan.ok("%%remote --on all\n" + count).result["text/plain"] == remote_before
 
 
 @pytest.fixture
@@ -160,17 +180,19 @@ def probes(servers):
 
 def test_interrupt_stops_the_cell_on_every_host(fan, probes):
     cell = fan.submit(
-        "%%remote --on all\nimport sys\nsys.rsym_spin = [0]\nprint('spinning')\n"
-        "while True:\n    sys.rsym_spin[0] += 1"
+        "%%remote --on all\nimport sys\nsys.rsym_spin = [0]\nprint('spinning')\ntry:\n"
+        "    while True:\n        sys.rsym_spin[0] += 1\n"
+        "except BaseException as stop:\n    sys.rsym_spun_until = repr(stop)\n    raise"
     )
     cell.wait_for(lambda c: c.stdout.count("spinning") == 3, 10, "every host spinning")
     fan.interrupt()
     cell.wait(10)
     assert cell.error_text == "KeyboardInterrupt: stopped on a, b, c"
-    counts = {name: conn.modules.sys.rsym_spin[0] for name, conn in probes.items()}
-    time.sleep(0.3)
-    assert {name: conn.modules.sys.rsym_spin[0] for name, conn in probes.items()} == counts
-    assert all(counts.values())
+    # each remote loop itself was stopped, by an exception raised in it
+    for name, conn in probes.items():
+        stopped_by = wait_until(lambda conn=conn: conn.modules.sys.__dict__.get("rsym_spun_until"),
+                                what=f"the loop on {name} to end")
+        assert stopped_by.startswith("KeyboardInterrupt") and conn.modules.sys.rsym_spin[0] > 0, stopped_by
     assert fan.ok("%%remote --on all\n'still working'").result["text/plain"].count("'still working'") == 3
 
 
@@ -201,7 +223,7 @@ def test_timeout_fails_the_slow_host_only(fan, servers):
 
 def test_a_lost_host_fails_alone(kernel, start_server):
     one, two = start_server(), start_server()
-    kernel.ok(f"%rconnect {one.address} --as one\n%rconnect {two.address} --as two")
+    kernel.ok(f"%load_ext jupyter_rsym\n%rconnect {one.address} --as one\n%rconnect {two.address} --as two")
     try:
         cell = kernel.submit("%%remote --on one,two\nimport time, os\nprint('up')\ntime.sleep(2)\nos.getpid()")
         cell.wait_for(lambda c: c.stdout.count("up") == 2, 10, "both hosts running")
@@ -218,7 +240,8 @@ def test_a_lost_host_fails_alone(kernel, start_server):
 
 def test_a_hung_host_fails_alone(kernel, start_server):
     one, two = start_server(), start_server()
-    kernel.ok(f"%rconnect {one.address} --as one --timeout 1\n%rconnect {two.address} --as two --timeout 1")
+    kernel.ok(f"%load_ext jupyter_rsym\n%rconnect {one.address} --as one --timeout 1\n"
+              f"%rconnect {two.address} --as two --timeout 1")
     try:
         kernel.ok("%%remote --on one,two\npass")
         two.signal(signal.SIGSTOP)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from jupyter_rsym.remote import auth
 from jupyter_rsym.kernel.config import RSym
 from tests.servers import RsymServer
+from tests.waits import wait_until
 from jupyter_rsym.link.session import RemoteSession
 from jupyter_rsym.link.address import parse_address as parse
 from jupyter_rsym.link.transport import Credentials
@@ -131,6 +132,11 @@ def test_many_idle_connections_cost_no_threads(server, good):
     pid = server.process.pid
     threads_before, rss_before = status(pid)
     crowd = []
+
+    def dropped_at_gate():
+        return "".join(server.log).count(f"dropped: {MAX_PENDING} connections were waiting at the gate")
+
+    dropped_before = dropped_at_gate()
     try:
         # twice the per-address cap from one address, then more than fit from 8 others
         sources = ["127.0.0.2"] * 32 + [f"127.0.0.{3 + i % 8}" for i in range(4 * MAX_PENDING)]
@@ -139,7 +145,8 @@ def test_many_idle_connections_cost_no_threads(server, good):
             if i % 2:
                 sock.sendall(b"\x00\x00")  # half a frame header, then nothing
             crowd.append(sock)
-        time.sleep(0.3)  # let the gate take them all
+        # the gate has taken more than it lets wait (it says so) when we look
+        wait_until(lambda: dropped_at_gate() > dropped_before, what="the gate to drop the oldest waiting")
         threads_during, rss_during = status(pid)
         assert threads_during <= threads_before, (threads_before, threads_during)
         assert rss_during - rss_before < 10_000, (rss_before, rss_during)
@@ -151,10 +158,8 @@ def test_many_idle_connections_cost_no_threads(server, good):
     finally:
         for sock in crowd:
             sock.close()
-    deadline = time.monotonic() + 10  # the good client's threads end as its connections close
-    while status(pid)[0] > threads_before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert status(pid)[0] <= threads_before
+    # the good client's threads end as its connections close
+    wait_until(lambda: status(pid)[0] <= threads_before, what="the server's threads back to before")
 
 
 # -- fuzzing the handshake --------------------------------------------------------

@@ -7,6 +7,8 @@ at once.  Interrupting a cell that waits for an answer stops both sides.
 
 import time
 
+from .waits import Marker, wait_until
+
 REFUSED = "EOFError: input() in remote code cannot ask the notebook user: "
 
 
@@ -57,19 +59,26 @@ def test_frontend_without_stdin_gets_eof_at_once(connected):
 
 def test_finished_or_other_cell_gets_eof_with_the_reason(connected):
     connected.ok(
-        "%%remote\nimport threading, time\n"
-        "def ask_later(delay):\n"
-        "    time.sleep(delay)\n"
+        "%%remote\nimport os, threading, time\n"
+        "def ask_later(go, asked=None):\n"
+        "    for _ in range(1000):  # until the test says go (bounded)\n"
+        "        if os.path.exists(go):\n            break\n        time.sleep(0.01)\n"
         "    try:\n        input('too late? ')\n"
-        "    except EOFError as e:\n        print('EOFError:', e)\n")
-    finished = connected.submit("%%remote\nthreading.Thread(target=ask_later, args=(0.3,)).start()",
+        "    except EOFError as e:\n        print('EOFError:', e)\n"
+        "    if asked:\n        open(asked, 'w').close()\n")
+    go = Marker("go")
+    finished = connected.submit(f"%%remote\nthreading.Thread(target=ask_later, args=({str(go.path)!r},)).start()",
                                 allow_stdin=True).wait().assert_ok()
+    go.set()  # it asks once its cell has finished
     finished.wait_for(lambda c: "EOFError" in c.stdout, 10, "the refusal")
     assert finished.stdout == REFUSED + "the cell that caused it has finished (only the running cell can ask)\n"
 
-    starter = connected.submit("%%remote\nthreading.Thread(target=ask_later, args=(0.5,)).start()",
-                               allow_stdin=True).wait().assert_ok()
-    other = connected.submit("import time\ntime.sleep(2)\nprint('other')", allow_stdin=True).wait()
+    go, asked = Marker("go"), Marker("asked")
+    starter = connected.submit(
+        f"%%remote\nthreading.Thread(target=ask_later, args=({str(go.path)!r}, {str(asked.path)!r})).start()",
+        allow_stdin=True).wait().assert_ok()
+    # another cell lets the thread ask, and runs until the thread was refused
+    other = connected.submit(f"{go.touch}\n{asked.awaited}\nprint('other')", allow_stdin=True).wait()
     starter.wait_for(lambda c: "EOFError" in c.stdout, 10, "the refusal")
     assert starter.stdout == REFUSED + "another cell is running now (only the cell that caused it can ask)\n"
     assert other.outputs == [("stdout", "other\n")]
@@ -79,8 +88,7 @@ def test_interrupt_while_waiting_stops_both_sides(connected):
     cell = connected.submit(
         "%%remote\nstate = 'waiting'\ntry:\n    input('never answered? ')\n    state = 'answered'\n"
         "except BaseException as e:\n    state = type(e).__name__\n    raise", allow_stdin=True)
-    assert connected.input_request()["prompt"] == "never answered? "
-    time.sleep(0.2)
+    assert connected.input_request()["prompt"] == "never answered? "  # it waits for the answer
     connected.interrupt()
     cell.wait(10)
     assert cell.error["ename"] == "KeyboardInterrupt"
@@ -93,20 +101,19 @@ def test_interrupt_while_waiting_stops_both_sides(connected):
 
 
 def test_interrupting_a_cell_whose_remote_thread_asks_ends_the_question(connected):
+    local = Marker("local code")
     connected.ok("%%remote\nimport threading, time\nthread_state = []\ndef bg_ask():\n"
-                 "    time.sleep(0.5)  # asks once the cell runs its local code\n"
+                 f"    {local.awaited}  # asks once the cell runs its local code\n"
                  "    try:\n        thread_state.append(input('bg? '))\n"
                  "    except BaseException as e:\n        thread_state.append(f'{type(e).__name__}: {e}')")
     # the cell runs local code; the remote thread's question is served in the background
     cell = connected.submit("r.modules.threading.Thread(target=r.namespace['bg_ask']).start()\n"
-                            "import time\ntime.sleep(30)", allow_stdin=True)
+                            f"import time\n{local.touch}\ntime.sleep(30)", allow_stdin=True)
     assert connected.input_request()["parent"] == cell.msg_id
     connected.interrupt()
     cell.wait(10)
     assert cell.error["ename"] == "KeyboardInterrupt"
-    deadline = time.monotonic() + 10
-    while connected.ok("%remote thread_state").result["text/plain"] == "[]" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: connected.ok("%remote thread_state").result["text/plain"] != "[]", what="the thread's answer")
     assert connected.ok("%remote thread_state").result["text/plain"] == (
         "['EOFError: " + REFUSED[len("EOFError: "):] + "the cell that caused it has finished "
         "(only the running cell can ask)']")

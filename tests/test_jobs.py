@@ -4,7 +4,6 @@ Job numbers come from the handles: the tests run in any order.
 """
 
 import re
-import time
 
 import pytest
 import rpyc
@@ -12,6 +11,7 @@ import rpyc
 from . import hosts
 from .hosts import connect_fresh
 from .test_sessions import one_line_error
+from .waits import Marker, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +57,14 @@ def test_returns_at_once_and_output_keeps_landing_in_its_cell(bg):
 
 
 def test_result_timeout_and_o_names_arrive_when_it_finishes(bg):
-    bg.ok("%%remote --bg --on a,b -o rank=ranks\nimport time, os\ntime.sleep(0.8)\nrank = os.getpid()")
+    go = Marker("go")
+    bg.ok(f"%%remote --bg --on a,b -o rank=ranks\nimport os\n{go.awaited}\nrank = os.getpid()")
     bg.ok("j2 = _")
     assert bg.ok("print(j2.done(), 'ranks' in globals())").stdout == "False False\n"
     waited = bg.run("j2.result(timeout=0.1)")
     assert waited.error["ename"] == "TimeoutError"
     assert "still running after 0.1 s" in waited.error_text
+    go.set()
     assert bg.ok("j2.result(10)").result is None  # the cell has no value
     assert bg.ok("sorted(ranks)").result["text/plain"] == "['a', 'b']"
 
@@ -91,17 +93,16 @@ def test_fan_out_job_reports_failing_hosts_in_its_cell(bg):
 def test_cancel_stops_the_remote_work(bg, servers):
     probe = rpyc.classic.connect("127.0.0.1", servers[0].port)
     try:
-        job = bg.ok("%%remote --bg --on a\nimport sys\nsys.rsym_job = [0]\nwhile True:\n    sys.rsym_job[0] += 1")
+        job = bg.ok("%%remote --bg --on a\nimport sys\nsys.rsym_job = [0]\ntry:\n    while True:\n"
+                    "        sys.rsym_job[0] += 1\nexcept BaseException as stop:\n"
+                    "    sys.rsym_job_stopped_by = repr(stop)\n    raise")
         bg.ok("j4 = _")
-        deadline = time.monotonic() + 10
-        while not probe.modules.sys.__dict__.get("rsym_job"):
-            assert time.monotonic() < deadline, "job never started"
-            time.sleep(0.05)
+        wait_until(lambda: probe.modules.sys.__dict__.get("rsym_job"), what="the job to start")
         number = int(bg.ok("print(j4.number)").stdout)
         assert bg.ok("j4.cancel()").result["text/plain"] == "True"
-        count = probe.modules.sys.rsym_job[0]
-        time.sleep(0.3)
-        assert probe.modules.sys.rsym_job[0] == count > 0
+        # the remote loop itself was stopped, by an exception raised in it
+        stopped_by = wait_until(lambda: probe.modules.sys.__dict__.get("rsym_job_stopped_by"), what="the loop's end")
+        assert stopped_by.startswith("KeyboardInterrupt") and probe.modules.sys.rsym_job[0] > 0, stopped_by
         assert job_state(bg, "j4") == "cancelled"
         cell = bg.run("j4.result()")
         assert cell.error_text == f"JobCancelled: job {number} was cancelled"

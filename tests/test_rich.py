@@ -15,6 +15,7 @@ from jupyter_rsym.link.session import RemoteSession
 from tests.servers import ClassicServer
 
 from .harness import KernelHarness
+from .waits import wait_until
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -72,6 +73,20 @@ def test_display_keeps_its_place_between_prints(connected):
     (first, *_) = [m for m in cell.of_type("display_data") if "<i>" in m["content"]["data"].get("text/html", "")]
     assert update["content"]["transient"] == first["content"]["transient"]
     assert connected.ok("%remote 1 + 1").result["text/plain"] == "2"
+
+
+def test_a_second_session_on_the_same_server_keeps_plots_working(connected, classic_server):
+    """pyplot is adapted once per process: a second session attaching to a server
+    whose pyplot is already adapted must not adapt it again (plt.show() recursed)."""
+    connected.ok("%%remote\nimport matplotlib.pyplot as plt")
+    connected.ok(f"%rconnect {classic_server.address} --as second")
+    try:
+        for name in ("second", "r"):
+            cell = connected.ok(f"%%remote --on {name}\nimport matplotlib.pyplot as plt\n"
+                                "plt.figure(); plt.plot([1, 2])\nplt.show()\nprint('shown')")
+            assert kinds(cell) == [("display", ["image/png", "text/plain"]), ("stdout", "shown\n")], name
+    finally:
+        connected.ok("%rdisconnect second")
 
 
 def test_every_rich_representation_is_computed_remotely(connected):
@@ -232,10 +247,29 @@ def test_logging_lands_in_the_cell_not_on_the_server_terminal(connected, classic
     assert lines[0].endswith(": careful-1") and "WARNING lab" in lines[0]  # the server's format
     assert lines[1].endswith(": root-3")
     assert logfile.read_text() == "careful-1\nroutine-2\n"  # file handlers untouched
-    connected.ok("import time; time.sleep(0.3)")  # let the server's log pipe catch up
+    # a last record below RSym.log_level: once it reached the terminal, all before it did
+    connected.ok("%remote __import__('logging').getLogger('lab').info('after-%d', 4)")
+    classic_server.wait_for_log("after-4")
     log = "".join(classic_server.log)
     assert "careful-1" not in log and "root-3" not in log  # not duplicated on the terminal
     assert "routine-2" in log  # below RSym.log_level: stays on the terminal
+
+
+def test_log_level_setting_lets_quieter_records_into_the_cell(connected, classic_server):
+    """``RSym.log_level`` changed (read at connect): INFO records show in the cell."""
+    connected.ok(f"%config RSym.log_level = 'INFO'\n%rconnect {classic_server.address} --as chatty")
+    try:
+        cell = connected.ok(remote("""
+            import logging
+            logging.getLogger('lab').info('detail-%d', 5)
+            logging.getLogger('lab').debug('noise-%d', 6)
+        """).replace("%%remote", "%%remote --on chatty"))
+        lines = cell.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].endswith(": detail-5") and "INFO lab" in lines[0], cell.stderr
+    finally:
+        connected.ok("%rdisconnect chatty\n%config RSym.log_level = 'WARNING'")
+    # the session connected before keeps its level
+    assert connected.ok("%remote __import__('logging').getLogger('lab').info('quiet-%d', 7)").stderr == ""
 
 
 def test_top_level_await(connected):
@@ -337,7 +371,8 @@ def test_server_own_ipython_and_matplotlib_are_untouched(kernel):
         # IPython was imported before the agent came: its display routes all the same
         cell = kernel.ok("%%remote --on srv\nfrom IPython.display import display as d, HTML\nd(HTML('<p>x</p>'))")
         assert kinds(cell) == [("display", ["text/html", "text/plain"])]
-        kernel.ok("import time; time.sleep(1.5)")
+        wait_until(lambda: kernel.ok("%remote --on srv hasattr(__import__('server_plots'), 'later')")
+                   .result["text/plain"] == "True", what="the server's own later figure")
         check = kernel.ok(
             "%remote --on srv (plt.get_backend(), plt.get_fignums(), "
             "type(__import__('server_plots').own.canvas).__name__, "

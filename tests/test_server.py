@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from jupyter_rsym.remote import auth
 from tests.servers import ClassicServer, RsymServer
 
 from .test_sessions import fresh, one_line_error  # noqa: F401  (fixture)
+from .waits import wait_until
 
 PACKAGE = Path(jupyter_rsym.__file__).resolve().parent
 
@@ -51,6 +51,20 @@ def test_ambient_token_is_offered_only_where_asked(kernel, rsym_server, classic_
         assert kernel.ok("%remote 6 * 7").result["text/plain"] == "42"
     finally:
         kernel.ok("%rdisconnect --all\n%config RSym.token_file = ''")
+
+
+def test_token_file_holds_the_token(fresh, start_rsym_server, tmp_path):
+    """``jupyter-rsym serve --token-file F``: F's first line is the token (README's example)."""
+    token_file = tmp_path / "rsym-token"
+    token_file.write_text("token-from-the-file\nnot part of it\n")
+    server = start_rsym_server("--token-file", str(token_file))
+    connected_line(fresh.ok(f"%rconnect {server.address} --token token-from-the-file"), server.address)
+    assert fresh.ok("%remote __import__('os').getpid()").result["text/plain"] == str(server.process.pid)
+    server.wait_for_log("admitted (token)")
+    line = one_line_error(fresh.run(f"%rconnect {server.address} --token {server.token}x --as other"),
+                          "ConnectFailed")
+    assert line == f"ConnectionError: wrong token for {server.address}: the server holds another one"
+    server.wait_for_log("refused: wrong token")
 
 
 def test_wrong_ways_in_are_one_clear_line(fresh, rsym_server, tls_rsym_server, classic_server, tls_files):
@@ -161,9 +175,9 @@ def test_stops_cleanly_on_sigterm_and_ctrl_c(tmp_path):
         try:
             sock = socket.create_connection((server.host, server.port))
             assert auth.authenticate(sock, server.token, 5) is True
-            deadline = time.monotonic() + 10  # the welcome can overtake the log line
-            while "admitted (token)" not in log_file.read_text() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            # the welcome can overtake the log line
+            wait_until(lambda log_file=log_file: "admitted (token)" in log_file.read_text(),
+                       what="the admission logged")
             server.process.send_signal(signum)
             assert server.process.wait(10) == 0
             assert sock.recv(10) == b""  # its connections were closed

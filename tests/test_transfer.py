@@ -5,6 +5,7 @@ import pytest
 from jupyter_rsym.remote.bundle import MODULE_NAME
 
 from .test_sessions import one_line_error
+from .waits import wait_until
 
 # Counts the requests the session ``r`` sends (each is a round trip; the
 # garbage collector's asynchronous releases of proxies are not).
@@ -142,6 +143,7 @@ def test_references_and_bad_names(moving):
 def test_session_api(moving):
     moving.ok("r.push(p1=3, p2=np.ones(2))\nr.push({'p3': 'x'})")
     assert moving.ok("r.pull('p1'), sorted(r.pull(['p2', 'p3']))").result["text/plain"] == "(3, ['p2', 'p3'])"
+    moving.ok("import threading")
     line = one_line_error(moving.run("r.push(bad=threading.Lock())"), "CannotCopy")
     assert "bad cannot be copied" in line and "ref=True" in line
     moving.ok("r.push(good=threading.Lock(), ref=True)")
@@ -168,15 +170,15 @@ def test_long_transfers_show_progress_in_their_cell(moving):
 
 
 def test_interrupting_a_slow_transfer_leaves_the_session_usable(moving, start_server, start_proxy):
-    import time
-
     server = start_server()
     proxy = start_proxy(("127.0.0.1", server.port), delay=0.05)
     moving.ok(f"%rconnect {proxy.address} --as slow\n%config RSym.chunk_bytes = 65536")
     try:
         moving.ok("%%remote --on slow\nimport os\nhuge = os.urandom(64_000_000)\nsmall = 42")
+        before = proxy.bytes_from_target
         cell = moving.submit("%rpull huge --on slow")
-        time.sleep(1.0)  # 64 MB at ~40 MB/s: well under way
+        # under way: 4 MB of the 64 have come through the proxy
+        wait_until(lambda: proxy.bytes_from_target - before > 4_000_000, what="the transfer under way")
         moving.interrupt()
         cell.wait(20)
         assert cell.error and cell.error["ename"] == "KeyboardInterrupt", cell.summary()
@@ -190,12 +192,37 @@ def test_interrupting_a_slow_transfer_leaves_the_session_usable(moving, start_se
         moving.ok("%config RSym.chunk_bytes = 1048576\n%rdisconnect slow")
 
 
+def test_compressed_link_carries_values_intact(moving, start_server, start_proxy):
+    """``RSym.compress``: values come through intact both ways, and fewer bytes
+    cross the link than the values hold (it does compress)."""
+    server = start_server()
+    proxy = start_proxy(("127.0.0.1", server.port))
+    moving.ok(f"%config RSym.compress = True\n%rconnect {proxy.address} --as packed")
+    try:
+        moving.ok("%%remote --on packed\nimport os\ntext = b'compressible ' * 500_000\nnoise = os.urandom(2_000_000)")
+        before = proxy.bytes_from_target
+        moving.ok("%rpull text noise --on packed")
+        assert proxy.bytes_from_target - before < 6_500_000 + 2_000_000 // 2  # text: 6.5 MB, noise: 2 MB
+        assert moving.ok("text == b'compressible ' * 500_000").result["text/plain"] == "True"
+        here = moving.ok("print(hashlib.sha256(noise).hexdigest())").stdout.strip()
+        there = moving.ok("%remote --on packed __import__('hashlib').sha256(noise).hexdigest()").result["text/plain"]
+        assert there == repr(here)
+        before = proxy.bytes_to_target
+        moving.ok("back = np.arange(1_000_000, dtype=np.float64) % 7\n%rpush back --on packed")
+        assert proxy.bytes_to_target - before < 8_000_000 // 2
+        assert moving.ok("%remote --on packed float(back.sum())").result["text/plain"] == repr(
+            float(sum(i % 7 for i in range(1_000_000))))
+    finally:
+        moving.ok("%rdisconnect packed\n%config RSym.compress = False")
+
+
 def test_cell_inputs_and_outputs_cross_the_wire_once(kernel, classic_server, start_proxy):
     """``-i``/``-o`` of bytes carry no second copy as their own fallback (it made the
     cell path half as fast as ``r.push``/``r.pull``): counted by a relaying proxy."""
     size = 16 << 20
     proxy = start_proxy(("127.0.0.1", classic_server.port))
-    kernel.ok(f"%reload_ext jupyter_rsym\n%rconnect {proxy.address} --as counted")
+    # %load_ext, not %reload_ext: that would close r, which the module's other tests use
+    kernel.ok(f"%load_ext jupyter_rsym\n%rconnect {proxy.address} --as counted")
     kernel.ok(f"import os\nbig = os.urandom({size})")
     sent = proxy.bytes_to_target
     kernel.ok(f"%%remote --on counted -i big\nassert len(big) == {size}\nback = big[::-1]")

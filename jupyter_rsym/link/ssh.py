@@ -38,7 +38,8 @@ from .transport import Transport
 LOOPBACK = "127.0.0.1"
 # how plumbum reports a failed login: ssh ended (ProcessExecutionError, EOFError),
 # or plumbum closed its pipes after connect_timeout (ValueError)
-LOGIN_FAILED = (ProcessExecutionError, EOFError, ValueError)
+# BrokenPipeError: ssh ended (e.g. connection refused) before plumbum wrote to its shell
+LOGIN_FAILED = (ProcessExecutionError, EOFError, ValueError, BrokenPipeError)
 # ssh's own answers to a failed login, and what they mean for the user
 CHANGED_KEY = "REMOTE HOST IDENTIFICATION HAS CHANGED"
 KEY_CHECK_FAILED = "Host key verification failed"

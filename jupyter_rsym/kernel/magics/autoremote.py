@@ -63,5 +63,16 @@ class AutoRemoteMagics(ExtensionMagics):
 
         (The ``%autoremote`` input transformer drops this line before IPython
         sees it; this magic only runs if that transformer is not installed.)
+
+        Examples
+        --------
+        ::
+
+            In [1]: %autoremote gpu
+            autoremote on: plain cells run on gpu (%%local runs one cell here; %autoremote off)
+
+            In [2]: %%local
+               ...: import os; os.getpid()
+            Out[2]: 4242
         """
         return self.shell.run_cell(cell).result

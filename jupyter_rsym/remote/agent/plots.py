@@ -28,6 +28,7 @@ from . import cells, imports, publish, reprs, routes
 _owners = weakref.WeakKeyDictionary()  # Figure -> Link it was made for
 _lock = threading.Lock()
 _original = {}  # pyplot's own functions, once patched
+_patched = False  # pyplot is patched once per process, whatever the sessions
 
 
 def install():
@@ -86,6 +87,11 @@ def _current_figure():
 
 
 def _patch_pyplot(pyplot):
+    global _patched
+    with _lock:
+        if _patched:  # for an earlier session: ours as "the original" would recurse
+            return
+        _patched = True
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     def new_figure_manager(num, *args, **kwargs):
