@@ -59,7 +59,7 @@ class RoutedConnection(QuickRoot, Connection):
         return seq
 
     def _dispatch_request(self, seq, raw_args):
-        nested = type(seq) is tuple
+        nested = type(seq) is tuple and len(seq) == 2  # (n, cause, WORKING): a remote thread's
         token = self.router.enter(self.router.parent_of_incoming(seq, raw_args, self._local_objects.origins))
         calling = self._unattended_call.active
         self._unattended_call.active = not nested and raw_args[0] in _CALLS
