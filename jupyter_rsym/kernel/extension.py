@@ -49,7 +49,7 @@ class Extension:
     def __init__(self, shell):
         self.shell = shell
         self.settings = RSym(parent=shell)
-        self.sessions = SessionRegistry()
+        self.sessions = SessionRegistry(lambda: self.settings.default_session)
         self.labels = CellLabels()
         self.jobs = JobList()
         self.autoremote = AutoRemote(shell, self)
@@ -96,14 +96,18 @@ class Extension:
     def connect(self, name, address, timeout=None, credentials=None, **transport_options):
         """Open a session, bind it to ``name`` in the notebook, replacing any old one.
 
-        A session of that name to that address whose link dropped is resumed
-        instead, if the server kept it (see ``RemoteSession.resume``)."""
+        A session of that name to that address is kept if connected, resumed
+        if its link dropped and the server kept it (``RemoteSession.resume``);
+        either way it is returned."""
         try:
             old = self.sessions.get(name)
         except LookupError:
             old = None
-        if old is not None and old.state == "lost" and old.resumable and address in (
-                old.address, old.requested_address):
+        same = old is not None and address in (old.address, old.requested_address)
+        if same and old.state == "connected":  # keep it, and its remote namespace
+            self.shell.user_ns[name] = old
+            return old
+        if same and old.state == "lost" and old.resumable:
             line = old.resume()
             if line:
                 print(line)
