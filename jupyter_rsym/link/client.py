@@ -21,9 +21,9 @@ from rpyc.core.protocol import Connection
 from rpyc.core.service import ClassicClient
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
-from ..remote.tracebacks import box_exception
+from ..remote.tracebacks import BASES_ATTR, box_exception
 from ..remote.wire import Piece, no_delay_during, register_pieces, send_message
-from .errors import Interrupted, NoAnswer, RanTooLong, RemoteError, from_rpyc_exception
+from .errors import Interrupted, NoAnswer, RanTooLong, RemoteError, from_rpyc_exception, set_attributes
 from .proxies import QuickRoot
 from .routing import OriginTrackingObjects, report_callback_error
 from .reader import WaiterCount
@@ -97,13 +97,7 @@ class RoutedConnection(QuickRoot, Connection):
             return exc
         remote = from_rpyc_exception(exc)
         remote.args = exc.args
-        for name, value in raw[2]:
-            if name in _OWN_FIELDS or callable(getattr(type(remote), name, None)):
-                continue  # rpyc sends methods as their repr
-            try:
-                setattr(remote, name, value)
-            except (AttributeError, TypeError):
-                pass
+        set_attributes(remote, [(name, value) for name, value in raw[2] if name != BASES_ATTR])
         return remote
 
     def _send(self, msg, seq, args):

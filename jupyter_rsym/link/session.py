@@ -216,9 +216,9 @@ class RemoteSession:
             stop.show_where_cell_stopped()
             raise
         if status == "error":
-            name, module, message, text = payload
+            name, module, message, text, *extra = payload
             # agent frames (remote input() refused, say) are ours, not the user's
-            raise remote_exception(name, module, message, clean_traceback(text))
+            raise remote_exception(name, module, message, clean_traceback(text), *extra)
         return payload
 
     def request(self, func, args, timeout=None):

@@ -87,7 +87,9 @@ def describe_exception(exc):
         tb = tb.tb_next
     text = tracebacks.format_exception(exc, tb)
     name, module, message = tracebacks.exception_type(exc, text)
-    return (name, module, message, text)
+    # its builtin bases and plain attributes (errno, ...): the notebook's
+    # stand-in is caught as, and reads as, the remote exception
+    return (name, module, message, text, tracebacks.builtin_bases(exc), tracebacks.simple_attributes(exc))
 
 
 _COMPILER = ast.parse.__code__.co_filename
