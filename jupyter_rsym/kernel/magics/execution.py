@@ -5,6 +5,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_cell_magic, magics_class, needs_local_scope, no_var_expand
 
 from ..gathered import run_foreground
+from ..remotesyntax import remote_source
 from .arguments import BAD_NAME, on_sessions, parse, parse_names, split_options, strip_comment, transfer_names
 from .base import ExtensionMagics
 
@@ -117,6 +118,8 @@ class RemoteMagics(ExtensionMagics):
         args = parse(self.remote, line)
         if mode == "eval" and not cell.strip():
             raise UsageError(NO_EXPRESSION)
+        if mode == "exec":  # !cmd, %time, obj? run remotely (remote/agent/shell.py)
+            cell = remote_source(cell)
         sessions = self.extension.sessions_for(args.on)
         inputs = parse_names(args.input, "-i")
         outputs = parse_names(args.output, "-o")

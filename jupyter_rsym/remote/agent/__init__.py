@@ -17,6 +17,8 @@ whole, under any name):
 * ``plots``      matplotlib figures made for a cell show in it as PNG
 * ``inputs``     ``input()``/``getpass`` ask the notebook user
 * ``logs``       logging records made for a cell land in it
+* ``children``   output of child processes started for a cell lands in it
+* ``shell``      ``!cmd``, ``%time``, ``%timeit``, ``obj?`` in remote cells
 * ``introspect`` completion, ``obj?`` and ``help()`` answered in one request
 * ``resumable``  sessions that outlive a dropped link (servers that keep them)
 
@@ -28,7 +30,7 @@ stdout router, one flusher thread).
 """
 
 from .. import bulk, tracebacks, wire
-from . import capture, excepthook, inputs, introspect, jobs, logs, plots, publish, reprs, resumable, routes, tags
+from . import capture, children, excepthook, inputs, introspect, jobs, logs, plots, publish, reprs, resumable, routes, tags
 from .cells import run_cell
 from .reprs import mimebundle
 from .interrupts import interrupt
@@ -126,6 +128,7 @@ def install_rich_output(namespace):
     """display(), figures, input() and logging for threads working for a
     notebook (each patch once per process); ``namespace`` gets ``display``."""
     publish.install(namespace)
+    children.install()
     plots.install()
     inputs.install()
     logs.install()
