@@ -11,7 +11,7 @@ from .autotransform import AutoRemote
 from .background import JobList
 from .completion import RemoteIntrospection
 from .config import RSym
-from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, RemoteMagics, TransferMagics
+from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, NamespaceMagics, RemoteMagics, TransferMagics
 from .output import CellLabels, OutputSink
 from .progress import Progress
 from .registry import SessionRegistry
@@ -59,7 +59,8 @@ class Extension:
         self.frontend = NotebookFrontend(shell, self.labels, self.running)
         self.introspection = RemoteIntrospection(shell, self)
         self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self),
-                        JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self)]
+                        JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self),
+                        NamespaceMagics(shell, self)]
 
     def load(self):
         self.shell.configurables.append(self.settings)

@@ -19,6 +19,7 @@ whole, under any name):
 * ``logs``       logging records made for a cell land in it
 * ``children``   output of child processes started for a cell lands in it
 * ``shell``      ``!cmd``, ``%time``, ``%timeit``, ``obj?`` in remote cells
+* ``userns``     the user's variables in the remote namespace (``%rwho``)
 * ``introspect`` completion, ``obj?`` and ``help()`` answered in one request
 * ``resumable``  sessions that outlive a dropped link (servers that keep them)
 
@@ -30,7 +31,7 @@ stdout router, one flusher thread).
 """
 
 from .. import bulk, tracebacks, wire
-from . import capture, children, excepthook, inputs, introspect, jobs, logs, plots, publish, reprs, resumable, routes, tags
+from . import capture, children, excepthook, inputs, introspect, jobs, logs, plots, publish, reprs, resumable, routes, tags, userns
 from .cells import run_cell
 from .reprs import mimebundle
 from .interrupts import interrupt
@@ -63,6 +64,8 @@ def attach(service, emit, options=()):
     link = resumable.make_link(conn, emit, options.get("batch_bytes", 65536))
     link.ask, link.log_level = options.get("ask"), options.get("log_level", 30)
     tags.patch_connection(conn, link)  # after wire: it wraps the connection's send
+    if type(getattr(service, "namespace", None)) is dict:  # its repr: the user's variables only
+        service.namespace = userns.Namespace(service.namespace)
     install_rich_output(getattr(service, "namespace", None))
     registry = resumable.registry_of(conn)
     kept = resumable.why_not_kept(conn) if registry is None else registry.open(conn, service, link).ticket
@@ -121,6 +124,7 @@ def _entries(service):
         ("complete", introspect.complete),
         ("describe", introspect.describe),
         ("help", introspect.help_text),
+        ("variables", userns.variables),
     )
 
 
