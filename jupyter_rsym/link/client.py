@@ -21,6 +21,7 @@ from rpyc.core.protocol import Connection
 from rpyc.core.service import ClassicClient
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
+from ..remote.boxing import refusal, unsendable
 from ..remote.tracebacks import BASES_ATTR, box_exception
 from ..remote.wire import Piece, no_delay_during, register_pieces, send_message
 from .errors import Interrupted, NoAnswer, RanTooLong, RemoteError, from_rpyc_exception, set_attributes
@@ -29,6 +30,7 @@ from .routing import OriginTrackingObjects, report_callback_error
 from .reader import WaiterCount
 
 _CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
+_CHECKED = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR, consts.HANDLE_GETATTR)
 INTERRUPTED_CALLBACK = "interrupted in the notebook"
 _OWN_FIELDS = frozenset(("message", "remote_traceback", "remote_type", "remote_module"))
 INTERRUPT_GRACE = 0.5  # seconds an interrupted request's reply is still awaited
@@ -107,6 +109,14 @@ class RoutedConnection(QuickRoot, Connection):
         if type(obj) is Piece:  # a slice of a large value, sent as bytes without a copy
             return consts.LABEL_VALUE, obj
         return super()._box(obj)
+
+    @classmethod
+    def _request_handlers(cls):
+        # a reply rpyc cannot send fails its request instead of the connection
+        handlers = super()._request_handlers()
+        for handler in _CHECKED:
+            handlers[handler] = _checked(handler, handlers[handler])
+        return handlers
 
     def sync_request(self, handler, *args):
         return self.request(handler, args, self._config["sync_request_timeout"])
@@ -377,3 +387,14 @@ class ControlService(ClassicClient):
 
     def on_connect(self, conn):
         pass
+
+
+def _checked(handler_id, handler):
+    """``handler``, failing with one line when rpyc could not send its result (``boxing``)."""
+    def run(conn, *args):
+        result = handler(conn, *args)
+        reason = unsendable(result)
+        if reason is not None:
+            raise refusal(result, reason, handler_id, args, "the remote")
+        return result
+    return run
