@@ -64,8 +64,7 @@ def attach(service, emit, options=()):
     link = resumable.make_link(conn, emit, options.get("batch_bytes", 65536))
     link.ask, link.log_level = options.get("ask"), options.get("log_level", 30)
     tags.patch_connection(conn, link)  # after wire: it wraps the connection's send
-    if type(getattr(service, "namespace", None)) is dict:  # its repr: the user's variables only
-        service.namespace = userns.Namespace(service.namespace)
+    userns.register(getattr(service, "namespace", None))  # shown: the user's variables only
     install_rich_output(getattr(service, "namespace", None))
     registry = resumable.registry_of(conn)
     kept = resumable.why_not_kept(conn) if registry is None else registry.open(conn, service, link).ticket

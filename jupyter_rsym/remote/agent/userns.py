@@ -2,7 +2,7 @@
 
 The classic namespace also holds ``__builtins__`` (all of it, once a cell
 ran) and what the agent put there (``display``, ``__name__``,
-``__rsym_ipython__``): ``Namespace``'s repr, ``%rwho`` and ``%rwhos`` show
+``__rsym_ipython__``): its display (``register``), ``%rwho`` and ``%rwhos`` show
 only what the user's cells, pushes and calls bound, as IPython's ``%who``
 shows a notebook's.
 """
@@ -10,11 +10,24 @@ shows a notebook's.
 MAX_INFO = 60  # characters of a value's repr in %rwhos, as IPython's %whos
 
 
-class Namespace(dict):
-    """The remote globals of ``%%remote`` cells; its repr shows user variables only."""
+_namespaces = set()  # ids of sessions' namespaces (a dict subclass would slow every global lookup)
 
-    def __repr__(self):
-        return repr(dict(user_items(self)))
+
+def register(namespace):
+    """Show ``namespace`` (a session's classic namespace) with its user variables only."""
+    if type(namespace) is dict and id(namespace) not in _namespaces:
+        _namespaces.add(id(namespace))
+        from . import reprs
+
+        if shown not in reprs.FORMATTERS:
+            reprs.FORMATTERS.append(shown)
+
+
+def shown(obj):
+    """A ``reprs`` formatter: a session namespace's text is its user variables."""
+    if type(obj) is dict and id(obj) in _namespaces:
+        return {"text/plain": repr(dict(user_items(obj)))}
+    return None
 
 
 def user_items(namespace):
