@@ -294,6 +294,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         return _fail("--tls-cert and --tls-key go together")
+    if not 0 <= args.port <= 65535:  # the OS would take it modulo 65536, silently
+        return _fail(f"--port {args.port}: a port is 0 (any free one) to 65535")
+    for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key),
+                         ("--tls-client-ca", args.tls_client_ca), ("--token-file", args.token_file)):
+        if path and not Path(path).expanduser().is_file():  # ssl's own error names no file
+            return _fail(f"cannot start: {option} {path}: no such file")
     try:
         token = _token(args)
         tls = tls_context(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
