@@ -4,7 +4,7 @@ import pytest
 
 from .harness import KernelHarness
 
-MAGICS = ["%rconnect", "%rdisconnect", "%rconnections", "%remote", "%%remote"]
+MAGICS = ["%rconnect", "%rdisconnect", "%rconnections", "%remote", "%%remote", "%rdefault", "%rwho", "%rwhos"]
 
 
 def test_load_twice_unload_closes_everything(kernel, start_server):

@@ -31,7 +31,7 @@ def link(kernel, start_rsym_server, start_proxy):
         server = start_rsym_server(*args)
         proxy = start_proxy(("127.0.0.1", server.port))
         cell = kernel.ok(f"%reload_ext jupyter_rsym\n%rconnect {proxy.address} --token {server.token}")
-        assert cell.stdout.startswith(f"Connected r to {proxy.address}"), cell.summary()
+        assert cell.stdout.splitlines()[-1].startswith(f"Connected r to {proxy.address}"), cell.summary()
         return server, proxy
 
     yield connect

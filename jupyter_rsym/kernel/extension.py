@@ -58,6 +58,7 @@ class Extension:
         self.running = RunningCell(shell)
         self.frontend = NotebookFrontend(shell, self.labels, self.running)
         self.introspection = RemoteIntrospection(shell, self)
+        self.failed = {}  # name -> (address, why): RSym.connections entries that did not connect
         self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self),
                         JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self),
                         NamespaceMagics(shell, self)]
@@ -75,11 +76,30 @@ class Extension:
             try:
                 self.connect(name, parse_address(address, self.settings.default_port))
             except Exception as exc:  # one bad entry must not stop the kernel
-                print(f"jupyter_rsym: could not connect {name} to {address}: {exc}")
+                self.failed[name] = (str(address), str(exc))
+                self._tell(f"jupyter_rsym: could not connect {name} to {address} (RSym.connections): {exc}")
+
+    def _tell(self, line):
+        """Show ``line`` in the running cell; at kernel start (no cell yet) in
+        the kernel's log and in the first cell that runs."""
+        parent = self.shell.get_parent() if hasattr(self.shell, "get_parent") else None
+        if (parent or {}).get("header", {}).get("msg_type") == "execute_request":
+            print(line)
+            return
+        self.shell.log.warning("%s", line)
+
+        def first_cell(*args):
+            self.shell.events.unregister("pre_run_cell", first_cell)
+            print(line)
+
+        self.shell.events.register("pre_run_cell", first_cell)
 
     def unload(self):
         atexit.unregister(self.sessions.close_all)
+        closed = [f"{s.name} ({s.address})" for s in self.sessions if s.state != "closed"]
         self.sessions.close_all()
+        if closed:  # %reload_ext, %unload_ext: never silently
+            print(f"jupyter_rsym unloaded: closed {', '.join(closed)}")
         self.autoremote.uninstall()
         self.display.uninstall()
         self.tracebacks.uninstall()
@@ -120,6 +140,7 @@ class Extension:
         session = RemoteSession.connect(name, address, settings, self.frontend, credentials,
                                         **transport_options)
         self.sessions.add(session)
+        self.failed.pop(name, None)
         self.shell.user_ns[name] = session
         return session
 

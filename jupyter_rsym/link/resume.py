@@ -191,6 +191,15 @@ def unusable(session):
         f"%rconnect {session.rconnect_args} --as {session.name} to reconnect" + (f"; {why}" if why else ""))
 
 
+def idle_drop(session):
+    """The line a session's last cell gets when its link dropped while idle."""
+    where = f"{session.name}: the link to {session.address} dropped while idle ({session.lost_reason})"
+    if session.keeping.ticket is not None:
+        return f"{where}; its next use resumes the session"
+    why = session.keeping.why_not()
+    return f"{where}; %rconnect {session.rconnect_args} --as {session.name} reconnects" + (f"; {why}" if why else "")
+
+
 def dropped(session):
     """What a request the link of ``session`` dropped under fails with."""
     if session.keeping.ticket is None:

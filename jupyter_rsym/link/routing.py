@@ -118,6 +118,11 @@ class Router:
         kept = {id(header) for header in parents}
         self._late = {key: when for key, when in self._late.items() if key in kept}
 
+    def last_parent(self):
+        """The parent that sent our most recent request (None: none, or unknown)."""
+        with self._lock:
+            return self._parents[-1] if self._parents else None
+
     def parent_of_request(self, seq):
         """The parent header that sent our request ``seq`` (None: unknown)."""
         with self._lock:

@@ -1,6 +1,7 @@
 """RemoteSession: one named connection to a remote Python process, and its lifecycle."""
 
 import itertools
+import sys
 import threading
 import time
 from functools import partial
@@ -382,11 +383,25 @@ class RemoteSession:
             self.state = LOST
             self.lost_reason = str(exc) or type(exc).__name__
             self.lost_at = time.monotonic()
+        unattended = self._server is not None and self._server.serving_here()
         if self._server is not None:
             self._server.stop(timeout=1)
+        if unattended:  # the background server noticed: no cell waits to be told
+            self._tell_last_cell(conn)
         if self.side is not None:
             self.side.close(0.5)
         self._lost_listeners.tell(resume.dropped(self))
+
+    def _tell_last_cell(self, conn):
+        """The link dropped while no request waited (the kernel idle, or
+        running local code): nobody would hear of it before the next use,
+        so one line goes to the last cell that used the session."""
+        router = conn.router
+        token = router.enter(router.last_parent())
+        try:
+            print(resume.idle_drop(self), file=sys.stderr, flush=True)
+        finally:
+            router.leave(token)
 
     def close(self):
         """Close the connection and stop its background thread (idempotent);

@@ -206,6 +206,10 @@ class ConnectionMagics(ExtensionMagics):
         rows = [("name", "address", "state", "rtt", "remote")]
         for session in self.extension.sessions:
             rows.append((session.name, str(session.address), *self._probe(session), session.description))
+        open_names = {session.name for session in self.extension.sessions}
+        for name, (address, why) in self.extension.failed.items():  # RSym.connections entries
+            if name not in open_names:
+                rows.append((name, address, "failed", "-", why))
         if len(rows) == 1:
             print("no sessions; connect with %rconnect HOST[:PORT]")
             return
@@ -216,8 +220,9 @@ class ConnectionMagics(ExtensionMagics):
             if not self._bound(session) and session.state == "connected":
                 print(UNBOUND.format(name=session.name))
         preferred = self.extension.settings.default_session
-        print(DEFAULT_LINE.format(name=self.extension.sessions.default_name(),
-                                  why="RSym.default_session" if preferred else "the most recently connected"))
+        if len(self.extension.sessions):
+            print(DEFAULT_LINE.format(name=self.extension.sessions.default_name(),
+                                      why="RSym.default_session" if preferred else "the most recently connected"))
 
     @magic_arguments.magic_arguments()
     @magic_arguments.argument("name", nargs="?", default=None,
