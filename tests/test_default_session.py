@@ -63,8 +63,8 @@ def test_reconnect_same_address_keeps_the_session(kernel, two):
 def test_reconnect_other_address_replaces_and_says_so(kernel, two):
     one, other = two
     lines = kernel.ok(f"%rconnect {other.address}").stdout.splitlines()
-    assert lines[0] == f"Closed r ({one.address}, connected): replaced by the new session"
-    assert lines[1].startswith(f"Connected r to {other.address}")
+    assert lines[0].startswith(f"Connected r to {other.address}")
+    assert lines[1] == f"Closed the previous r ({one.address}, connected): replaced by this session"
     assert pid(kernel) == str(other.process.pid)
 
 

@@ -126,6 +126,8 @@ class Extension:
             old = None
         same = old is not None and address in (old.address, old.requested_address)
         if same and old.state == "connected":  # keep it, and its remote namespace
+            old.retime(self.settings.timeout if timeout is None else timeout)
+            self.sessions.add(old)  # the most recently connected again
             self.shell.user_ns[name] = old
             return old
         if same and old.state == "lost" and old.resumable:

@@ -20,7 +20,7 @@ PYTHON_NEEDS_DEPLOY = "--python goes with --deploy (the Python the deployed serv
 UNBOUND = "{name} is open but bound to no notebook variable (%reset, del?): %rbind {name} binds it again"
 KEPT = ("{name} is already connected to {address}: kept, with its remote namespace "
         "(%rdisconnect {name} first for a new session)")
-REPLACED = "Closed {name} ({address}, {state}): replaced by the new session"
+REPLACED = "Closed the previous {name} ({address}, {state}): replaced by this session"
 SHADOWED = "Note: the notebook variable {name} held {kind} {value}; it now holds the session"
 NEW_DEFAULT = ("{name} is now the default session (was {was}): %%remote, %remote, %rpush and "
                "%rpull use it without --on; %rdefault {was} switches back")
@@ -81,8 +81,8 @@ class ConnectionMagics(ExtensionMagics):
         addresses go through an SSH tunnel with your own OpenSSH setup
         (``~/.ssh/config``, agent, known_hosts) plus ``RSym.ssh_options``.
         Connecting again under a used name to the same address keeps that
-        session (and its remote namespace); to another address, replaces it
-        and says what was closed.  A line says when the new session becomes
+        session (and its remote namespace; ``--timeout`` applies to it); to
+        another address, replaces it and says what was closed.  A line says when the new session becomes
         the default one (the target without ``--on``; ``%rdefault``).
 
         Examples
@@ -134,11 +134,11 @@ class ConnectionMagics(ExtensionMagics):
             if was_state == "connected":
                 print(KEPT.format(name=name, address=session.address))
         else:
-            if previous is not None:
-                print(REPLACED.format(name=name, address=previous.address, state=was_state))
             print(f"Connected {name} to {session.address}: {session.description}")
             if session.version_note:
                 print(f"Note: {session.version_note}")
+            if previous is not None:
+                print(REPLACED.format(name=name, address=previous.address, state=was_state))
         if held is not None and not isinstance(held, RemoteSession):
             value = repr(held)
             value = value if len(value) <= 40 else value[:37] + "..."
