@@ -44,7 +44,11 @@ class RemoteMagics(ExtensionMagics):
         cell's, with the object's own rich representation.  ``display()``
         (no import needed), matplotlib figures, progress bars, logging,
         ``input()``/``getpass`` and top-level ``await`` work as in a local
-        cell.  A remote exception shows the remote traceback.
+        cell, and so do ``!cmd``, ``x = !cmd``, ``%time``, ``%timeit``,
+        ``%%time``, ``%%timeit``, ``obj?`` and ``obj??`` (run remotely);
+        ``__name__`` is ``"__main__"``.  Output of child processes the cell
+        starts (``subprocess``, ``os.system``) lands here too.  A remote
+        exception shows the remote traceback.
 
         Order: hand over ``-i`` names, run, copy back ``-o`` names.  Values
         travel as in ``jupyter_rsym.link.transfer``: functions by reference (the
