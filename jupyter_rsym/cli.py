@@ -25,7 +25,7 @@ def main(argv=None):
         return serve(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    run_demo(args.notebook, args.output)
+    return run_demo(args.notebook, args.output)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ def test_callbacks_and_symmetry(classic_server):
     )
     assert shown(by_start("%%remote -i g")) == "".join(G_LINES.splitlines(True)[:3])
     assert shown(by_start("cubes")) == "[0, 1, 8]\n"
+    pool = by_start("%%remote\nfrom concurrent.futures")  # g, handed over in another cell, prints here
+    assert shown(pool) == "".join(G_LINES.splitlines(True)[3:6]) + "[27, 64, 125]\n"
     error = by_start("%%remote\ndef ratio").outputs[0]
     assert (error.ename, error.evalue) == ("ZeroDivisionError", "division by zero")
     assert "return a / b" in output_text(error) and "rpyc" not in output_text(error)

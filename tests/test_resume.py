@@ -33,7 +33,7 @@ def link(kernel, start_rsym_server, start_proxy):
         server = start_rsym_server(*args)
         proxy = start_proxy(("127.0.0.1", server.port))
         cell = kernel.ok(f"%reload_ext jupyter_rsym\n%rconnect {proxy.address} --token {server.token}")
-        assert cell.stdout.startswith(f"Connected r to {proxy.address}"), cell.summary()
+        assert cell.stdout.splitlines()[-1].startswith(f"Connected r to {proxy.address}"), cell.summary()
         return server, proxy
 
     yield connect
@@ -225,7 +225,8 @@ def test_output_beyond_the_buffer_leaves_one_marker_line(kernel, link):
     numbers = [int(line.split()[1]) for line in kept]
     assert numbers == list(range(numbers[0], 100)) and 0 < numbers[0] < 80, numbers
     assert len(spammer.stdout) <= 2000
-    marker = spammer.stderr.splitlines()
+    idle, *marker = spammer.stderr.splitlines()  # the drop, said while idle; then the marker
+    assert idle.startswith(f"r: the link to {proxy.address} dropped while idle"), spammer.stderr
     assert len(marker) == 1 and marker[0].startswith("[jupyter-rsym: "), spammer.stderr
     assert "characters of output dropped here" in marker[0] and "--resume-buffer 2000" in marker[0]
 

@@ -21,8 +21,8 @@ from .waits import wait_until
 PACKAGE = Path(jupyter_rsym.__file__).resolve().parent
 
 
-def connected_line(cell, address):
-    assert cell.stdout.startswith(f"Connected r to {address}: Python 3."), cell.summary()
+def connected_line(cell, address, name="r"):
+    assert cell.stdout.startswith(f"Connected {name} to {address}: Python 3."), cell.summary()
     return cell.stdout
 
 
@@ -133,7 +133,8 @@ def test_client_certificates(fresh, start_rsym_server, tls_files):
     fresh.ok(f"%config RSym.tls_ca = {str(tls_files.ca)!r}\n%config RSym.tls_cert = {str(tls_files.client_cert)!r}\n"
              f"%config RSym.tls_key = {str(tls_files.client_key)!r}")
     try:
-        connected_line(fresh.ok(f"%rconnect {server.address} --token {server.token}"), server.address)
+        connected_line(fresh.ok(f"%rconnect {server.address} --token {server.token} --as again"),
+                       server.address, "again")
     finally:
         fresh.ok("%config RSym.tls_ca = ''\n%config RSym.tls_cert = ''\n%config RSym.tls_key = ''")
 
@@ -193,9 +194,11 @@ def test_bad_server_arguments_are_one_line(tmp_path):
     run = [sys.executable, "-m", "jupyter_rsym", "serve", "--port", "0"]
     cases = [
         (["--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", str(tmp_path / "missing.key")],
-         "jupyter-rsym serve: cannot start: [Errno 2] No such file or directory"),
+         f"jupyter-rsym serve: cannot start: --tls-cert {tmp_path / 'missing.pem'}: no such file"),
         (["--tls-cert", "x.pem"], "jupyter-rsym serve: --tls-cert and --tls-key go together"),
-        (["--token-file", str(tmp_path / "none")], "jupyter-rsym serve: cannot start: [Errno 2]"),
+        (["--token-file", str(tmp_path / "none")],
+         f"jupyter-rsym serve: cannot start: --token-file {tmp_path / 'none'}: no such file"),
+        (["--port", "99999"], "jupyter-rsym serve: --port 99999: a port is 0 (any free one) to 65535"),
     ]
     for args, expected in cases:
         done = subprocess.run(run + args, capture_output=True, text=True, timeout=30)

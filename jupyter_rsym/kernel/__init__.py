@@ -8,6 +8,8 @@
 * ``stdin``          remote ``input()`` answered through the kernel's stdin channel
 * ``richrepr``       rich display of remote objects; remote tracebacks
 * ``completion``     TAB, ``obj?`` and ``help()`` on remote objects in one request
+* ``magiccompletion`` TAB in our magics' arguments: sessions, remote and notebook variables
+* ``remotesyntax``   ``!cmd``, ``%time``, ``obj?`` in remote cells, rewritten for the remote's stand-in
 * ``fanout``         one cell on several sessions at once, no thread per host
 * ``gathered``       what a fan-out cell shows: labelled values, ``FanoutError``
 * ``background``     background cells: ``RemoteJob`` handles, the job list

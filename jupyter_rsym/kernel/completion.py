@@ -26,6 +26,8 @@ import re
 
 from rpyc.core.netref import BaseNetref
 
+from .magiccompletion import complete_magic_arguments
+
 MATCHER_ID = "jupyter_rsym.remote"
 _ATTRIBUTE = re.compile(r"\.\s*([A-Za-z_]\w*)?$")
 _KEY = re.compile(r"\[\s*(['\"]?)([^'\"\[\]]*)$")
@@ -174,13 +176,15 @@ class RemoteIntrospection:
             line_buffer = full_text.split("\n")[cursor_line]
         line_buffer = line_buffer if line_buffer is not None else (text or "")
         before = line_buffer[:len(line_buffer) if cursor_pos is None else cursor_pos]
-        if self._autoremote_cell(full_text or line_buffer):
-            return None  # %autoremote completes its own cells
-        session = self.cell_session(full_text or line_buffer, cursor_line)
-        if session is not None:
-            found = complete_in_namespace(session, before, self._hide(), self._timeout())
-        else:
-            found = self._complete_notebook_code(before)
+        found = complete_magic_arguments(self.extension, self.shell, before, self._timeout())
+        if found is None:  # not %rpull NAME, --on NAME, ...
+            if self._autoremote_cell(full_text or line_buffer):
+                return None  # %autoremote completes its own cells
+            session = self.cell_session(full_text or line_buffer, cursor_line)
+            if session is not None:
+                found = complete_in_namespace(session, before, self._hide(), self._timeout())
+            else:
+                found = self._complete_notebook_code(before)
         if found is None:
             return None
         fragment, pairs = found
@@ -257,7 +261,7 @@ class RemoteIntrospection:
                 fields = dict(fields)
             except Exception:
                 fields = {"type_name": "remote object (no answer)"}
-        return info_dict(oname, session, fields, self.shell.inspector)
+        return info_dict(oname, session, fields, self.shell.inspector, detail_level)
 
     def _render_doc(self, thing, title="Python Library Documentation: %s", forceload=0, renderer=None):
         session = session_of(thing)
@@ -330,9 +334,15 @@ def complete_in_namespace(session, before, hide=2, timeout=2.0):
                          hide, timeout)
 
 
-def info_dict(oname, session, fields, inspector):
-    """IPython's info dict (what ``obj?`` shows) from the agent's ``fields``."""
+def info_dict(oname, session, fields, inspector, detail_level=0):
+    """IPython's info dict (what ``obj?`` shows) from the agent's ``fields``:
+    ``obj?`` shows the docstring, ``obj??`` the source (and the docstring
+    only if the source does not contain it), as IPython does locally."""
     from IPython.core.oinspect import object_info
+
+    fields = dict(fields)
+    if not detail_level:
+        fields.pop("source", None)
 
     signature = fields.pop("signature", None)
     init_signature = fields.pop("init_definition", None)

@@ -23,6 +23,12 @@ class RSym(Configurable):
         "r", help="Notebook variable that %rconnect binds the session to when --as is not given."
     ).tag(config=True)
 
+    default_session = Unicode(
+        "",
+        help="Session that %%remote, %remote, %rpush, %rpull and %autoremote use without "
+        "--on; empty: the most recently connected one. %rdefault NAME sets it.",
+    ).tag(config=True)
+
     timeout = Float(
         30.0,
         help="Seconds to wait for the answer to one remote call (attribute access, "

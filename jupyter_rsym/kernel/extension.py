@@ -11,7 +11,7 @@ from .autotransform import AutoRemote
 from .background import JobList
 from .completion import RemoteIntrospection
 from .config import RSym
-from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, RemoteMagics, TransferMagics
+from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, NamespaceMagics, RemoteMagics, TransferMagics
 from .output import CellLabels, OutputSink
 from .progress import Progress
 from .registry import SessionRegistry
@@ -49,7 +49,7 @@ class Extension:
     def __init__(self, shell):
         self.shell = shell
         self.settings = RSym(parent=shell)
-        self.sessions = SessionRegistry()
+        self.sessions = SessionRegistry(lambda: self.settings.default_session)
         self.labels = CellLabels()
         self.jobs = JobList()
         self.autoremote = AutoRemote(shell, self)
@@ -58,8 +58,10 @@ class Extension:
         self.running = RunningCell(shell)
         self.frontend = NotebookFrontend(shell, self.labels, self.running)
         self.introspection = RemoteIntrospection(shell, self)
+        self.failed = {}  # name -> (address, why): RSym.connections entries that did not connect
         self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self),
-                        JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self)]
+                        JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self),
+                        NamespaceMagics(shell, self)]
 
     def load(self):
         self.shell.configurables.append(self.settings)
@@ -74,11 +76,30 @@ class Extension:
             try:
                 self.connect(name, parse_address(address, self.settings.default_port))
             except Exception as exc:  # one bad entry must not stop the kernel
-                print(f"jupyter_rsym: could not connect {name} to {address}: {exc}")
+                self.failed[name] = (str(address), str(exc))
+                self._tell(f"jupyter_rsym: could not connect {name} to {address} (RSym.connections): {exc}")
+
+    def _tell(self, line):
+        """Show ``line`` in the running cell; at kernel start (no cell yet) in
+        the kernel's log and in the first cell that runs."""
+        parent = self.shell.get_parent() if hasattr(self.shell, "get_parent") else None
+        if (parent or {}).get("header", {}).get("msg_type") == "execute_request":
+            print(line)
+            return
+        self.shell.log.warning("%s", line)
+
+        def first_cell(*args):
+            self.shell.events.unregister("pre_run_cell", first_cell)
+            print(line)
+
+        self.shell.events.register("pre_run_cell", first_cell)
 
     def unload(self):
         atexit.unregister(self.sessions.close_all)
+        closed = [f"{s.name} ({s.address})" for s in self.sessions if s.state != "closed"]
         self.sessions.close_all()
+        if closed:  # %reload_ext, %unload_ext: never silently
+            print(f"jupyter_rsym unloaded: closed {', '.join(closed)}")
         self.autoremote.uninstall()
         self.display.uninstall()
         self.tracebacks.uninstall()
@@ -96,14 +117,20 @@ class Extension:
     def connect(self, name, address, timeout=None, credentials=None, **transport_options):
         """Open a session, bind it to ``name`` in the notebook, replacing any old one.
 
-        A session of that name to that address whose link dropped is resumed
-        instead, if the server kept it (see ``RemoteSession.resume``)."""
+        A session of that name to that address is kept if connected, resumed
+        if its link dropped and the server kept it (``RemoteSession.resume``);
+        either way it is returned."""
         try:
             old = self.sessions.get(name)
         except LookupError:
             old = None
-        if old is not None and old.state == "lost" and old.resumable and address in (
-                old.address, old.requested_address):
+        same = old is not None and address in (old.address, old.requested_address)
+        if same and old.state == "connected":  # keep it, and its remote namespace
+            old.retime(self.settings.timeout if timeout is None else timeout)
+            self.sessions.add(old)  # the most recently connected again
+            self.shell.user_ns[name] = old
+            return old
+        if same and old.state == "lost" and old.resumable:
             line = old.resume()
             if line:
                 print(line)
@@ -115,6 +142,7 @@ class Extension:
         session = RemoteSession.connect(name, address, settings, self.frontend, credentials,
                                         **transport_options)
         self.sessions.add(session)
+        self.failed.pop(name, None)
         self.shell.user_ns[name] = session
         return session
 

@@ -1,14 +1,21 @@
-"""The notebook's sessions by name."""
+"""The notebook's sessions by name, and which one is the default."""
 
 
 class SessionRegistry:
-    """The notebook's sessions by name; the newest is the default target."""
+    """The notebook's sessions by name.
+
+    The default target (no ``--on``) is the session named by ``preferred()``
+    (``RSym.default_session``), else the most recently connected one.
+    """
 
     NO_SESSION = "no remote session: connect first with %rconnect HOST[:PORT]"
     UNKNOWN = "no session named {!r}; %rconnections lists them"
+    NO_DEFAULT = ("the default session {!r} (RSym.default_session) is not open; "
+                  "%rdefault NAME picks another, %rconnections lists them")
 
-    def __init__(self):
+    def __init__(self, preferred=lambda: ""):
         self._sessions = {}
+        self._preferred = preferred
 
     def add(self, session):
         """Register ``session``, closing a session of the same name."""
@@ -17,11 +24,20 @@ class SessionRegistry:
         if old is not None and old is not session:
             old.close()
 
+    def default_name(self):
+        """The name of the session used without ``--on`` (None: no session)."""
+        preferred = self._preferred()
+        if preferred:
+            return preferred
+        return next(reversed(self._sessions), None)
+
     def get(self, name=None):
         if name is None:
             if not self._sessions:
                 raise LookupError(self.NO_SESSION)
-            return next(reversed(self._sessions.values()))
+            name = self.default_name()
+            if name not in self._sessions:
+                raise LookupError(self.NO_DEFAULT.format(name))
         try:
             return self._sessions[name]
         except KeyError:

@@ -21,14 +21,16 @@ from rpyc.core.protocol import Connection
 from rpyc.core.service import ClassicClient
 from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
-from ..remote.tracebacks import box_exception
+from ..remote.boxing import refusal, unsendable
+from ..remote.tracebacks import BASES_ATTR, box_exception
 from ..remote.wire import Piece, no_delay_during, register_pieces, send_message
-from .errors import Interrupted, NoAnswer, RanTooLong, RemoteError, from_rpyc_exception
+from .errors import Interrupted, NoAnswer, RanTooLong, RemoteError, from_rpyc_exception, set_attributes
 from .proxies import QuickRoot
 from .routing import OriginTrackingObjects, report_callback_error
 from .reader import WaiterCount
 
 _CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
+_CHECKED = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR, consts.HANDLE_GETATTR)
 INTERRUPTED_CALLBACK = "interrupted in the notebook"
 _OWN_FIELDS = frozenset(("message", "remote_traceback", "remote_type", "remote_module"))
 INTERRUPT_GRACE = 0.5  # seconds an interrupted request's reply is still awaited
@@ -59,7 +61,7 @@ class RoutedConnection(QuickRoot, Connection):
         return seq
 
     def _dispatch_request(self, seq, raw_args):
-        nested = type(seq) is tuple
+        nested = type(seq) is tuple and len(seq) == 2  # (n, cause, WORKING): a remote thread's
         token = self.router.enter(self.router.parent_of_incoming(seq, raw_args, self._local_objects.origins))
         calling = self._unattended_call.active
         self._unattended_call.active = not nested and raw_args[0] in _CALLS
@@ -97,13 +99,7 @@ class RoutedConnection(QuickRoot, Connection):
             return exc
         remote = from_rpyc_exception(exc)
         remote.args = exc.args
-        for name, value in raw[2]:
-            if name in _OWN_FIELDS or callable(getattr(type(remote), name, None)):
-                continue  # rpyc sends methods as their repr
-            try:
-                setattr(remote, name, value)
-            except (AttributeError, TypeError):
-                pass
+        set_attributes(remote, [(name, value) for name, value in raw[2] if name != BASES_ATTR])
         return remote
 
     def _send(self, msg, seq, args):
@@ -113,6 +109,14 @@ class RoutedConnection(QuickRoot, Connection):
         if type(obj) is Piece:  # a slice of a large value, sent as bytes without a copy
             return consts.LABEL_VALUE, obj
         return super()._box(obj)
+
+    @classmethod
+    def _request_handlers(cls):
+        # a reply rpyc cannot send fails its request instead of the connection
+        handlers = super()._request_handlers()
+        for handler in _CHECKED:
+            handlers[handler] = _checked(handler, handlers[handler])
+        return handlers
 
     def sync_request(self, handler, *args):
         return self.request(handler, args, self._config["sync_request_timeout"])
@@ -383,3 +387,14 @@ class ControlService(ClassicClient):
 
     def on_connect(self, conn):
         pass
+
+
+def _checked(handler_id, handler):
+    """``handler``, failing with one line when rpyc could not send its result (``boxing``)."""
+    def run(conn, *args):
+        result = handler(conn, *args)
+        reason = unsendable(result)
+        if reason is not None:
+            raise refusal(result, reason, handler_id, args, "the remote")
+        return result
+    return run

@@ -16,7 +16,7 @@ import builtins
 import os
 import re
 
-from ..remote.tracebacks import HEADER, exception_type, split_last
+from ..remote.tracebacks import BASES_ATTR, HEADER, exception_type, split_last
 
 _FRAME_LINE = re.compile(r'  File ".*", line \d+, in ')
 
@@ -144,29 +144,55 @@ Interrupted.__name__ = Interrupted.__qualname__ = "KeyboardInterrupt"  # what th
 _classes = {}
 
 
-def remote_exception(type_name, module, message, remote_traceback):
-    """A RemoteError instance named after the remote exception type."""
-    key = (type_name, module)
+def remote_exception(type_name, module, message, remote_traceback, bases=(), attributes=()):
+    """A RemoteError instance named after the remote exception type.
+
+    It is also an instance of the builtin exception types the remote one
+    derives from (its own type if builtin, else ``bases``, the names the
+    remote sent): ``except ValueError`` catches a remote ``JSONDecodeError``.
+    ``attributes`` ((name, value) pairs: ``errno``, ...) are set on it.
+    """
+    key = (type_name, module, tuple(bases))
     cls = _classes.get(key)
     if cls is None:
-        cls = _classes[key] = _make_class(type_name, module)
+        cls = _classes[key] = _make_class(type_name, module, bases)
     try:
-        return cls(message, remote_traceback)
+        exc = cls(message, remote_traceback)
     except Exception:  # a built-in type whose constructor checks its arguments (ExceptionGroup)
         cls = _classes[key] = _make_class(type_name, module, local=False)
-        return cls(message, remote_traceback)
+        exc = cls(message, remote_traceback)
+    set_attributes(exc, attributes)
+    return exc
 
 
-def _make_class(type_name, module, local=True):
+def set_attributes(exc, attributes):
+    """Set the remote exception's plain attributes on its stand-in (methods,
+    which rpyc sends as their repr, and our own fields stay)."""
+    for name, value in attributes:
+        if name in _OWN_FIELDS or callable(getattr(type(exc), name, None)):
+            continue
+        try:
+            setattr(exc, name, value)
+        except (AttributeError, TypeError):
+            pass
+
+
+_OWN_FIELDS = frozenset(("message", "remote_traceback", "remote_type", "remote_module"))
+
+
+def _make_class(type_name, module, bases=(), local=True):
     attrs = {"remote_type": type_name, "remote_module": module, "__module__": module}
-    builtin = getattr(builtins, type_name, None) if local and module == "builtins" else None
+    names = tuple(bases) or ((type_name,) if module == "builtins" else ())
+    found = [getattr(builtins, name, None) for name in names] if local else []
     # only Exception subclasses: a local SystemExit/KeyboardInterrupt would
     # act on the kernel itself
-    if isinstance(builtin, type) and issubclass(builtin, Exception):
-        try:
-            return type(type_name, (RemoteError, builtin), attrs)
-        except TypeError:  # incompatible layout
-            pass
+    found = [cls for cls in found if isinstance(cls, type) and issubclass(cls, Exception)]
+    for builtin in (found, found[:1]):
+        if builtin:
+            try:
+                return type(type_name, (RemoteError, *builtin), attrs)
+            except TypeError:  # incompatible layout
+                pass
     return type(type_name, (RemoteError,), attrs)
 
 
@@ -192,7 +218,7 @@ def from_rpyc_exception(exc):
     name, module, message = exception_type(exc, raw)
     prefix, frames, ending = split_last(raw)
     text = prefix + (HEADER + "\n" + frames if frames else "") + ending
-    return remote_exception(name, module, message, text)
+    return remote_exception(name, module, message, text, getattr(exc, BASES_ATTR, ()))
 
 
 def render(text):

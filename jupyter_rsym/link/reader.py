@@ -72,6 +72,10 @@ class BackgroundServer:
                 else:
                     return
 
+    def serving_here(self):
+        """Whether the calling thread is this server's (no cell is waiting then)."""
+        return threading.current_thread() is self._thread
+
     def stop(self, timeout=5):
         """Stop the thread (idempotent); safe to call from the thread itself."""
         if self._running:

@@ -21,6 +21,7 @@ the server is gone) fails at once.  Every outcome is one line in the cell.
 
 import inspect
 import itertools
+import sys
 import threading
 import time
 from functools import partial
@@ -189,6 +190,26 @@ def unusable(session):
     return SessionLost(
         f"lost the connection to {session.address} ({session.lost_reason}); "
         f"%rconnect {session.rconnect_args} --as {session.name} to reconnect" + (f"; {why}" if why else ""))
+
+
+def tell_idle_drop(session, router):
+    """The link dropped while no request waited (the kernel idle, or running
+    local code): nobody would hear of it before the next use, so one line goes
+    to the last cell that used the session."""
+    token = router.enter(router.last_parent())
+    try:
+        print(idle_drop(session), file=sys.stderr, flush=True)
+    finally:
+        router.leave(token)
+
+
+def idle_drop(session):
+    """The line a session's last cell gets when its link dropped while idle."""
+    where = f"{session.name}: the link to {session.address} dropped while idle ({session.lost_reason})"
+    if session.keeping.ticket is not None:
+        return f"{where}; its next use resumes the session"
+    why = session.keeping.why_not()
+    return f"{where}; %rconnect {session.rconnect_args} --as {session.name} reconnects" + (f"; {why}" if why else "")
 
 
 def dropped(session):

@@ -13,9 +13,14 @@ serve, by these rules:
   cell that sent that request.  The agent (``agent/tags.py``) tags such requests
   by making their seq ``(n, cause_seq)``; we record the parent of every
   request we send, so ``cause_seq`` maps back to a cell.
-* **Spontaneous**: a remote thread, timer or event sent it (plain int seq).
-  It belongs to the cell that handed the callable over: we record the parent
-  current when each local object was first boxed for the remote.
+* **Working for a cell**: a remote thread whose work a request of ours
+  caused (a pool job, a thread or asyncio task it started) sent it; the agent
+  tags its seq ``(n, cause_seq, WORKING)``.  It belongs to the cell that sent
+  ``cause_seq``, like the thread's prints; no cell waits on it.
+* **Spontaneous**: a remote thread, timer or event no request of ours caused
+  sent it (plain int seq).  It belongs to the cell that handed the callable
+  over: we record the parent current when each local object was first boxed
+  for the remote.
 
 Why seq tags and not rpyc's ``bind_threads``: ``bind_threads`` prefixes every
 frame with 16 bytes, so both ends must enable it, and a stock ``rpyc_classic``
@@ -113,6 +118,11 @@ class Router:
         kept = {id(header) for header in parents}
         self._late = {key: when for key, when in self._late.items() if key in kept}
 
+    def last_parent(self):
+        """The parent that sent our most recent request (None: none, or unknown)."""
+        with self._lock:
+            return self._parents[-1] if self._parents else None
+
     def parent_of_request(self, seq):
         """The parent header that sent our request ``seq`` (None: unknown)."""
         with self._lock:
@@ -126,7 +136,7 @@ class Router:
         """The parent that caused an incoming request (None: unknown)."""
         if not self.enabled:
             return None
-        if type(seq) is tuple:  # nested: tagged with the request that caused it
+        if type(seq) is tuple:  # nested or working for a cell: tagged with its cause
             return self.parent_of_request(seq[1])
         try:  # spontaneous: the cell that handed the target object over
             label, items = raw_args[1]

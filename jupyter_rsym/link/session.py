@@ -26,18 +26,15 @@ CONNECTED, CLOSED, LOST = "connected", "closed", "lost"
 class RemoteSession:
     """A connection to a remote Python process, bound to a notebook name.
 
-    The classic rpyc API is here: ``modules`` (remote modules by name,
-    ``r.modules.os.getcwd()``), ``builtins``, ``eval(src)``, ``execute(src)``
-    and ``namespace`` (the remote globals that ``%%remote`` cells use).
-    Notebook functions passed to remote code are called back in the notebook,
-    and their output appears in the cell that caused the call.
-
-    Against ``jupyter-rsym serve`` a dropped link does not end the session:
-    its next use resumes it (``resume()``; see ``resume.py``).
-
-    Create one with ``%rconnect`` or ``RemoteSession.connect``; ``close()``
-    ends it (idempotent).  Fan-out cells and background jobs use the
-    requests that do not wait (``request_async``, ``side``, ``when_lost``).
+    The classic rpyc API: ``modules`` (``r.modules.os.getcwd()``),
+    ``builtins``, ``eval(src)``, ``execute(src)`` and ``namespace`` (the
+    remote globals of ``%%remote`` cells).  Notebook functions passed to
+    remote code are called back in the notebook, their output in the cell
+    that caused the call.  Against ``jupyter-rsym serve`` a dropped link does
+    not end the session: its next use resumes it (``resume.py``).  Create one
+    with ``%rconnect`` or ``connect``; ``close()`` ends it (idempotent).
+    Fan-out cells and background jobs use the requests that do not wait
+    (``request_async``, ``side``, ``when_lost``).
     """
 
     def __init__(self, name, address):
@@ -66,12 +63,10 @@ class RemoteSession:
         """Connect to a classic rpyc server at ``address`` and set up the agent.
 
         ``settings`` are read as ``kernel.config.RSym``'s; ``frontend``
-        (``frontend.Frontend``; the default writes to this process's
-        stdout) gets the session's remote output, ``input()`` and transfer
-        progress; ``credentials`` (``transport.Credentials``) holds a token
-        and TLS files; ``transport_options`` go to the address's transport
-        (``deploy=PYTHON`` for ssh).
-        """
+        (``frontend.Frontend``, default: this process's stdout) gets remote
+        output, ``input()`` and transfer progress; ``credentials``
+        (``transport.Credentials``): a token and TLS files; ``transport_options``
+        go to the address's transport (``deploy=PYTHON`` for ssh)."""
         session = cls(name, address)
         session._open(settings, frontend or Frontend(), credentials, transport_options)
         return session
@@ -109,15 +104,19 @@ class RemoteSession:
         except BaseException:
             control.discard()
             raise
-        conn._config["sync_request_timeout"] = settings.timeout or None
-        conn.liveness_interval = settings.timeout or None
         conn.peer = str(self.address)
         conn.cancel = self.side.cancel
         conn.check_alive = self._check_alive
         conn.on_lost = partial(self._lost, conn)
         with self._lock:
             self._conn, self.state = conn, CONNECTED
+        self.retime(settings.timeout)
         self._server = BackgroundServer(conn, service.waiters, partial(self._on_lost, conn), self.name)
+
+    def retime(self, seconds):
+        """From now on wait up to ``seconds`` (0: forever) for each call's answer."""
+        self._conn._config["sync_request_timeout"] = self._conn.liveness_interval = seconds or None
+        self.side.alive_timeout = seconds or self.settings.connect_timeout
 
     def _set_up(self, conn, opening, set_up):
         """Attach the agent to the main connection and finish the side
@@ -216,9 +215,9 @@ class RemoteSession:
             stop.show_where_cell_stopped()
             raise
         if status == "error":
-            name, module, message, text = payload
+            name, module, message, text, *extra = payload
             # agent frames (remote input() refused, say) are ours, not the user's
-            raise remote_exception(name, module, message, clean_traceback(text))
+            raise remote_exception(name, module, message, clean_traceback(text), *extra)
         return payload
 
     def request(self, func, args, timeout=None):
@@ -383,6 +382,8 @@ class RemoteSession:
             self.lost_reason = str(exc) or type(exc).__name__
             self.lost_at = time.monotonic()
         if self._server is not None:
+            if self._server.serving_here():  # noticed while idle: no cell waits to be told
+                resume.tell_idle_drop(self, conn.router)
             self._server.stop(timeout=1)
         if self.side is not None:
             self.side.close(0.5)

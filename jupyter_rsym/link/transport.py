@@ -289,6 +289,9 @@ def tls_context(credentials, settings):
     ca, cert, key = (os.path.expanduser(path) if path else None for path in (
         credentials.ca or settings.tls_ca, credentials.cert or settings.tls_cert,
         credentials.key or settings.tls_key))
+    for option, path in (("--ca", ca), ("--cert", cert), ("--key", key)):
+        if path and not os.path.isfile(path):  # ssl's own error names no file
+            raise ConnectFailed(f"the TLS file {path} ({option}, or RSym.tls_{option[2:]}) does not exist")
     try:
         context = ssl.create_default_context(cafile=ca)
         if credentials.fingerprint:  # the pin replaces the CA and the name: checked after the handshake

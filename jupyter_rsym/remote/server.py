@@ -333,6 +333,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         return _fail("--tls-cert and --tls-key go together")
+    if not 0 <= args.port <= 65535:  # the OS would take it modulo 65536, silently
+        return _fail(f"--port {args.port}: a port is 0 (any free one) to 65535")
+    for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key),
+                         ("--tls-client-ca", args.tls_client_ca), ("--token-file", args.token_file)):
+        if path and not Path(path).expanduser().is_file():  # ssl's own error names no file
+            return _fail(f"cannot start: {option} {path}: no such file")
     if args.tls_self_signed and args.tls_cert:
         return _fail("--tls-self-signed makes its own certificate: drop --tls-cert/--tls-key")
     if not (args.tls_cert or args.tls_self_signed or args.allow_plaintext or is_loopback(args.host)):

@@ -16,6 +16,7 @@ Standard library only (rpyc is imported lazily, on the remote): the
 notebook uses this module too.
 """
 
+import builtins
 import os
 import re
 import sys
@@ -156,6 +157,41 @@ def _safe_str(exc):
         return "<exception str() failed>"
 
 
+BASES_ATTR = "_rsym_bases"  # the builtin bases of an exception, among the attributes sent
+_SIMPLE = (int, float, str, bool, type(None))
+_BUILTIN_MODULE = Exception.__module__  # a class a cell defines may say 'builtins' too
+
+
+def builtin_bases(exc):
+    """Names of the most derived builtin exception types ``exc`` is an instance
+    of (``('ValueError',)`` for a ``json.JSONDecodeError``), so the other side's
+    stand-in can be one too; ``()`` for a builtin type itself."""
+    if getattr(builtins, type(exc).__name__, None) is type(exc):
+        return ()
+    found = []
+    for cls in type(exc).__mro__[1:]:
+        if cls.__module__ == _BUILTIN_MODULE and issubclass(cls, Exception) and cls is not Exception:
+            if not any(issubclass(seen, cls) for seen in found):
+                found.append(cls)
+    return tuple(cls.__name__ for cls in found)
+
+
+def simple_attributes(exc, limit=10000):
+    """Public data attributes of ``exc`` with plain values (``errno``, ``pos``,
+    ...): what rpyc sends along with an exception, for exceptions we send ourselves."""
+    attrs = []
+    for name in dir(exc):
+        if name.startswith("_") or name in ("args", "with_traceback", "add_note"):
+            continue
+        try:
+            value = getattr(exc, name)
+        except Exception:
+            continue
+        if type(value) in _SIMPLE and not (type(value) is str and len(value) > limit):
+            attrs.append((name, value))
+    return tuple(attrs)
+
+
 def box_exception(conn, typ, val, tb):
     """What ``conn._box_exc`` would send, with the traceback text made here."""
     from rpyc.core import vinegar
@@ -163,7 +199,12 @@ def box_exception(conn, typ, val, tb):
     config = conn._config
     dumped = vinegar.dump(typ, val, tb, include_local_traceback=False,
                           include_local_version=config["include_local_version"])
-    if not isinstance(dumped, tuple) or not config["include_local_traceback"]:
+    if not isinstance(dumped, tuple):
+        return dumped
+    bases = builtin_bases(val)
+    if bases:  # read by the notebook's RoutedConnection; a plain rpyc peer sets it as an attribute
+        dumped = dumped[:2] + (tuple(dumped[2]) + ((BASES_ATTR, bases),),) + dumped[3:]
+    if not config["include_local_traceback"]:
         return dumped
     try:
         text = format_exception(val, tb)

@@ -4,6 +4,7 @@ from .autoremote import AutoRemoteMagics
 from .connection import ConnectionMagics
 from .execution import RemoteMagics
 from .jobs import JobMagics
+from .namespace import NamespaceMagics
 from .pushpull import TransferMagics
 
-__all__ = ["AutoRemoteMagics", "ConnectionMagics", "JobMagics", "RemoteMagics", "TransferMagics"]
+__all__ = ["AutoRemoteMagics", "ConnectionMagics", "JobMagics", "NamespaceMagics", "RemoteMagics", "TransferMagics"]

@@ -37,6 +37,30 @@ def transfer_names(func):
     )(func)
 
 
+def strip_comment(line):
+    """``line`` without a trailing ``# comment``, as in Python: a ``#`` at the
+    start or after white space, outside quotes, starts one (``%rpush x  # why``
+    is how users annotate magic lines; IPython's own magics accept it too)."""
+    quote, escaped = None, False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
+
+
+def parse(magic, line):
+    """``magic_arguments.parse_argstring`` for a magic line that may end with a comment."""
+    return magic_arguments.parse_argstring(magic, strip_comment(line))
+
+
 def parse_names(values, option, form="REMOTE=LOCAL", dotted=True):
     """``["a,b", "x=y"]`` -> ``[("a", "a"), ("b", "b"), ("x", "y")]``: pairs of
     the names before and after ``=`` (for ``-i/-o``: remote, local; the local

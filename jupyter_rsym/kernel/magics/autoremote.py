@@ -4,6 +4,7 @@ from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import cell_magic, line_magic, magics_class
 
+from . import arguments
 from .base import ExtensionMagics
 
 
@@ -44,7 +45,7 @@ class AutoRemoteMagics(ExtensionMagics):
             In [4]: %autoremote off
             autoremote off: cells run here
         """
-        args = magic_arguments.parse_argstring(self.autoremote, line)
+        args = arguments.parse(self.autoremote, line)
         mode = self.extension.autoremote
         if args.name == "off":
             was, mode.session_name = mode.session_name, None

@@ -6,7 +6,9 @@ from IPython.core.magic import line_magic, magics_class
 
 from ...link.address import AddressError, parse_address
 from ...link.errors import RSymError
+from ...link.session import RemoteSession
 from ...link.transport import Credentials
+from . import arguments
 from .base import ExtensionMagics
 
 BAD_VARIABLE = "--as {!r}: a notebook variable must be a Python identifier"
@@ -16,6 +18,13 @@ DISCONNECT_WHAT = "name a session to disconnect, or use --all"
 DEPLOY_NEEDS_SSH = "--deploy needs an ssh:// address: it starts the server over ssh"
 PYTHON_NEEDS_DEPLOY = "--python goes with --deploy (the Python the deployed server runs on)"
 UNBOUND = "{name} is open but bound to no notebook variable (%reset, del?): %rbind {name} binds it again"
+KEPT = ("{name} is already connected to {address}: kept, with its remote namespace "
+        "(%rdisconnect {name} first for a new session)")
+REPLACED = "Closed the previous {name} ({address}, {state}): replaced by this session"
+SHADOWED = "Note: the notebook variable {name} held {kind} {value}; it now holds the session"
+NEW_DEFAULT = ("{name} is now the default session (was {was}): %%remote, %remote, %rpush and "
+               "%rpull use it without --on; %rdefault {was} switches back")
+DEFAULT_LINE = "default: {name} ({why}; %rdefault NAME changes it)"
 
 
 @magics_class
@@ -76,7 +85,10 @@ class ConnectionMagics(ExtensionMagics):
         line to paste; ``tls://HOST:PORT`` connects over TLS; ``ssh://``
         addresses go through an SSH tunnel with your own OpenSSH setup
         (``~/.ssh/config``, agent, known_hosts) plus ``RSym.ssh_options``.
-        Connecting again under a used name replaces that session.
+        Connecting again under a used name to the same address keeps that
+        session (and its remote namespace; ``--timeout`` applies to it); to
+        another address, replaces it and says what was closed.  A line says when the new session becomes
+        the default one (the target without ``--on``; ``%rdefault``).
 
         Examples
         --------
@@ -96,7 +108,7 @@ class ConnectionMagics(ExtensionMagics):
 
             In [6]: %rconnect ssh://robot --deploy --python /usr/bin/python3 --as robot
         """
-        args = magic_arguments.parse_argstring(self.rconnect, line)
+        args = arguments.parse(self.rconnect, line)
         settings = self.extension.settings
         name = args.name or settings.default_name
         if not name.isidentifier():
@@ -117,14 +129,28 @@ class ConnectionMagics(ExtensionMagics):
         elif args.python:
             raise UsageError(PYTHON_NEEDS_DEPLOY)
         credentials = Credentials(args.token, args.ca, args.cert, args.key, args.fingerprint)
-        previous = next((s for s in self.extension.sessions if s.name == name), None)
+        sessions = self.extension.sessions
+        previous = next((s for s in sessions if s.name == name), None)
+        held = self.shell.user_ns.get(name, previous)
+        was_default, was_state = sessions.default_name(), previous and previous.state
         session = self.extension.connect(name, address, timeout=args.timeout,
                                          credentials=credentials, **options)
-        if session is previous:  # resumed (and it said so)
-            return
-        print(f"Connected {name} to {session.address}: {session.description}")
-        if session.version_note:
-            print(f"Note: {session.version_note}")
+        if session is previous:  # kept, or resumed (and it said so)
+            if was_state == "connected":
+                print(KEPT.format(name=name, address=session.address))
+        else:
+            print(f"Connected {name} to {session.address}: {session.description}")
+            if session.version_note:
+                print(f"Note: {session.version_note}")
+            if previous is not None:
+                print(REPLACED.format(name=name, address=previous.address, state=was_state))
+        if held is not None and not isinstance(held, RemoteSession):
+            value = repr(held)
+            value = value if len(value) <= 40 else value[:37] + "..."
+            print(SHADOWED.format(name=name, kind=f"a {type(held).__name__}", value=value))
+        now_default = sessions.default_name()
+        if was_default is not None and now_default != was_default:
+            print(NEW_DEFAULT.format(name=now_default, was=was_default))
 
     @magic_arguments.magic_arguments()
     @magic_arguments.argument("name", nargs="?", default=None, help="session to close")
@@ -142,7 +168,7 @@ class ConnectionMagics(ExtensionMagics):
 
             In [5]: %rdisconnect --all
         """
-        args = magic_arguments.parse_argstring(self.rdisconnect, line)
+        args = arguments.parse(self.rdisconnect, line)
         sessions = self.extension.sessions
         if args.all:
             names = [s.name for s in sessions]
@@ -158,6 +184,10 @@ class ConnectionMagics(ExtensionMagics):
             if self.shell.user_ns.get(name) is session:
                 del self.shell.user_ns[name]
             print(f"Disconnected {name} ({session.address})")
+            if self.extension.settings.default_session == name:  # back to the newest
+                self.extension.settings.default_session = ""
+                if len(sessions):
+                    print(f"{sessions.default_name()} is now the default session (the most recently connected)")
 
     @magic_arguments.magic_arguments()
     @line_magic
@@ -177,10 +207,14 @@ class ConnectionMagics(ExtensionMagics):
             name  address          state      rtt       remote
             r     127.0.0.1:18812  connected  0.12 ms   Python 3.11.7 on Linux, rpyc 6.0.2
         """
-        magic_arguments.parse_argstring(self.rconnections, line)
+        arguments.parse(self.rconnections, line)
         rows = [("name", "address", "state", "rtt", "remote")]
         for session in self.extension.sessions:
             rows.append((session.name, str(session.address), *self._probe(session), session.description))
+        open_names = {session.name for session in self.extension.sessions}
+        for name, (address, why) in self.extension.failed.items():  # RSym.connections entries
+            if name not in open_names:
+                rows.append((name, address, "failed", "-", why))
         if len(rows) == 1:
             print("no sessions; connect with %rconnect HOST[:PORT]")
             return
@@ -190,6 +224,47 @@ class ConnectionMagics(ExtensionMagics):
         for session in self.extension.sessions:
             if not self._bound(session) and session.state == "connected":
                 print(UNBOUND.format(name=session.name))
+        preferred = self.extension.settings.default_session
+        if len(self.extension.sessions):
+            print(DEFAULT_LINE.format(name=self.extension.sessions.default_name(),
+                                      why="RSym.default_session" if preferred else "the most recently connected"))
+
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument("name", nargs="?", default=None,
+                              help="the session to use without --on; omitted: show the default")
+    @magic_arguments.argument("--newest", action="store_true",
+                              help="use the most recently connected session again (the initial rule)")
+    @line_magic
+    def rdefault(self, line):
+        """Show or set the default session: the one ``%%remote``, ``%remote``,
+        ``%rpush``, ``%rpull`` and ``%autoremote`` use without ``--on``.
+
+        Initially the most recently connected session; ``%rdefault NAME`` sets
+        ``RSym.default_session`` (``c.RSym.default_session = "gpu"`` in a
+        config file does the same at start).
+
+        Examples
+        --------
+        ::
+
+            In [1]: %rdefault
+            default: gpu (the most recently connected; %rdefault NAME changes it)
+
+            In [2]: %rdefault r
+            default: r (RSym.default_session; %rdefault NAME changes it)
+        """
+        args = arguments.parse(self.rdefault, line)
+        settings = self.extension.settings
+        if args.newest:
+            settings.default_session = ""
+        elif args.name:
+            settings.default_session = self.extension.session(args.name).name
+        name = self.extension.sessions.default_name()
+        if name is None:
+            print("no sessions; connect with %rconnect HOST[:PORT]")
+            return
+        print(DEFAULT_LINE.format(name=name, why="RSym.default_session" if settings.default_session
+                                  else "the most recently connected"))
 
     @magic_arguments.magic_arguments()
     @magic_arguments.argument("name", help="the session, as %rconnections lists it")
@@ -219,7 +294,7 @@ class ConnectionMagics(ExtensionMagics):
 
             In [9]: %rbind gpu --as g
         """
-        args = magic_arguments.parse_argstring(self.rbind, line)
+        args = arguments.parse(self.rbind, line)
         session = self.extension.session(args.name)
         variable = args.variable or session.name
         if not variable.isidentifier():

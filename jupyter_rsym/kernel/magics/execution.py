@@ -5,11 +5,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_cell_magic, magics_class, needs_local_scope, no_var_expand
 
 from ..gathered import run_foreground
-from .arguments import BAD_NAME, on_sessions, parse_names, split_options, transfer_names
+from ..remotesyntax import remote_source
+from .arguments import BAD_NAME, on_sessions, parse, parse_names, split_options, strip_comment, transfer_names
 from .base import ExtensionMagics
 
 NO_LOCAL = "-i {local}: no notebook variable named {local!r}"
-NO_REMOTE = "-o {remote}: the remote namespace has no variable named {remote!r}"
+NO_REMOTE = "-o {remote}: the remote namespace has no variable named {remote!r} in session {session}"
 BG_TIMEOUT = "--timeout does not apply to --bg cells: job.result(timeout) waits, job.cancel() stops"
 NO_EXPRESSION = "%remote needs an expression, e.g. %remote sum(range(10)); use %%remote for a cell"
 
@@ -43,7 +44,11 @@ class RemoteMagics(ExtensionMagics):
         cell's, with the object's own rich representation.  ``display()``
         (no import needed), matplotlib figures, progress bars, logging,
         ``input()``/``getpass`` and top-level ``await`` work as in a local
-        cell.  A remote exception shows the remote traceback.
+        cell, and so do ``!cmd``, ``x = !cmd``, ``%time``, ``%timeit``,
+        ``%%time``, ``%%timeit``, ``obj?`` and ``obj??`` (run remotely);
+        ``__name__`` is ``"__main__"``.  Output of child processes the cell
+        starts (``subprocess``, ``os.system``) lands here too.  A remote
+        exception shows the remote traceback.
 
         Order: hand over ``-i`` names, run, copy back ``-o`` names.  Values
         travel as in ``jupyter_rsym.link.transfer``: functions by reference (the
@@ -112,11 +117,13 @@ class RemoteMagics(ExtensionMagics):
         """
         mode = "exec"
         if cell is None:  # the line form: options, then one expression
-            line, cell = split_options(self.remote.parser, line)
+            line, cell = split_options(self.remote.parser, strip_comment(line))
             mode = "eval"
-        args = magic_arguments.parse_argstring(self.remote, line)
+        args = parse(self.remote, line)
         if mode == "eval" and not cell.strip():
             raise UsageError(NO_EXPRESSION)
+        if mode == "exec":  # !cmd, %time, obj? run remotely (remote/agent/shell.py)
+            cell = remote_source(cell)
         sessions = self.extension.sessions_for(args.on)
         inputs = parse_names(args.input, "-i")
         outputs = parse_names(args.output, "-o")
@@ -163,6 +170,6 @@ class RemoteMagics(ExtensionMagics):
         try:  # all in one request (plus the pieces of large values)
             values = session.pull([remote for remote, _ in outputs], fallback=True)
         except KeyError as missing:
-            raise UsageError(NO_REMOTE.format(remote=missing.args[0])) from None
+            raise UsageError(NO_REMOTE.format(remote=missing.args[0], session=session.name)) from None
         for remote, local in outputs:
             self.shell.user_ns[local] = values[remote]

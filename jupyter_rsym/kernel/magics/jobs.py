@@ -4,6 +4,7 @@ from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 
+from . import arguments
 from .base import ExtensionMagics
 
 NO_JOB = "no job {}; %rjobs lists them"
@@ -35,7 +36,7 @@ class JobMagics(ExtensionMagics):
             In [10]: %rjobs 2
             Out[10]: <RemoteJob 2 on gpu: running, cell 8>
         """
-        args = magic_arguments.parse_argstring(self.rjobs, line)
+        args = arguments.parse(self.rjobs, line)
         jobs = self.extension.jobs
         if args.number is not None:
             try:

@@ -4,11 +4,12 @@ from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class, needs_local_scope
 
-from .arguments import on_session, parse_names
+from .arguments import on_session, parse, parse_names
 from .base import ExtensionMagics
 
 NO_LOCAL = "%rpush {name}: no notebook variable named {name!r}"
-NO_REMOTE = "%rpull {name}: the remote namespace has no variable named {name!r}"
+NO_REMOTE = "%rpull {name}: the remote namespace has no variable named {name!r} in session {session}{hint}"
+DEFAULT_HINT = " (the default session; --on NAME looks in another)"
 
 
 def _options(func):
@@ -55,7 +56,7 @@ class TransferMagics(ExtensionMagics):
 
             In [4]: %rpush logger --ref
         """
-        args = magic_arguments.parse_argstring(self.rpush, line)
+        args = parse(self.rpush, line)
         pairs = parse_names(args.names, "%rpush", form="NAME=REMOTE", dotted=False)
         session = self.extension.session(args.on)
         values = {}
@@ -95,12 +96,13 @@ class TransferMagics(ExtensionMagics):
 
             In [4]: %rpull model --ref
         """
-        args = magic_arguments.parse_argstring(self.rpull, line)
+        args = parse(self.rpull, line)
         pairs = parse_names(args.names, "%rpull", form="NAME=LOCAL", dotted=False)
         session = self.extension.session(args.on)
         try:
             values = session.pull([remote for remote, _ in pairs], ref=args.ref)
         except KeyError as missing:
-            raise UsageError(NO_REMOTE.format(name=missing.args[0])) from None
+            raise UsageError(NO_REMOTE.format(name=missing.args[0], session=session.name,
+                                              hint="" if args.on else DEFAULT_HINT)) from None
         for remote, local in pairs:
             self.shell.user_ns[local] = values[remote]

@@ -17,6 +17,9 @@ whole, under any name):
 * ``plots``      matplotlib figures made for a cell show in it as PNG
 * ``inputs``     ``input()``/``getpass`` ask the notebook user
 * ``logs``       logging records made for a cell land in it
+* ``children``   output of child processes started for a cell lands in it
+* ``shell``      ``!cmd``, ``%time``, ``%timeit``, ``obj?`` in remote cells
+* ``userns``     the user's variables in the remote namespace (``%rwho``)
 * ``introspect`` completion, ``obj?`` and ``help()`` answered in one request
 * ``resumable``  sessions that outlive a dropped link (servers that keep them)
 
@@ -28,7 +31,7 @@ stdout router, one flusher thread).
 """
 
 from .. import bulk, tracebacks, wire
-from . import capture, excepthook, inputs, introspect, jobs, logs, plots, publish, reprs, resumable, routes, tags
+from . import capture, children, excepthook, inputs, introspect, jobs, logs, plots, publish, reprs, resumable, routes, tags, userns
 from .cells import run_cell
 from .reprs import mimebundle
 from .interrupts import interrupt
@@ -61,6 +64,7 @@ def attach(service, emit, options=()):
     link = resumable.make_link(conn, emit, options.get("batch_bytes", 65536))
     link.ask, link.log_level = options.get("ask"), options.get("log_level", 30)
     tags.patch_connection(conn, link)  # after wire: it wraps the connection's send
+    userns.register(getattr(service, "namespace", None))  # shown: the user's variables only
     install_rich_output(getattr(service, "namespace", None))
     registry = resumable.registry_of(conn)
     kept = resumable.why_not_kept(conn) if registry is None else registry.open(conn, service, link).ticket
@@ -119,6 +123,7 @@ def _entries(service):
         ("complete", introspect.complete),
         ("describe", introspect.describe),
         ("help", introspect.help_text),
+        ("variables", userns.variables),
     )
 
 
@@ -126,6 +131,7 @@ def install_rich_output(namespace):
     """display(), figures, input() and logging for threads working for a
     notebook (each patch once per process); ``namespace`` gets ``display``."""
     publish.install(namespace)
+    children.install()
     plots.install()
     inputs.install()
     logs.install()

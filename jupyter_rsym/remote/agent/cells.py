@@ -13,7 +13,7 @@ import itertools
 import threading
 
 from .. import tracebacks
-from . import sources
+from . import shell, sources
 
 _cell_numbers = itertools.count(1)
 ASYNC = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)  # Python 3.8+
@@ -32,6 +32,9 @@ def run_cell(source, namespace, mode="exec"):
     """
     filename = "<remote-cell-%d>" % next(_cell_numbers)
     sources.remember(filename, source)
+    if "__name__" not in namespace:  # a script's: `if __name__ == "__main__":` runs
+        namespace["__name__"] = "__main__"
+    shell.install(namespace)
     try:
         if mode == "eval":
             return ("ok", cell_ended(run_awaiting(compile(source, filename, "eval", ASYNC), namespace)))
@@ -87,7 +90,9 @@ def describe_exception(exc):
         tb = tb.tb_next
     text = tracebacks.format_exception(exc, tb)
     name, module, message = tracebacks.exception_type(exc, text)
-    return (name, module, message, text)
+    # its builtin bases and plain attributes (errno, ...): the notebook's
+    # stand-in is caught as, and reads as, the remote exception
+    return (name, module, message, text, tracebacks.builtin_bases(exc), tracebacks.simple_attributes(exc))
 
 
 _COMPILER = ast.parse.__code__.co_filename

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from .. import tracebacks
+from .. import boxing, tracebacks
 from . import capture, routes
 
 # rpyc.core.consts, stable since rpyc 3
@@ -73,7 +73,12 @@ def serve_request(conn, key, raw_args, send):
         conn._last_traceback = tb
         send(MSG_EXCEPTION, seq, tracebacks.box_exception(conn, typ, value, tb))
     else:
-        send(MSG_REPLY, seq, conn._box(result))
+        reason = boxing.unsendable(result)
+        if reason is None:
+            send(MSG_REPLY, seq, conn._box(result))
+        else:  # rpyc would fail mid-send and end the connection
+            error = boxing.refusal(result, reason, handler, args, "the notebook")
+            send(MSG_EXCEPTION, seq, tracebacks.box_exception(conn, TypeError, error, None))
 
 
 def interrupt(link_id, seq, serve_if_blocked=True):

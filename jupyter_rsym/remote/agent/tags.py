@@ -7,7 +7,11 @@ its seq becomes ``(n, cause_seq)`` instead of ``n``.  The seq is opaque to
 rpyc (only echoed back in the reply), so a stock rpyc peer is unaffected;
 the notebook reads the tag to tell a *nested* callback (caused by the
 request the cell is waiting on) from a *spontaneous* one (a remote thread,
-a timer).  The same patch gives each dispatch its route (output capture),
+a timer).  A request from a thread that is not dispatching but whose route
+(``routes``) works for one of this link's requests (a pool job, a thread, an
+asyncio task a cell's work started) carries that cause as ``(n, cause_seq,
+WORKING)``: the callback belongs to that cell, yet nobody waits on it, so the
+notebook still shows its errors.  The same patch gives each dispatch its route (output capture),
 sends its exceptions through ``interrupts.serve_request``, and flushes a
 link's output before the replies and callbacks it belongs before.
 """
@@ -17,6 +21,7 @@ import threading
 from . import interrupts, routes
 
 MSG_REQUEST = 1  # rpyc.core.consts
+WORKING = 1  # third item of a seq tag: sent by work done for the cause, not nested in it
 CALLS = (7, 8)  # HANDLE_CALL, HANDLE_CALLATTR: not a __del__ from the garbage collector
 
 _dispatching = threading.local()  # .stack: [(connection id, client seq), ...]
@@ -33,6 +38,9 @@ def patch_connection(conn, link):
         stack = getattr(_dispatching, "stack", None)
         if stack and stack[-1][0] == conn_id:
             return (seq, stack[-1][1])
+        route = routes.current()
+        if route is not None and route[0] is link and type(route[1]) is int:
+            return (seq, route[1], WORKING)
         return seq
 
     def routed_dispatch(seq, raw_args):
