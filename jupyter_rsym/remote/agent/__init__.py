@@ -17,6 +17,9 @@ whole, under any name):
 * ``plots``      matplotlib figures made for a cell show in it as PNG
 * ``inputs``     ``input()``/``getpass`` ask the notebook user
 * ``logs``       logging records made for a cell land in it
+* ``lasterror``  each link's last exception, for a post-mortem
+* ``remotepdb``  pdb that shows and steps through the user's frames only
+* ``breakpoints`` ``breakpoint()`` prompts in the notebook, post-mortems, parked threads
 * ``introspect`` completion, ``obj?`` and ``help()`` answered in one request
 * ``resumable``  sessions that outlive a dropped link (servers that keep them)
 
@@ -28,7 +31,7 @@ stdout router, one flusher thread).
 """
 
 from .. import bulk, tracebacks, wire
-from . import capture, excepthook, inputs, introspect, jobs, logs, plots, publish, reprs, resumable, routes, tags
+from . import breakpoints, capture, excepthook, inputs, lasterror, introspect, jobs, logs, plots, publish, reprs, resumable, routes, tags
 from .cells import run_cell
 from .reprs import mimebundle
 from .interrupts import interrupt
@@ -119,6 +122,11 @@ def _entries(service):
         ("complete", introspect.complete),
         ("describe", introspect.describe),
         ("help", introspect.help_text),
+        ("post_mortem", breakpoints.post_mortem),
+        ("clear_error", lasterror.clear),
+        ("parked", breakpoints.parked),
+        ("attach_breakpoint", breakpoints.attach),
+        ("release_breakpoints", breakpoints.release),
     )
 
 
@@ -128,6 +136,7 @@ def install_rich_output(namespace):
     publish.install(namespace)
     plots.install()
     inputs.install()
+    breakpoints.install()
     logs.install()
 
 

@@ -13,7 +13,7 @@ import itertools
 import threading
 
 from .. import tracebacks
-from . import sources
+from . import lasterror, sources
 
 _cell_numbers = itertools.count(1)
 ASYNC = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)  # Python 3.8+
@@ -44,6 +44,7 @@ def run_cell(source, namespace, mode="exec"):
             return ("ok", cell_ended(None))
         return ("ok", cell_ended(run_awaiting(compile(last, filename, "eval", ASYNC), namespace)))
     except BaseException as exc:  # the cell's failure is data, not our failure
+        lasterror.keep(exc)
         cell_ended(None)
         return ("error", describe_exception(exc))
 
