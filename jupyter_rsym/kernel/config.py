@@ -154,6 +154,14 @@ class RSym(Configurable):
     ).tag(config=True)
 
 
+    park_breakpoints = Bool(
+        True,
+        help="A breakpoint() in remote code that no cell can prompt for (a background job, "
+        "a thread of a finished cell, a fan-out host while another is at the prompt) waits "
+        "there until %rdebug N attaches; False: it fails with EOFError at once.",
+    ).tag(config=True)
+
+
 def log_level_number(level):
     """A logging level name or number as its number (TraitError if neither)."""
     text = str(level).strip()

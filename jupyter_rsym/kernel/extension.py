@@ -11,7 +11,8 @@ from .richrepr import RemoteDisplay, RemoteTracebacks
 from .background import JobList
 from .autotransform import AutoRemote
 from .stdin import RunningCell
-from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, RemoteMagics, TransferMagics
+from .debugging import Debugging
+from .magics import AutoRemoteMagics, ConnectionMagics, DebugMagics, JobMagics, RemoteMagics, TransferMagics
 from .output import CellLabels
 from .registry import SessionRegistry
 from ..link.session import RemoteSession
@@ -30,15 +31,18 @@ class Extension:
         self.display = RemoteDisplay(shell)
         self.tracebacks = RemoteTracebacks(shell)
         self.running = RunningCell(shell)
+        self.debugging = Debugging(shell, self.settings, self.running, self.jobs)
         self.introspection = RemoteIntrospection(shell, self)
         self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self),
-                        JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self)]
+                        JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self),
+                        DebugMagics(shell, self)]
 
     def load(self):
         self.shell.configurables.append(self.settings)
         self.display.install()
         self.tracebacks.install()
         self.running.install()
+        self.debugging.install()
         self.introspection.install()
         atexit.register(self.sessions.close_all)  # kernel shutdown: say goodbye to servers
         self.shell.register_magics(*self._magics)
@@ -56,6 +60,7 @@ class Extension:
         self.display.uninstall()
         self.tracebacks.uninstall()
         self.running.uninstall()
+        self.debugging.uninstall()
         self.introspection.uninstall()
         if self.settings in self.shell.configurables:
             self.shell.configurables.remove(self.settings)

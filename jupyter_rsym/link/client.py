@@ -30,7 +30,7 @@ from .reader import WaiterCount
 
 _CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
 INTERRUPTED_CALLBACK = "interrupted in the notebook"
-_OWN_FIELDS = frozenset(("message", "remote_traceback", "remote_type", "remote_module"))
+_OWN_FIELDS = frozenset(("message", "remote_traceback", "remote_type", "remote_module", "session"))
 INTERRUPT_GRACE = 0.5  # seconds an interrupted request's reply is still awaited
 register_pieces()
 
@@ -104,6 +104,7 @@ class RoutedConnection(QuickRoot, Connection):
                 setattr(remote, name, value)
             except (AttributeError, TypeError):
                 pass
+        remote.session = getattr(self, "session", None)  # %debug opens its remote frames
         return remote
 
     def _send(self, msg, seq, args):

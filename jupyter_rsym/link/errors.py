@@ -95,6 +95,7 @@ class RemoteError(Exception):
 
     remote_type = "Exception"
     remote_module = "builtins"
+    session = None  # the RemoteSession it came from, where known (``%debug`` asks it)
 
     def __init__(self, message, remote_traceback):
         message = "" if message is None else str(message)

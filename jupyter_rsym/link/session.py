@@ -90,7 +90,7 @@ class RemoteSession(resume.Resuming, NonBlocking):
         self._router = Router(shell)
         self._seqs = itertools.count()
         self._sink = OutputSink(self._router, self.name, labels, shell=shell)
-        self._stdin = StdinBridge(self._router, running)
+        self._stdin = StdinBridge(self._router, running, self)
         try:
             self._open_connections(attach)
         except BaseException:
@@ -215,7 +215,9 @@ class RemoteSession(resume.Resuming, NonBlocking):
         if status == "error":
             name, module, message, text = payload
             # agent frames (remote input() refused, say) are ours, not the user's
-            raise remote_exception(name, module, message, clean_traceback(text))
+            error = remote_exception(name, module, message, clean_traceback(text))
+            error.session = self  # %debug opens its remote frames
+            raise error
         return payload
 
     def request(self, func, args, timeout=None):

@@ -2,8 +2,9 @@
 
 from .autoremote import AutoRemoteMagics
 from .connection import ConnectionMagics
+from .debugging import DebugMagics
 from .execution import RemoteMagics
 from .jobs import JobMagics
 from .pushpull import TransferMagics
 
-__all__ = ["AutoRemoteMagics", "ConnectionMagics", "JobMagics", "RemoteMagics", "TransferMagics"]
+__all__ = ["AutoRemoteMagics", "ConnectionMagics", "DebugMagics", "JobMagics", "RemoteMagics", "TransferMagics"]

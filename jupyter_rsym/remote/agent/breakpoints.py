@@ -104,7 +104,7 @@ class Parked:
     def __init__(self, link, number, where):
         self.link, self.number, self.where = link, number, where
         self.since = time.time()
-        self.thread = threading.current_thread().name
+        self.thread = threading.current_thread()
         self.route = None  # the attaching request's route, while attached
         self.released = False
         self.wake = threading.Event()  # attached or released
@@ -166,10 +166,12 @@ class Prompter:
             self._forget()
             return False
         self._token = routes.enter(entry.route)  # prompts and output go to the attaching cell
+        debugger = self.debugger
+        debugger.print_stack_entry(debugger.stack[debugger.curindex])
         return True
 
-    def _detach(self):
-        entry = self.entry
+    def _detach(self, entry=None):
+        entry = entry or self.entry
         entry.route = None
         if self._token is not None:
             routes.leave(self._token)
@@ -183,7 +185,7 @@ class Prompter:
         with _lock:
             _parked.pop((id(entry.link), entry.number), None)
         if entry.route is not None:
-            self._detach()
+            self._detach(entry)
 
     def finished(self):
         """The user let the code go on: tell the notebook this prompt is over."""
@@ -211,7 +213,8 @@ def attach(number):
     # short waits: an interrupt lands between them (the parked thread then
     # finds the cell gone at its next prompt and parks again)
     while not entry.detached.wait(0.2):
-        pass
+        if not entry.thread.is_alive():  # it died: nothing to wait for
+            break
     return "released" if entry.released or (id(link), number) not in _parked else "parked"
 
 
@@ -232,5 +235,5 @@ def parked():
     """The calling request's link's parked breakpoints: (number, where, thread, since) tuples."""
     link = routes.current_link()
     with _lock:
-        return tuple((n, e.where, e.thread, e.since) for (lid, n), e in sorted(_parked.items(), key=lambda i: i[0][1])
+        return tuple((n, e.where, e.thread.name, e.since) for (lid, n), e in sorted(_parked.items(), key=lambda i: i[0][1])
                      if lid == id(link))
