@@ -143,7 +143,7 @@ class Debugging:
         number = number or next(self._numbers)
         cause = self._cause(parent)
         self.parked[number] = Parked(number, session, where, cause)
-        print(f"breakpoint in {cause} on {session.name} ({where}); %rdebug {number} attaches{why}")
+        print(f"breakpoint in {cause} on {session.name} ({where}); %rdebug {number} attaches{note}")
         return number
 
     def _cause(self, parent):
