@@ -37,11 +37,15 @@ class RemotePdb(pdb.Pdb):
 
     def get_stack(self, f, t):
         stack, index = super().get_stack(f, t)
-        kept = [entry for entry in stack if not self.is_internal(entry[0])]
-        if not kept:
+        internal = [self.is_internal(entry[0]) for entry in stack]
+        # the thread's own start-up frames (threading's bootstrap, the
+        # server's loop) come before the first internal frame: left out too
+        first = internal.index(True) if True in internal else 0
+        keep = [i >= first and not internal[i] for i in range(len(stack))]
+        if not any(keep):
             return stack, index
-        before = sum(1 for entry in stack[:index + 1] if not self.is_internal(entry[0]))
-        return kept, max(0, before - 1)
+        before = sum(keep[:index + 1])
+        return [entry for entry, k in zip(stack, keep) if k], max(0, before - 1)
 
     def user_return(self, frame, return_value):
         caller = frame.f_back
