@@ -177,12 +177,18 @@ def test_fanout_hosts_take_the_prompt_one_at_a_time(dbg):
     dbg.ok(f"%rconnect {server.address}{token} --as f1")
     dbg.ok(f"%rconnect {server.address}{token} --as f2")
     try:
-        cell = dbg.submit("%%remote --on f1,f2\nfan_here = 1\nbreakpoint()\nfan_here = 2", allow_stdin=True)
-        first = dbg.answer("c")
+        # both hosts (one server process) reach the breakpoint together
+        cell = dbg.submit("%%remote --on f1,f2\nimport sys, threading\n"
+                          "sys.__dict__.setdefault('fan_barrier', threading.Barrier(2)).wait()\n"
+                          "fan_here = 1\nbreakpoint()\nfan_here = 2", allow_stdin=True)
+        first = dbg.input_request()
+        cell.wait_for(lambda c: "%rdebug" in c.stdout, what="the other host parked")
+        dbg.kc.input("c")
         second = dbg.answer("c")
         cell.wait().assert_ok()
         assert {first["prompt"], second["prompt"]} == {"(Pdb f1) ", "(Pdb f2) "}
-        assert "%rdebug" in cell.stdout  # the second host waited, listed as parked
+        waited = "f2" if first["prompt"] == "(Pdb f1) " else "f1"
+        assert f"on {waited} (<remote-cell-" in cell.stdout  # one line for the host that waited
         for name in ("f1", "f2"):  # both went on after their c
             assert dbg.ok(f"%remote --on {name} fan_here").result["text/plain"] == "2"
     finally:

@@ -99,27 +99,36 @@ class Debugging:
             return ("ok", "")
         _, where, number = kind
         prompt = prompt.replace("(Pdb)", f"(Pdb {name})", 1)
-        running = self.running
         while True:
-            why = running.refusal(parent)
+            why = self.running.refusal(parent)
+            if why is None and self._job_of(parent) is not None:
+                why = "a background job's cell does not wait for it"
             if why is not None:
                 if not self.settings.park_breakpoints:
                     return ("eof", REFUSED + why)
                 number = self._park(number, session, where, parent, "")
                 self.parked[number].waiting = False
                 return ("park", number)
-            msg_id = running.current.msg_id
-            with self._changed:
-                owner = self._owner
-                if owner is None or owner[0] != msg_id or owner[1] == name:
-                    self._owner = (msg_id, name)
-                    break
-            number = self._park(number, session, where, parent, f" (or it prompts here after {owner[1]})")
+            if self._take_prompt(name):
+                answer = self._prompt(parent, prompt)
+                if answer[0] == "ok" or self.running.refusal(parent) is None:
+                    self.parked.pop(number, None)
+                    return answer
+                continue  # the cell ended while asking: park
+            number = self._park(number, session, where, parent, f" (or it prompts here after {self._owner[1]})")
             self.parked[number].waiting = True
             with self._changed:  # another host of this cell is at the prompt: wait for its end
                 self._changed.wait(WAIT)
-        self.parked.pop(number, None)
-        return self._prompt(parent, prompt)
+
+    def _take_prompt(self, name):
+        """One session at a time at the running cell's pdb prompt."""
+        msg_id = self.running.current.msg_id if self.running.current else None
+        with self._changed:
+            owner = self._owner
+            if owner is None or owner[0] != msg_id or owner[1] == name:
+                self._owner = (msg_id, name)
+                return True
+        return False
 
     def _prompt(self, parent, prompt):
         running = self.running
@@ -146,13 +155,20 @@ class Debugging:
         print(f"breakpoint in {cause} on {session.name} ({where}); %rdebug {number} attaches{note}")
         return number
 
-    def _cause(self, parent):
+    def _job_of(self, parent):
+        """The background job (``%%remote --bg``) whose cell ``parent`` is, or None."""
         msg_id = (parent or {}).get("msg_id")
         for job in self.jobs:
             fanout_parent = getattr(getattr(job, "_fanout", None), "parent", None) or {}
-            if (fanout_parent.get("header") or fanout_parent).get("msg_id") == msg_id:
-                return f"job {job.number}"
-        return "a cell" if msg_id else "a notebook call"
+            if msg_id and (fanout_parent.get("header") or fanout_parent).get("msg_id") == msg_id:
+                return job
+        return None
+
+    def _cause(self, parent):
+        job = self._job_of(parent)
+        if job is not None:
+            return f"job {job.number}"
+        return "a cell" if parent else "a notebook call"
 
     # -- %rdebug -------------------------------------------------------------
 
