@@ -2,13 +2,14 @@
 
 ``%config RSym`` lists them; ``%config RSym.timeout = 10`` changes one;
 ``c.RSym.timeout = 10`` in ``ipython_kernel_config.py`` presets it.  Every
-setting that reaches rpyc goes through ``rpyc_config`` and nowhere else.
+setting that reaches rpyc goes through ``link.options.rpyc_config`` and
+nowhere else.
 """
-
-import logging
 
 from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
+
+from ..link.options import log_level_number
 
 
 class RSym(Configurable):
@@ -87,7 +88,10 @@ class RSym(Configurable):
 
     @validate("log_level")
     def _valid_log_level(self, proposal):
-        log_level_number(proposal["value"])
+        try:
+            log_level_number(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
         return proposal["value"]
 
     # -- SSH: ssh:// addresses and %rconnect --deploy ---------------------------
@@ -153,6 +157,7 @@ class RSym(Configurable):
         "0: a dropped link ends it at once. Applies to servers deployed afterwards.",
     ).tag(config=True)
 
+    # -- debugging remote code ------------------------------------------------
 
     park_breakpoints = Bool(
         True,
@@ -160,31 +165,3 @@ class RSym(Configurable):
         "a thread of a finished cell, a fan-out host while another is at the prompt) waits "
         "there until %rdebug N attaches; False: it fails with EOFError at once.",
     ).tag(config=True)
-
-
-def log_level_number(level):
-    """A logging level name or number as its number (TraitError if neither)."""
-    text = str(level).strip()
-    if text.isdigit():
-        return int(text)
-    number = logging.getLevelName(text.upper())
-    if not isinstance(number, int):
-        raise TraitError(f"RSym.log_level: {level!r} is not a logging level (e.g. WARNING, INFO, 20)")
-    return number
-
-
-def rpyc_config(settings):
-    """The rpyc connection config for ``settings``; the one place they meet."""
-    return {
-        "sync_request_timeout": settings.timeout or None,
-        # the remote may call what the notebook hands it and read its public
-        # attributes, but not walk private ones (``__globals__``) into the kernel
-        "allow_public_attrs": True,
-        "allow_pickle": True,
-        "import_custom_exceptions": False,
-        "instantiate_custom_exceptions": False,
-        "close_catchall": True,
-        # an interrupted callback must answer the remote, not unwind our reader
-        "propagate_KeyboardInterrupt_locally": False,
-        "logger": None,
-    }

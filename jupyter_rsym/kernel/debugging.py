@@ -43,8 +43,9 @@ class Parked:
 class Debugging:
     """The notebook's side of remote debugging, one per loaded extension."""
 
-    def __init__(self, shell, settings, running, jobs):
+    def __init__(self, shell, settings, running, jobs, sessions):
         self.shell, self.settings, self.running, self.jobs = shell, settings, running, jobs
+        self.sessions = sessions
         self.parked = {}  # number -> Parked
         self._numbers = itertools.count(1)
         self._owner = None  # (cell msg_id, session name) at a pdb prompt now
@@ -88,9 +89,14 @@ class Debugging:
 
     # -- remote pdb prompts --------------------------------------------------
 
-    def ask(self, name, session, parent, prompt, kind):
-        """Answer a remote pdb's question ``kind`` (see ``agent/breakpoints``):
-        ``("ok", line)``, ``("park", number)`` or ``("eof", why)``."""
+    def ask(self, router, parent, prompt, kind):
+        """Answer a remote pdb's question ``kind`` (see ``agent/breakpoints``)
+        for the session of ``router``: ``("ok", line)``, ``("park", number)``
+        or ``("eof", why)``."""
+        session = next((s for s in self.sessions if s.router is router), None)
+        if session is None:
+            return ("eof", REFUSED + "its session is closed")
+        name = session.name
         if kind[0] == DONE:
             with self._changed:
                 if self._owner is not None and self._owner[1] == name:

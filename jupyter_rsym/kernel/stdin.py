@@ -121,10 +121,9 @@ class RunningCell:
 class StdinBridge:
     """Answers one session's remote ``input()`` calls (``ask`` is handed to the agent)."""
 
-    def __init__(self, router, running=None, session=None):
+    def __init__(self, router, running=None):
         self._router = router
         self._running = running
-        self._session = session
 
     def ask(self, cause, prompt, password, kind=None):
         """``("ok", answer)`` or ``("eof", why)`` for the remote caller; a
@@ -133,11 +132,11 @@ class StdinBridge:
         debugging = getattr(running, "debugging", None)
         if kind is not None and debugging is not None and running.kernel is not None:
             parent = None if cause is None else self._router.parent_of_request(cause)
-            return debugging.ask(self._session.name, self._session, parent, prompt, kind)
+            return debugging.ask(self._router, parent, prompt, kind)
         if running is None or running.kernel is None:
             if self._router.enabled:  # a kernel, but nothing tracks its cells
                 return ("eof", REFUSED + NO_TRACKER)
-            return ("ok", (getpass.getpass if password else input)(prompt))
+            return ("ok", "" if kind and kind[0] == "pdb-done" else (getpass.getpass if password else input)(prompt))
         parent = None if cause is None else self._router.parent_of_request(cause)
         why = running.refusal(parent)
         if why is not None:
