@@ -104,8 +104,7 @@ class RoutedConnection(QuickRoot, Connection):
                 setattr(remote, name, value)
             except (AttributeError, TypeError):
                 pass
-        remote.session = getattr(self, "session", None)  # %debug opens its remote frames
-        return remote
+        return remote.of_session(getattr(self, "session", None))
 
     def _send(self, msg, seq, args):
         send_message(self, msg, seq, args)

@@ -110,6 +110,11 @@ class RemoteError(Exception):
     def _render_traceback_(self):
         return render(self.remote_traceback)
 
+    def of_session(self, session):
+        """This error, marked as ``session``'s: ``%debug`` asks it for the remote frames."""
+        self.session = session
+        return self
+
 
 class Interrupted(KeyboardInterrupt):
     """The user interrupted a cell while it waited on the remote.

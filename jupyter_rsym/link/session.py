@@ -218,9 +218,7 @@ class RemoteSession:
         if status == "error":
             name, module, message, text = payload
             # agent frames (remote input() refused, say) are ours, not the user's
-            error = remote_exception(name, module, message, clean_traceback(text))
-            error.session = self  # %debug opens its remote frames
-            raise error
+            raise remote_exception(name, module, message, clean_traceback(text)).of_session(self)
         return payload
 
     def request(self, func, args, timeout=None):
