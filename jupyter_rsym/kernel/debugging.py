@@ -89,7 +89,7 @@ class Debugging:
 
     # -- remote pdb prompts --------------------------------------------------
 
-    def ask(self, router, parent, prompt, kind):
+    def ask(self, router, cause, parent, prompt, kind):
         """Answer a remote pdb's question ``kind`` (see ``agent/breakpoints``)
         for the session of ``router``: ``("ok", line)``, ``("park", number)``
         or ``("eof", why)``."""
@@ -97,13 +97,15 @@ class Debugging:
         if session is None:
             return ("eof", REFUSED + "its session is closed")
         name = session.name
+        if kind[-1]:  # pdb's output since its last question, into the cell of ``cause``
+            session.output.write(((cause, "stdout", kind[-1]),))
         if kind[0] == DONE:
             with self._changed:
                 if self._owner is not None and self._owner[1] == name:
                     self._owner = None
                     self._changed.notify_all()
             return ("ok", "")
-        _, where, number = kind
+        _, where, number, _ = kind
         prompt = prompt.replace("(Pdb)", f"(Pdb {name})", 1)
         while True:
             why = self.running.refusal(parent)

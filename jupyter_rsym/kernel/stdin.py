@@ -132,10 +132,12 @@ class StdinBridge:
         debugging = getattr(running, "debugging", None)
         if kind is not None and debugging is not None and running.kernel is not None:
             parent = None if cause is None else self._router.parent_of_request(cause)
-            return debugging.ask(self._router, parent, prompt, kind)
+            return debugging.ask(self._router, cause, parent, prompt, kind)
         if running is None or running.kernel is None:
             if self._router.enabled:  # a kernel, but nothing tracks its cells
                 return ("eof", REFUSED + NO_TRACKER)
+            if kind:  # a remote pdb's question: its output comes with it
+                sys.stdout.write(kind[-1])
             return ("ok", "" if kind and kind[0] == "pdb-done" else (getpass.getpass if password else input)(prompt))
         parent = None if cause is None else self._router.parent_of_request(cause)
         why = running.refusal(parent)

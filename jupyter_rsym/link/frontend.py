@@ -55,8 +55,10 @@ class TerminalInput:
     def ask(self, cause, prompt, password, kind=None):
         """``("ok", answer)`` for the remote caller (see ``agent/inputs.py``;
         ``kind`` marks a remote pdb's questions, ``agent/breakpoints.py``)."""
-        if kind and kind[0] == "pdb-done":  # the end of a pdb prompt: nothing to ask
-            return ("ok", "")
+        if kind:  # a remote pdb's question: its output comes with it
+            sys.stdout.write(kind[-1])
+            if kind[0] == "pdb-done":  # the end of a pdb prompt: nothing to ask
+                return ("ok", "")
         return ("ok", (getpass.getpass if password else input)(prompt))
 
 

@@ -5,7 +5,7 @@
 * ``breakpoint()`` and ``pdb.set_trace()`` in a thread working for a
   notebook open ``RemotePdb``; each command is asked for through the link's
   ``ask`` (the notebook's ``StdinBridge``) with the kind ``("pdb", where,
-  number)``.  The notebook answers with the line, or ``("park", N)`` when no
+  number, pdb's output since the last question)``: one round trip a step.  The notebook answers with the line, or ``("park", N)`` when no
   cell can take input: the thread then waits here (``Parked``), never
   holding the connection, until ``attach(N)`` (``%rdebug N``) lends it the
   attaching request's route (prompts and output go to that cell), or
@@ -128,7 +128,8 @@ class Prompter:
             route = entry.route if entry is not None and entry.route else self.route
             where = remotepdb.where(self.debugger.curframe) if self.debugger.curframe else "?"
             try:
-                status, value = route[0].ask(route[1], prompt, False, (PDB, where, entry.number if entry else 0))
+                status, value = route[0].ask(route[1], prompt, False,
+                                             (PDB, where, entry.number if entry else 0, self._output()))
             except Exception as exc:
                 if entry is not None and entry.route:
                     self._detach()  # the attaching cell was interrupted: park again
@@ -187,13 +188,16 @@ class Prompter:
         if entry.route is not None:
             self._detach(entry)
 
+    def _output(self):
+        return self.debugger.take_output() if self.debugger is not None else ""
+
     def finished(self):
         """The user let the code go on: tell the notebook this prompt is over."""
         route, self.asked = self.asked, None
         self._forget()
         if route is not None and not route[0].dead:
             try:
-                route[0].ask(route[1], "", False, (DONE,))
+                route[0].ask(route[1], "", False, (DONE, self._output()))
             except Exception:
                 pass  # the notebook is gone: nobody waits for the end
 

@@ -10,6 +10,7 @@ through ``read`` (``breakpoints.Prompter``: the notebook cell's input box),
 never from the remote's terminal.
 """
 
+import io
 import pdb
 import types
 
@@ -21,13 +22,22 @@ class RemotePdb(pdb.Pdb):
     when the user lets the code go on (``c``, ``q``, end of a post-mortem)."""
 
     def __init__(self, read, finished=lambda: None):
-        super().__init__(nosigint=True, readrc=False)
+        # pdb's own output waits here and goes with the next question: a
+        # step costs one round trip, not an output batch and then a question
+        super().__init__(stdout=io.StringIO(), nosigint=True, readrc=False)
         self._read = read
         self._finished = finished
         self._internal = tracebacks.internal_prefixes()
         self.hop_text = ""  # the notebook's frames of a callback hop, as text
 
     # -- which frames are the user's -----------------------------------------
+
+    def take_output(self):
+        """pdb's output since the last call."""
+        text = self.stdout.getvalue()
+        self.stdout.seek(0)
+        self.stdout.truncate()
+        return text
 
     def is_internal(self, frame):
         return frame.f_code.co_filename.startswith(self._internal)
