@@ -209,3 +209,64 @@ def test_debug_after_a_fanout_host_failed(dbg):
         assert cell.stdout.count("\n3\n") == 2
     finally:
         dbg.ok("%rdisconnect h1")
+
+
+def test_breakpoint_in_a_remote_function_a_cell_calls_prompts_there(dbg):
+    dbg.ok("%%remote\ndef called(v):\n    doubled = v * 2\n    breakpoint()\n    return doubled + 1")
+    cell = dbg.submit("r.namespace['called'](20)", allow_stdin=True)
+    prompts = converse(dbg, cell, "p doubled", "n")  # n past the return: back to the notebook
+    assert [p["parent"] for p in prompts] == [cell.msg_id] * 2
+    assert cell.assert_ok().result["text/plain"] == "41"
+    assert "40\n" in cell.stdout and "--Return--" not in cell.stdout
+    assert not any(word in cell.stdout for word in INTERNAL), cell.stdout
+
+
+def test_breakpoint_in_a_thread_of_a_finished_cell_parks(dbg):
+    starter = dbg.ok("%%remote\nimport threading\ngate = threading.Event()\n"
+                     "def late():\n    gate.wait()\n    here = 'late'\n    breakpoint()\n    print('late went on')\n"
+                     "threading.Thread(target=late).start()")
+    dbg.ok("%remote gate.set()")  # the starting cell has finished by now
+    starter.wait_for(lambda c: "%rdebug" in c.stdout, what="the parked line")
+    number = int(starter.stdout.split("%rdebug ")[1].split()[0])
+    assert f"breakpoint in a cell on r (<remote-cell-" in starter.stdout
+    cell = dbg.submit(f"%rdebug {number}", allow_stdin=True)
+    converse(dbg, cell, "p here", "c")
+    assert "'late'\n" in cell.stdout
+    starter.wait_for(lambda c: "late went on" in c.stdout, what="the thread to go on")
+
+
+def test_interrupt_at_an_attached_prompt_parks_the_thread_again(dbg):
+    job = dbg.submit("%%remote --bg\nagain = 'parked'\nbreakpoint()\nprint('finally went on')").wait()
+    job.wait_for(lambda c: "%rdebug" in c.stdout, what="the parked line")
+    number = int(job.stdout.split("%rdebug ")[1].split()[0])
+    cell = dbg.submit(f"%rdebug {number}", allow_stdin=True)
+    assert dbg.input_request()["parent"] == cell.msg_id
+    dbg.interrupt()
+    cell.wait()
+    assert cell.error["ename"] == "KeyboardInterrupt"
+    assert dbg.ok("%remote 2 + 2").result["text/plain"] == "4"  # the session goes on
+    listed = dbg.ok("%rdebug").stdout
+    assert listed.splitlines()[1].split()[0] == str(number)  # parked again, same number
+    cell = dbg.submit(f"%rdebug {number}", allow_stdin=True)
+    converse(dbg, cell, "p again", "c")
+    job.wait_for(lambda c: "finally went on" in c.stdout, what="the job to go on")
+
+
+def test_a_parked_breakpoint_survives_a_resumed_link(kernel, start_rsym_server, start_proxy):
+    server = start_rsym_server()
+    proxy = start_proxy(("127.0.0.1", server.port))
+    kernel.ok(f"%load_ext jupyter_rsym\n%rconnect {proxy.address} --token {server.token}")
+    try:
+        job = kernel.submit("%%remote --bg\nkept = 'across'\nbreakpoint()\nprint('went on after resume')").wait()
+        job.wait_for(lambda c: "%rdebug" in c.stdout, what="the parked line")
+        number = int(job.stdout.split("%rdebug ")[1].split()[0])
+        assert proxy.cut() >= 2
+        for _ in range(500):  # each look is a cell: the kernel notices the drop soon
+            if kernel.ok("print(r.state)").stdout == "lost\n":
+                break
+        cell = kernel.submit(f"%rdebug {number}", allow_stdin=True)  # resumes, then attaches
+        converse(kernel, cell, "p kept", "c")
+        assert "'across'\n" in cell.stdout
+        job.wait_for(lambda c: "went on after resume" in c.stdout, what="the job to go on")
+    finally:
+        kernel.ok("%rdisconnect --all")

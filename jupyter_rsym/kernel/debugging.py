@@ -114,7 +114,7 @@ class Debugging:
             if why is not None:
                 if not self.settings.park_breakpoints:
                     return ("eof", REFUSED + why)
-                number = self._park(number, session, where, parent, "")
+                number = self._park(number, session, cause, where, parent, "")
                 self.parked[number].waiting = False
                 return ("park", number)
             if self._take_prompt(name):
@@ -123,7 +123,7 @@ class Debugging:
                     self.parked.pop(number, None)
                     return answer
                 continue  # the cell ended while asking: park
-            number = self._park(number, session, where, parent, f" (or it prompts here after {self._owner[1]})")
+            number = self._park(number, session, cause, where, parent, f" (or it prompts here after {self._owner[1]})")
             self.parked[number].waiting = True
             with self._changed:  # another host of this cell is at the prompt: wait for its end
                 self._changed.wait(WAIT)
@@ -152,7 +152,7 @@ class Debugging:
         finally:
             running.lock.release()
 
-    def _park(self, number, session, where, parent, note):
+    def _park(self, number, session, seq, where, parent, note):
         """Register a parked breakpoint (once: one line in the cell that caused it)."""
         if number in self.parked:
             self.parked[number].where = where
@@ -160,7 +160,8 @@ class Debugging:
         number = number or next(self._numbers)
         cause = self._cause(parent)
         self.parked[number] = Parked(number, session, where, cause)
-        print(f"breakpoint in {cause} on {session.name} ({where}); %rdebug {number} attaches{note}")
+        line = f"breakpoint in {cause} on {session.name} ({where}); %rdebug {number} attaches{note}\n"
+        session.output.write(((seq, "stdout", line),))  # into the cell that caused it
         return number
 
     def _job_of(self, parent):
