@@ -100,10 +100,7 @@ class Debugging:
         if kind[-1]:  # pdb's output since its last question, into the cell of ``cause``
             session.output.write(((cause, "stdout", kind[-1]),))
         if kind[0] == DONE:
-            with self._changed:
-                if self._owner is not None and self._owner[1] == name:
-                    self._owner = None
-                    self._changed.notify_all()
+            self._release_prompt(name)
             return ("ok", "")
         _, where, number, _ = kind
         prompt = prompt.replace("(Pdb)", f"(Pdb {name})", 1)
@@ -119,6 +116,8 @@ class Debugging:
                 return ("park", number)
             if self._take_prompt(name):
                 answer = self._prompt(parent, prompt)
+                if answer[0] != "ok":
+                    self._release_prompt(name)  # no DONE follows an unanswered prompt
                 if answer[0] == "ok" or self.running.refusal(parent) is None:
                     self.parked.pop(number, None)
                     return answer
@@ -137,6 +136,12 @@ class Debugging:
                 self._owner = (msg_id, name)
                 return True
         return False
+
+    def _release_prompt(self, name):
+        with self._changed:
+            if self._owner is not None and self._owner[1] == name:
+                self._owner = None
+                self._changed.notify_all()
 
     def _prompt(self, parent, prompt):
         running = self.running
