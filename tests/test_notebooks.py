@@ -270,6 +270,6 @@ def test_debugging(start_server):
         assert "r        job 1" in listing.stdout
         assert "-> step = 2" in attach.stdout and "\n1\n" in attach.stdout
         job.wait_for(lambda c: "the job went on at step 2" in c.stdout, what="the job to go on")
-        assert ": done" in str(jobs.outputs)  # <RemoteJob 1 on r: done, cell ...>
+        assert ": done" in str(jobs.outputs)  # <RemoteJob 1 on r: done, cell 5>
     finally:
         harness.shutdown()
