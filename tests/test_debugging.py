@@ -270,3 +270,13 @@ def test_a_parked_breakpoint_survives_a_resumed_link(kernel, start_rsym_server, 
         job.wait_for(lambda c: "went on after resume" in c.stdout, what="the job to go on")
     finally:
         kernel.ok("%rdisconnect --all")
+
+
+def test_debug_after_a_background_job_failed(dbg):
+    job = dbg.submit("%%remote --bg\ndef bg_fail(n):\n    left = n - 4\n    return n / left\nbg_fail(4)").wait()
+    job.wait_for(lambda c: c.error is not None, what="the job's error")
+    assert job.error["ename"] == "ZeroDivisionError"
+    cell = dbg.submit("%debug", allow_stdin=True)
+    prompts = converse(dbg, cell, "p n, left", "q")
+    assert prompts[0]["prompt"] == "(Pdb r) "
+    assert "(4, 0)\n" in cell.stdout and "return n / left" in cell.stdout
