@@ -241,3 +241,37 @@ def test_moving_data(classic_server):
     assert by_start("import threading").startswith("lock cannot be copied to r (TypeError: cannot pickle")
     assert by_start("%rpush lock --ref") == "True\n"
     assert by_start("help(").startswith("Help on function basename in module posixpath:")
+
+
+def test_debugging(start_server):
+    """Notebook 11, cell by cell in a harness kernel that answers its pdb prompts."""
+    import nbformat
+
+    from .harness import KernelHarness
+
+    server = start_server()
+    notebook = nbformat.read(NOTEBOOKS / "11-debugging.ipynb", as_version=4)
+    answers = {"%debug": ["p values, total", "w", "q"], "%%remote\nx = 20": ["p x", "n", "c"],
+               "%rdebug 1": ["p step", "c"]}
+    harness = KernelHarness(env={"RSYM_ADDRESS": server.address})
+    try:
+        cells = []
+        for cell in code_cells(notebook):
+            replies = next((a for start, a in answers.items() if cell.source.startswith(start)), [])
+            running = harness.submit(cell.source, allow_stdin=True)
+            prompts = [harness.answer(reply) for reply in replies]
+            assert all(p["prompt"] == "(Pdb r) " for p in prompts)
+            cells.append(running.wait())
+            if cell.source.startswith("%%remote --bg"):  # the next cells need it parked
+                running.wait_for(lambda c: "%rdebug 1 attaches" in c.stdout, what="the parked line")
+        connect, failed, debug, stepped, job, listing, attach, jobs = cells
+        assert failed.error["ename"] == "ZeroDivisionError"
+        assert "([], 0)\n" in debug.stdout and "return total / len(values)" in debug.stdout
+        assert "rpyc" not in debug.stdout and "agent" not in debug.stdout
+        assert "20\n" in stepped.stdout and stepped.stdout.endswith("y is 21\n")
+        assert "r        job 1" in listing.stdout
+        assert "-> step = 2" in attach.stdout and "\n1\n" in attach.stdout
+        job.wait_for(lambda c: "the job went on at step 2" in c.stdout, what="the job to go on")
+        assert ": done" in str(jobs.outputs)  # <RemoteJob 1 on r: done, cell 5>
+    finally:
+        harness.shutdown()

@@ -162,3 +162,12 @@ class RSym(Configurable):
         "When that time ends with nobody attached, the server exits and deletes its directory. "
         "0: a dropped link ends it at once. Applies to servers deployed afterwards.",
     ).tag(config=True)
+
+    # -- debugging remote code ------------------------------------------------
+
+    park_breakpoints = Bool(
+        True,
+        help="A breakpoint() in remote code that no cell can prompt for (a background job, "
+        "a thread of a finished cell, a fan-out host while another is at the prompt) waits "
+        "there until %rdebug N attaches; False: it fails with EOFError at once.",
+    ).tag(config=True)

@@ -11,7 +11,9 @@ from .autotransform import AutoRemote
 from .background import JobList
 from .completion import RemoteIntrospection
 from .config import RSym
-from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, NamespaceMagics, RemoteMagics, TransferMagics
+from .debugging import Debugging
+from .magics import (AutoRemoteMagics, ConnectionMagics, DebugMagics, JobMagics, NamespaceMagics, RemoteMagics,
+                     TransferMagics)
 from .output import CellLabels, OutputSink
 from .progress import Progress
 from .registry import SessionRegistry
@@ -57,17 +59,19 @@ class Extension:
         self.tracebacks = RemoteTracebacks(shell)
         self.running = RunningCell(shell)
         self.frontend = NotebookFrontend(shell, self.labels, self.running)
+        self.debugging = Debugging(shell, self.settings, self.running, self.jobs, self.sessions)
         self.introspection = RemoteIntrospection(shell, self)
         self.failed = {}  # name -> (address, why): RSym.connections entries that did not connect
         self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self),
                         JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self),
-                        NamespaceMagics(shell, self)]
+                        NamespaceMagics(shell, self), DebugMagics(shell, self)]
 
     def load(self):
         self.shell.configurables.append(self.settings)
         self.display.install()
         self.tracebacks.install()
         self.running.install()
+        self.debugging.install()
         self.introspection.install()
         atexit.register(self.sessions.close_all)  # kernel shutdown: say goodbye to servers
         self.shell.register_magics(*self._magics)
@@ -104,6 +108,7 @@ class Extension:
         self.display.uninstall()
         self.tracebacks.uninstall()
         self.running.uninstall()
+        self.debugging.uninstall()
         self.introspection.uninstall()
         if self.settings in self.shell.configurables:
             self.shell.configurables.remove(self.settings)

@@ -63,7 +63,7 @@ class HostRun:
         elif status == "ok":
             self.fanout.settle(self, OK, value=payload, found=dict(found), missing=tuple(missing))
         else:
-            self.fanout.settle(self, FAILED, error=remote_exception(*payload))
+            self.fanout.settle(self, FAILED, error=remote_exception(*payload).of_session(self.session))
 
     def replied(self, is_exc, value):
         """The reply to ``start_cell``: only a failure matters."""

@@ -13,6 +13,7 @@ else goes to IPython unchanged.
 
 import base64
 import json
+import sys
 
 from rpyc.core.netref import BaseNetref
 
@@ -170,4 +171,9 @@ class RemoteTracebacks:
         except Exception:  # IPython would unregister a failing handler for good
             lines = [f"{type(value).__name__}: {value.message}"]
         shell._showtraceback(type(value), value, lines)
+        # the last error, as showtraceback records it: %debug and %pdb find it
+        sys.last_type, sys.last_value, sys.last_traceback = type(value), value, tb
+        sys.last_exc = value
+        if shell.call_pdb:
+            shell.debugger()
         return lines

@@ -40,6 +40,7 @@ class RunningCell:
         self.kernel = getattr(shell, "kernel", None)
         self.current = None
         self._depth = 0  # nested run_cell of the same request
+        self.debugging = None  # remote pdb prompts and parked breakpoints (``debugging.Debugging``)
         self.lock = threading.Lock()  # one question at a time on the stdin socket
 
     def install(self):
@@ -124,13 +125,20 @@ class StdinBridge:
         self._router = router
         self._running = running
 
-    def ask(self, cause, prompt, password):
-        """``("ok", answer)`` or ``("eof", why)`` for the remote caller."""
+    def ask(self, cause, prompt, password, kind=None):
+        """``("ok", answer)`` or ``("eof", why)`` for the remote caller; a
+        remote pdb's questions (``kind``) go to ``debugging.Debugging.ask``."""
         running = self._running
+        debugging = getattr(running, "debugging", None)
+        if kind is not None and debugging is not None and running.kernel is not None:
+            parent = None if cause is None else self._router.parent_of_request(cause)
+            return debugging.ask(self._router, cause, parent, prompt, kind)
         if running is None or running.kernel is None:
             if self._router.enabled:  # a kernel, but nothing tracks its cells
                 return ("eof", REFUSED + NO_TRACKER)
-            return ("ok", (getpass.getpass if password else input)(prompt))
+            if kind:  # a remote pdb's question: its output comes with it
+                sys.stdout.write(kind[-1])
+            return ("ok", "" if kind and kind[0] == "pdb-done" else (getpass.getpass if password else input)(prompt))
         parent = None if cause is None else self._router.parent_of_request(cause)
         why = running.refusal(parent)
         if why is not None:

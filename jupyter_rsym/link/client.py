@@ -32,7 +32,7 @@ from .reader import WaiterCount
 _CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
 _CHECKED = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR, consts.HANDLE_GETATTR)
 INTERRUPTED_CALLBACK = "interrupted in the notebook"
-_OWN_FIELDS = frozenset(("message", "remote_traceback", "remote_type", "remote_module"))
+_OWN_FIELDS = frozenset(("message", "remote_traceback", "remote_type", "remote_module", "session"))
 INTERRUPT_GRACE = 0.5  # seconds an interrupted request's reply is still awaited
 register_pieces()
 
@@ -100,7 +100,7 @@ class RoutedConnection(QuickRoot, Connection):
         remote = from_rpyc_exception(exc)
         remote.args = exc.args
         set_attributes(remote, [(name, value) for name, value in raw[2] if name != BASES_ATTR])
-        return remote
+        return remote.of_session(getattr(self, "session", None))
 
     def _send(self, msg, seq, args):
         send_message(self, msg, seq, args)

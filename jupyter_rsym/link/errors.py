@@ -95,6 +95,7 @@ class RemoteError(Exception):
 
     remote_type = "Exception"
     remote_module = "builtins"
+    session = None  # the RemoteSession it came from, where known (``%debug`` asks it)
 
     def __init__(self, message, remote_traceback):
         message = "" if message is None else str(message)
@@ -108,6 +109,11 @@ class RemoteError(Exception):
 
     def _render_traceback_(self):
         return render(self.remote_traceback)
+
+    def of_session(self, session):
+        """This error, marked as ``session``'s: ``%debug`` asks it for the remote frames."""
+        self.session = session
+        return self
 
 
 class Interrupted(KeyboardInterrupt):

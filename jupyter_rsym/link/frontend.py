@@ -52,8 +52,13 @@ class OutputSink:
 class TerminalInput:
     """Remote ``input()`` answered on this process's terminal."""
 
-    def ask(self, cause, prompt, password):
-        """``("ok", answer)`` for the remote caller (see ``agent/inputs.py``)."""
+    def ask(self, cause, prompt, password, kind=None):
+        """``("ok", answer)`` for the remote caller (see ``agent/inputs.py``;
+        ``kind`` marks a remote pdb's questions, ``agent/breakpoints.py``)."""
+        if kind:  # a remote pdb's question: its output comes with it
+            sys.stdout.write(kind[-1])
+            if kind[0] == "pdb-done":  # the end of a pdb prompt: nothing to ask
+                return ("ok", "")
         return ("ok", (getpass.getpass if password else input)(prompt))
 
 

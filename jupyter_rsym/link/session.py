@@ -217,7 +217,7 @@ class RemoteSession:
         if status == "error":
             name, module, message, text, *extra = payload
             # agent frames (remote input() refused, say) are ours, not the user's
-            raise remote_exception(name, module, message, clean_traceback(text), *extra)
+            raise remote_exception(name, module, message, clean_traceback(text), *extra).of_session(self)
         return payload
 
     def request(self, func, args, timeout=None):

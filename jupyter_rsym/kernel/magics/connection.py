@@ -178,6 +178,7 @@ class ConnectionMagics(ExtensionMagics):
             raise UsageError(DISCONNECT_WHAT)
         for name in names:
             try:
+                self.extension.debugging.release(sessions.get(name))  # parked threads go on
                 session = sessions.remove(name)
             except LookupError as exc:
                 raise UsageError(str(exc)) from None

@@ -20,6 +20,9 @@ whole, under any name):
 * ``children``   output of child processes started for a cell lands in it
 * ``shell``      ``!cmd``, ``%time``, ``%timeit``, ``obj?`` in remote cells
 * ``userns``     the user's variables in the remote namespace (``%rwho``)
+* ``lasterror``  each link's last exception, for a post-mortem
+* ``remotepdb``  pdb that shows and steps through the user's frames only
+* ``breakpoints`` ``breakpoint()`` prompts in the notebook, post-mortems, parked threads
 * ``introspect`` completion, ``obj?`` and ``help()`` answered in one request
 * ``resumable``  sessions that outlive a dropped link (servers that keep them)
 
@@ -31,7 +34,8 @@ stdout router, one flusher thread).
 """
 
 from .. import bulk, tracebacks, wire
-from . import capture, children, excepthook, inputs, introspect, jobs, logs, plots, publish, reprs, resumable, routes, tags, userns
+from . import (breakpoints, capture, children, excepthook, inputs, introspect, jobs, lasterror, logs, plots, publish,
+               reprs, resumable, routes, tags, userns)
 from .cells import run_cell
 from .reprs import mimebundle
 from .interrupts import interrupt
@@ -124,6 +128,11 @@ def _entries(service):
         ("describe", introspect.describe),
         ("help", introspect.help_text),
         ("variables", userns.variables),
+        ("post_mortem", breakpoints.post_mortem),
+        ("clear_error", lasterror.clear),
+        ("parked", breakpoints.parked),
+        ("attach_breakpoint", breakpoints.attach),
+        ("release_breakpoints", breakpoints.release),
     )
 
 
@@ -134,6 +143,7 @@ def install_rich_output(namespace):
     children.install()
     plots.install()
     inputs.install()
+    breakpoints.install()
     logs.install()
 
 

@@ -13,20 +13,21 @@ import itertools
 import threading
 
 from .. import tracebacks
-from . import shell, sources
+from . import lasterror, shell, sources
 
 _cell_numbers = itertools.count(1)
 ASYNC = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)  # Python 3.8+
 CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: the code awaits at top level
 _loops = threading.local()  # .loop: the event loop of this thread's awaiting cells
+VALUE = "__rsym_cell_value__"  # the last expression's value, taken out at once
 cell_end_hooks = []  # callables(value), run when a cell ends (value None on error)
 
 
 def run_cell(source, namespace, mode="exec"):
     """Run ``source`` in ``namespace``; return ("ok", value) or ("error", info).
 
-    In "exec" mode the last statement, if an expression, is evaluated on its
-    own and its value returned (like an IPython cell); "eval" mode evaluates
+    In "exec" mode the value of the last statement, if an expression, is
+    returned (like an IPython cell); "eval" mode evaluates
     one expression.  ``info`` is (type name, type module, message, traceback
     text) with this function's own frame left out.
     """
@@ -39,14 +40,16 @@ def run_cell(source, namespace, mode="exec"):
         if mode == "eval":
             return ("ok", cell_ended(run_awaiting(compile(source, filename, "eval", ASYNC), namespace)))
         tree = ast.parse(source, filename)
-        last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
+        has_value = bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
+        if has_value:  # one code object: pdb steps from the body into the last line
+            last = tree.body[-1]
+            tree.body[-1] = ast.copy_location(
+                ast.Assign(targets=[ast.Name(VALUE, ast.Store())], value=last.value), last)
+            ast.fix_missing_locations(tree)
         run_awaiting(compile(tree, filename, "exec", ASYNC), namespace)
-        if last is None:
-            return ("ok", cell_ended(None))
-        return ("ok", cell_ended(run_awaiting(compile(last, filename, "eval", ASYNC), namespace)))
+        return ("ok", cell_ended(namespace.pop(VALUE, None) if has_value else None))
     except BaseException as exc:  # the cell's failure is data, not our failure
+        lasterror.keep(exc)
         cell_ended(None)
         return ("error", describe_exception(exc))
 

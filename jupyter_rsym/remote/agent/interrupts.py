@@ -11,7 +11,7 @@ import threading
 import time
 
 from .. import boxing, tracebacks
-from . import capture, routes
+from . import capture, lasterror, routes
 
 # rpyc.core.consts, stable since rpyc 3
 MSG_REPLY, MSG_EXCEPTION = 2, 3
@@ -71,6 +71,7 @@ def serve_request(conn, key, raw_args, send):
     except BaseException:
         typ, value, tb = sys.exc_info()
         conn._last_traceback = tb
+        lasterror.keep(value, tb)  # for a post-mortem (%debug)
         send(MSG_EXCEPTION, seq, tracebacks.box_exception(conn, typ, value, tb))
     else:
         reason = boxing.unsendable(result)
