@@ -153,6 +153,38 @@ class RSym(Configurable):
         "0: a dropped link ends it at once. Applies to servers deployed afterwards.",
     ).tag(config=True)
 
+    # -- Dask: %rconnect dask://SCHEDULER, and output of many hosts -------------
+
+    dask_name = Unicode(
+        "dask", help="Notebook name of the group %rconnect dask:// and --dask make when --as is not given."
+    ).tag(config=True)
+
+    dask_timeout = Float(
+        30.0, help="Seconds %rconnect dask:// waits for the scheduler (and its Client to connect)."
+    ).tag(config=True)
+
+    collapse_output = Bool(
+        True,
+        help="In cells on several hosts, a line several hosts print alike (within "
+        "RSym.collapse_window s of the first) is shown once, then once more with the number of "
+        "hosts that repeated it; %%remote --no-collapse turns it off for one cell.",
+    ).tag(config=True)
+
+    collapse_min_hosts = Int(
+        4, help="RSym.collapse_output applies to cells on at least this many hosts."
+    ).tag(config=True)
+
+    collapse_window = Float(
+        2.0, help="Seconds after a line is first shown during which the same line from other "
+        "hosts is counted instead of shown (RSym.collapse_output)."
+    ).tag(config=True)
+
+    fanout_progress_after = Float(
+        2.0,
+        help="A cell on several hosts still running after this many seconds shows one line "
+        "updated in place: 'N/M done, K failed (names)'; 0 never shows it.",
+    ).tag(config=True)
+
 
 def log_level_number(level):
     """A logging level name or number as its number (TraitError if neither)."""

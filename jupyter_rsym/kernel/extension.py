@@ -14,6 +14,7 @@ from .stdin import RunningCell
 from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, RemoteMagics, TransferMagics
 from .output import CellLabels
 from .registry import SessionRegistry
+from .groups import Groups
 from ..link.session import RemoteSession
 
 
@@ -24,6 +25,7 @@ class Extension:
         self.shell = shell
         self.settings = RSym(parent=shell)
         self.sessions = SessionRegistry()
+        self.groups = Groups()  # %rconnect dask://: one name, a session per worker
         self.labels = CellLabels()
         self.jobs = JobList()
         self.autoremote = AutoRemote(shell, self)
@@ -41,6 +43,7 @@ class Extension:
         self.running.install()
         self.introspection.install()
         atexit.register(self.sessions.close_all)  # kernel shutdown: say goodbye to servers
+        atexit.register(self.groups.close_all)  # runs first: plugins unregistered, Clients closed
         self.shell.register_magics(*self._magics)
         self.autoremote.install()
         for name, address in self.settings.connections.items():
@@ -51,6 +54,8 @@ class Extension:
 
     def unload(self):
         atexit.unregister(self.sessions.close_all)
+        atexit.unregister(self.groups.close_all)
+        self.groups.close_all()
         self.sessions.close_all()
         self.autoremote.uninstall()
         self.display.uninstall()
@@ -93,11 +98,18 @@ class Extension:
 
     def sessions_for(self, names=None):
         """The sessions ``--on`` names: ``NAME``, ``A,B,...`` or ``all`` (every
-        connected session); the newest one by default.  A UsageError if none."""
+        connected session); the newest one by default.  A UsageError if none.
+        A group's name means its live members, ``GROUP/MEMBER`` one of them."""
+        try:
+            grouped = self.groups.expand(names, self.session)
+        except LookupError as exc:
+            raise UsageError(str(exc)) from None
+        if grouped is not None:
+            return grouped
         if names is None or names.strip() != "all":
             wanted = [n.strip() for n in (names or "").split(",") if n.strip()] or [None]
             return list({id(s): s for s in map(self.session, wanted)}.values())
-        found = [s for s in self.sessions if s.state == "connected"]
+        found = [s for s in self.sessions if s.state == "connected"] + self.groups.live_members()
         if not found:
             raise UsageError("--on all: no connected session; connect first with %rconnect HOST[:PORT]")
         return found

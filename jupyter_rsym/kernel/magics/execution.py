@@ -31,6 +31,11 @@ class RemoteMagics(ExtensionMagics):
         help="run in the background: return a job handle at once (done(), result(timeout), "
         "cancel()); output, value and errors still land in this cell; %%rjobs lists jobs",
     )
+    @magic_arguments.argument(
+        "--no-collapse", dest="collapse", action="store_false",
+        help="on several hosts, show every host's copy of a line (default: RSym.collapse_output "
+        "shows a line many hosts print alike once, then how many repeated it)",
+    )
     @no_var_expand
     @needs_local_scope
     @line_cell_magic
@@ -56,7 +61,14 @@ class RemoteMagics(ExtensionMagics):
         as is each ``-o`` name); ``-i`` hands the same values to every
         session.  If some fail, the others' output and values stay, and one
         ``FanoutError`` at the end shows each failing session's traceback.
-        Interrupting stops the cell on every session.
+        Interrupting stops the cell on every session.  From
+        ``RSym.collapse_min_hosts`` hosts up, a line several hosts print
+        alike shows once, then ``[repeated on N more hosts: ...]``
+        (``--no-collapse``: every copy); a cell still running after
+        ``RSym.fanout_progress_after`` s shows ``N/M done, K failed (...)``
+        in one line updated in place.  ``--on GROUP`` (``%rconnect
+        dask://``) runs on every live worker of the group, ``--on
+        GROUP/WORKER`` on one.
 
         ``--bg`` returns a job handle at once; the cell's output, value and
         errors land in this cell whenever they come, its ``-o`` names are
@@ -134,8 +146,10 @@ class RemoteMagics(ExtensionMagics):
             return self.extension.jobs.start(sessions, cell, self.shell, self.extension.labels,
                                              values, outputs)
         if len(sessions) > 1:
+            collapse = (settings.collapse_window if args.collapse and settings.collapse_output
+                        and len(sessions) >= settings.collapse_min_hosts else None)
             return run_foreground(sessions, cell, self.shell, self.extension.labels, values,
-                                  outputs, timeout)
+                                  outputs, timeout, collapse, settings.fanout_progress_after)
         session = sessions[0]
         session.push(values, fallback=True)
         value = session.run(cell, mode, timeout=timeout)
