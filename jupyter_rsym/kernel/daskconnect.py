@@ -9,6 +9,8 @@ from ..link.session import RemoteSession
 from .groups import SessionGroup, _count
 
 NO_VARIABLE = "--dask {!r}: no notebook variable of that name (a distributed.Client or a cluster)"
+WORKER_NAME = ("dask_worker = next(w for w in __import__('distributed.worker').worker.Worker._instances "
+               "if w.address == {!r})")
 BOTH = "give either dask://HOST[:PORT] or --dask VAR, not both"
 
 
@@ -32,9 +34,15 @@ def connect_dask(extension, name, address=None, variable=None):
         raise UsageError(str(exc)) from None
 
     def connect_member(announcement):
-        return RemoteSession.connect(
+        session = RemoteSession.connect(
             announcement["name"], dask.worker_address(announcement), settings, shell, extension.labels,
             cluster.credentials(), running=extension.running, **cluster.transport_options(announcement))
+        try:  # cells see their worker as Client.run's functions do (get_worker() is for tasks)
+            session.execute(WORKER_NAME.format(announcement["worker"]))
+        except BaseException:
+            session.close()
+            raise
+        return session
 
     def key(announcement):
         return announcement["worker"], announcement["port"], announcement.get("pid")

@@ -11,6 +11,7 @@ another cell may be running).
 """
 
 import queue
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -123,7 +124,7 @@ class SessionGroup:
                     self._left.append((name, session.lost_reason or session.state))
             left, joined, failed = self._left, self._joined, self._failed
             self._left, self._joined, self._failed = [], [], []
-            members = list(self._members.values())
+            members = [self._members[n] for n in sorted(self._members, key=_natural)]
         parts = []
         if left:
             parts.append(f"{_count(left, 'worker')} left ({_named(left)})")
@@ -147,7 +148,7 @@ class SessionGroup:
     def sessions(self):
         """The members, connected or not (as of now)."""
         with self._lock:
-            return list(self._members.values())
+            return [self._members[n] for n in sorted(self._members, key=_natural)]
 
     def __getitem__(self, name):
         return self.member(name)
@@ -186,6 +187,11 @@ class SessionGroup:
 
     def __repr__(self):
         return f"<SessionGroup {self.name!r} {self.address}: {self.summary()[1]}>"
+
+
+def _natural(name):
+    """``w2`` before ``w10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _count(items, noun):

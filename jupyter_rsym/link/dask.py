@@ -120,7 +120,7 @@ class DaskCluster:
             self.client.register_plugin(plugin, name=self.topic)
         except Exception as exc:  # some worker's setup failed; the others serve
             setup_error = f"{type(exc).__name__}: {exc}"
-        found = self.client.run(_announcement, self.topic, on_error="return")
+        found = self.client.run(daskplugin.announcement, self.topic, on_error="return")
         announced, failed = {}, {}
         for worker, answer in found.items():
             if isinstance(answer, dict):
@@ -161,12 +161,6 @@ class DaskCluster:
                 client.close(timeout=5)
             except Exception:
                 pass
-
-
-def _announcement(topic, dask_worker=None):
-    """Runs in each worker (``Client.run``): what its plugin announced, or None."""
-    plugin = dask_worker.plugins.get(topic) if dask_worker is not None else None
-    return getattr(plugin, "announcement", None)
 
 
 def worker_address(announcement):

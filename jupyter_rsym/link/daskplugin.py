@@ -194,3 +194,10 @@ class ServerPlugin(WorkerPlugin):
             self._thread.join(5)
         finally:
             _release(self.package)
+
+
+def announcement(topic, dask_worker=None):
+    """Runs in each worker (``Client.run``, pickled by value too): what the
+    plugin registered as ``topic`` announced there, or None."""
+    plugin = dask_worker.plugins.get(topic) if dask_worker is not None else None
+    return getattr(plugin, "announcement", None)
