@@ -181,8 +181,8 @@ def test_a_tls_cluster_lends_its_certificates():
                   f"client = Client({tls.address!r}, security=Security(tls_ca_file={str(tls.tls['ca'])!r}, "
                   f"tls_client_cert={str(tls.tls['client'])!r}, tls_client_key={str(tls.tls['client'])!r}, "
                   "require_encryption=True))")
-            cell = nb.ok("%rconnect --dask client --as cl")
-            assert "1 worker (cluster TLS)" in cell.stdout
+            cell = nb.run("%rconnect --dask client --as cl")
+            assert "1 worker (cluster TLS)" in cell.stdout, cell.stdout + cell.error_text
             assert nb.ok("%%remote --on cl\n6 * 7").result["text/plain"] == "42"
             port = int(nb.ok("cl['t0'].address.port").result["text/plain"])
             # the worker's own listen context: a client without a cluster certificate is refused

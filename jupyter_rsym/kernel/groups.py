@@ -42,6 +42,7 @@ class SessionGroup:
         self._left, self._joined, self._failed = [], [], []  # said at the next use
         self._queue = queue.SimpleQueue()
         self._thread = None
+        self._ready = threading.Event()  # connect_all has claimed what it connects
 
     # -- members --------------------------------------------------------------
 
@@ -49,6 +50,7 @@ class SessionGroup:
         """Connect every announced member at once (a few at a time); returns
         ``{member name: error}`` for those that could not be reached."""
         todo = [a for a in announcements if self._claim(a)]
+        self._ready.set()  # announcements of the same servers are now skipped
         failures = {}
         if not todo:
             return failures
@@ -73,6 +75,7 @@ class SessionGroup:
                 self._thread.start()
 
     def _run(self):
+        self._ready.wait()  # %rconnect connects the first ones itself
         while True:
             announcement = self._queue.get()
             if announcement is None or self.state != "connected":
@@ -179,6 +182,7 @@ class SessionGroup:
             members, self._members = list(self._members.values()), {}
             thread = self._thread
         self._queue.put(None)
+        self._ready.set()
         for session in members:
             session.close()
         if thread is not None and thread is not threading.current_thread():
