@@ -78,13 +78,14 @@ class Cluster:
         return subprocess.Popen([*python, "-m", module, *args[1:]], stdout=out, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True)
 
-    def start_worker(self, name, bare=False, nanny=False):
-        """Start a worker named ``name`` (it registers by itself; see ``wait_workers``)."""
+    def start_worker(self, name, bare=False, nanny=False, where=("--host", "127.0.0.1")):
+        """Start a worker named ``name`` (it registers by itself; see ``wait_workers``);
+        ``where``: its listen/contact address arguments."""
         python, env = (sys.executable,), None
         if bare:
             env = self.bare_env = dict(os.environ, PYTHONPATH=bare_path(tempfile.mkdtemp(dir=self.directory)))
             python = (sys.executable, "-S")
-        args = ["worker", self.address, "--name", name, "--nthreads", "1", "--host", "127.0.0.1",
+        args = ["worker", self.address, "--name", name, "--nthreads", "1", *where,
                 "--no-dashboard", "--nanny" if nanny else "--no-nanny", *self._tls_args()]
         process = self._spawn(args, f"worker-{name}", python, env)
         self.workers[name] = process

@@ -198,3 +198,32 @@ def test_a_tls_cluster_lends_its_certificates():
         finally:
             nb.shutdown()
             client.close()
+
+
+def test_unreachable_workers_are_named_in_one_line_and_the_rest_connect():
+    """A worker Dask reaches through a forwarded port (its contact address is a
+    proxy, as behind NAT): our server on its own host is not reachable there."""
+    from .netproxy import DelayProxy
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.2", 0))
+        port = probe.getsockname()[1]
+    proxy = DelayProxy(("127.0.0.2", port))
+    with Cluster() as started:
+        started.start_worker("w0")
+        started.start_worker("natted", where=("--listen-address", f"tcp://127.0.0.2:{port}",
+                                              "--contact-address", f"tcp://127.0.0.1:{proxy.port}"))
+        client = started.client()
+        nb = KernelHarness()
+        try:
+            wait_workers(client, ["w0", "natted"])
+            cell = nb.ok(f"%load_ext jupyter_rsym\n%rconnect {started.address.replace('tcp', 'dask')} --as far")
+            lines = cell.stdout.splitlines()
+            assert lines[0].startswith("Connected far to dask://") and ": 1 worker " in lines[0]
+            assert lines[1].startswith("far: could not reach 1 worker (natted): cannot connect to tls://127.0.0.1:")
+            assert len(lines) == 2
+            assert nb.ok("%%remote --on far\ndask_worker.name").result["text/plain"] == "'w0'"
+        finally:
+            nb.shutdown()
+            client.close()
+            proxy.close()
