@@ -39,6 +39,7 @@ class SessionGroup:
         self._members = {}
         self._claimed = set()  # keys of servers connected or being connected
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._left, self._joined, self._failed = [], [], []  # said at the next use
         self._queue = queue.SimpleQueue()
         self._thread = None
@@ -114,6 +115,7 @@ class SessionGroup:
                     self._joined.append(session.name)
                 if old is not None:
                     self._left.append((old.name, "replaced by a new process"))
+            self._changed.notify_all()
         if old is not None:
             old.close()
 
@@ -138,6 +140,16 @@ class SessionGroup:
         if parts:
             say(f"{self.name}: " + "; ".join(parts))
         return members
+
+    def wait_for_members(self, count, timeout=60.0):
+        """Wait until ``count`` members are connected (workers that joined get
+        theirs within seconds), as ``Client.wait_for_workers`` does for workers;
+        TimeoutError after ``timeout`` s."""
+        def enough():
+            return sum(1 for s in self._members.values() if s.state == "connected") >= count
+        with self._changed:
+            if not self._changed.wait_for(enough, timeout):
+                raise TimeoutError(f"{self.name}: fewer than {count} connected workers after {timeout:g} s")
 
     def member(self, name):
         """The member ``name`` (LookupError if there is none)."""

@@ -93,13 +93,13 @@ class DaskCluster:
         cluster object (a Client of ours, with the cluster's security)."""
         distributed = _distributed()
         if isinstance(value, distributed.Client):
-            return cls(value, False, f"dask {value.scheduler.address}")
+            return cls(value, False, _shown(value.scheduler.address))
         address = getattr(value, "scheduler_address", None)
         if not isinstance(address, str):
             raise ConnectFailed(NOT_A_CLIENT.format(variable, type(value).__name__))
         security = getattr(value, "security", None) or distributed.Security()
         client = distributed.Client(address, timeout=timeout, security=security, set_as_default=False)
-        return cls(client, True, f"dask {address}")
+        return cls(client, True, _shown(address))
 
     def start(self, on_announce):
         """Subscribe, register the plugin, and return ``(announcements, failed)``:
@@ -161,6 +161,12 @@ class DaskCluster:
                 client.close(timeout=5)
             except Exception:
                 pass
+
+
+def _shown(scheduler):
+    """``tcp://h:p`` -> ``dask://h:p``; ``tls://h:p`` -> ``dask+tls://h:p``."""
+    scheme, _, rest = scheduler.partition("://")
+    return f"dask://{rest}" if scheme == "tcp" else f"dask+{scheme}://{rest}"
 
 
 def worker_address(announcement):
