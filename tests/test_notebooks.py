@@ -258,7 +258,7 @@ def test_dask_notebook_starts_its_cluster_and_follows_it():
         from .test_fanout import by_host
 
         assert by_host(fanout.stdout) == {"0": "hello from worker 0\n", "1": "hello from worker 1\n"}
-        assert fanout.result["text/plain"] == "[0] '0'\n[1] '1'"
+        assert fanout.result["text/plain"] == "[0] 0\n[1] 1"  # LocalCluster names workers 0, 1, ...
         assert set(eval(pids.result["text/plain"])) == {"0", "1"}
         assert sorted(callbacks.stdout.splitlines()) == [
             f"worker {w} reached step {s}" for w in (0, 1) for s in (0, 1)]
@@ -267,7 +267,7 @@ def test_dask_notebook_starts_its_cluster_and_follows_it():
         assert any(line.startswith("loading data [repeated on 1 more host: ") for line in lines)
         assert one.result["text/plain"] == "42"
         assert joined.stdout == "dask: 1 worker joined (2)\n"
-        assert joined.result["text/plain"] == "[0] '0'\n[1] '1'\n[2] '2'"
+        assert joined.result["text/plain"] == "[0] 0\n[1] 1\n[2] 2"
         assert "group of 3 workers: 3 connected" in listing.stdout and "dask/2" in listing.stdout
         assert end.stdout.startswith("Disconnected dask")
     finally:
