@@ -115,8 +115,12 @@ class Extension:
         return found
 
     def session(self, name=None):
-        """The session named ``name`` (default: the newest); a UsageError if none."""
+        """The session named ``name`` (default: the newest), or ``GROUP/MEMBER``;
+        a UsageError if none."""
         try:
+            group, slash, member = (name or "").partition("/")
+            if slash and group in self.groups:
+                return self.groups.get(group).member(member)
             return self.sessions.get(name)
         except LookupError as exc:
             raise UsageError(str(exc)) from None
