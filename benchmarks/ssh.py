@@ -28,7 +28,7 @@ from rpyc.utils.zerodeploy import DeployedServer
 from jupyter_rsym.link.address import parse_address
 from jupyter_rsym.kernel.config import RSym
 from tests.servers import ClassicServer
-from jupyter_rsym.link.transport import transport_for
+from jupyter_rsym.link.schemes import transport_for
 from tests.sshd import SshServer
 
 from .connect import in_kernel

@@ -97,7 +97,7 @@ def test_the_session_is_tls_with_the_announced_certificate(nb):
 
 
 def test_identical_lines_collapse_across_hosts_unless_no_collapse(nb):
-    nb.ok("%config RSym.collapse_min_hosts = 2")
+    nb.ok("%config RSym.many_hosts = 2")
     try:
         cell = nb.ok("%%remote --on dask\nprint('step 1')\nprint('only', dask_worker.name)")
         lines = cell.stdout.splitlines()
@@ -109,11 +109,11 @@ def test_identical_lines_collapse_across_hosts_unless_no_collapse(nb):
         cell = nb.ok("%%remote --on dask --no-collapse\nprint('step 1')")
         assert sorted(cell.stdout.splitlines()) == ["[w0] step 1", "[w1] step 1"]
     finally:
-        nb.ok("%config RSym.collapse_min_hosts = 4")
+        nb.ok("%config RSym.many_hosts = 4")
 
 
 def test_long_cell_shows_one_progress_line_updated_in_place(nb):
-    nb.ok("%config RSym.fanout_progress_after = 0.2")
+    nb.ok("%config RSym.fanout_progress_after = 0.2\n%config RSym.many_hosts = 2")
     try:
         cell = nb.run("%%remote --on dask\nimport time\n"
                       "time.sleep(1.0)\nif dask_worker.name == 'w1':\n    raise ValueError('no')")
@@ -125,7 +125,7 @@ def test_long_cell_shows_one_progress_line_updated_in_place(nb):
         assert len(ids) == 1  # one line, updated in place
         assert shown[-1]["content"]["data"]["text/plain"] == "2/2 done, 1 failed (w1)"
     finally:
-        nb.ok("%config RSym.fanout_progress_after = 2.0")
+        nb.ok("%config RSym.fanout_progress_after = 2.0\n%config RSym.many_hosts = 4")
 
 
 def test_a_worker_without_rpyc_joins_and_gets_its_session(nb, cluster):

@@ -1,5 +1,9 @@
-"""Issue 18 part 2: %%remote --bg returns a job handle; everything lands in its cell."""
+"""Issue 18 part 2: %%remote --bg returns a job handle; everything lands in its cell.
 
+Job numbers come from the handles: the tests run in any order.
+"""
+
+import re
 import time
 
 import pytest
@@ -32,7 +36,9 @@ def test_returns_at_once_and_output_keeps_landing_in_its_cell(bg):
         "%%remote --bg --on a -i say\nimport time\nprint('started')\n"
         "time.sleep(1)\nsay('from the job')\nprint('finished')\n'the value'"
     )
-    assert job.displays == [{"text/plain": "<RemoteJob 1 on a: running, cell %d>" % job.reply["content"]["execution_count"]}]
+    shown = job.displays[0]["text/plain"]
+    assert re.fullmatch(r"<RemoteJob \d+ on a: running, cell %d>" % job.reply["content"]["execution_count"], shown)
+    assert len(job.displays) == 1
     bg.ok("j1 = _")
     # the session is not held by the job: another cell uses it meanwhile
     other = bg.ok("%remote 'meanwhile'")
@@ -91,25 +97,32 @@ def test_cancel_stops_the_remote_work(bg, servers):
         while not probe.modules.sys.__dict__.get("rsym_job"):
             assert time.monotonic() < deadline, "job never started"
             time.sleep(0.05)
+        number = int(bg.ok("print(j4.number)").stdout)
         assert bg.ok("j4.cancel()").result["text/plain"] == "True"
         count = probe.modules.sys.rsym_job[0]
         time.sleep(0.3)
         assert probe.modules.sys.rsym_job[0] == count > 0
         assert job_state(bg, "j4") == "cancelled"
         cell = bg.run("j4.result()")
-        assert cell.error_text == "JobCancelled: job 5 was cancelled"
-        job.wait_for(lambda c: "job 5 cancelled" in c.stdout, 5, "the cancel note")
+        assert cell.error_text == f"JobCancelled: job {number} was cancelled"
+        job.wait_for(lambda c: f"job {number} cancelled" in c.stdout, 5, "the cancel note")
         assert bg.ok("j4.cancel()").result["text/plain"] == "False"
     finally:
         probe.close()
 
 
 def test_rjobs_lists_jobs_and_returns_handles(bg):
+    bg.ok("%%remote --bg --on a,b\n6 * 7")
+    done = int(bg.ok("listed_done = _\nprint(listed_done.number)").stdout)
+    bg.ok("listed_done.result(10)")
+    bg.ok("%%remote --bg --on a\nimport time\ntime.sleep(30)")
+    cancelled = int(bg.ok("listed_cancelled = _\nlisted_cancelled.cancel()\nprint(listed_cancelled.number)").stdout)
     listing = bg.ok("%rjobs").stdout.splitlines()
     assert listing[0].split() == ["job", "sessions", "state", "time", "cell"]
     rows = {line.split()[0]: line for line in listing[1:]}
-    assert " done " in rows["1"] and " cancelled " in rows["5"] and "a, b" in rows["2"]
-    assert bg.ok("%rjobs 1").displays[0]["text/plain"].startswith("<RemoteJob 1 on a: done")
+    assert " done " in rows[str(done)] and "a, b" in rows[str(done)] and " cancelled " in rows[str(cancelled)]
+    shown = bg.ok(f"%rjobs {done}").displays[0]["text/plain"]
+    assert shown.startswith(f"<RemoteJob {done} on a, b: done"), shown
     line = one_line_error(bg.run("%rjobs 99"), "UsageError")
     assert line == "UsageError: no job 99; %rjobs lists them"
     line = one_line_error(bg.run("%%remote --bg --timeout 5\n1"), "UsageError")
@@ -117,7 +130,8 @@ def test_rjobs_lists_jobs_and_returns_handles(bg):
     assert len(bg.ok("%rjobs").stdout.splitlines()) == len(listing)  # nothing was started
 
 
-def test_job_on_a_lost_session_fails_in_its_cell(kernel, start_server):
+def test_job_on_a_lost_session_fails_in_its_cell(bg, start_server):
+    kernel = bg
     server = start_server()
     kernel.ok(f"%rconnect {server.address} --as doomed")
     job = kernel.ok("%%remote --bg --on doomed\nimport time\nprint('working')\ntime.sleep(30)")
@@ -126,3 +140,4 @@ def test_job_on_a_lost_session_fails_in_its_cell(kernel, start_server):
     job.wait_for(lambda c: c.error is not None, 10, "the job's error")
     assert job.error["ename"] == "SessionLost"
     assert job.error_text.startswith(f"ConnectionError: lost the connection to {server.address}")
+    kernel.ok("%rdisconnect doomed")  # the module's other tests use the newest session

@@ -9,6 +9,9 @@ import textwrap
 
 import pytest
 
+from jupyter_rsym.kernel.config import RSym
+from jupyter_rsym.link.address import parse_address
+from jupyter_rsym.link.session import RemoteSession
 from tests.servers import ClassicServer
 
 from .harness import KernelHarness
@@ -29,17 +32,17 @@ def remote(code):
     return "%%remote\n" + textwrap.dedent(code).strip("\n")
 
 
-@pytest.fixture(scope="module")
-def fresh(connected, classic_server):
-    """What the remote had imported right after connecting (nothing of what it lacks)."""
-    return connected.ok(
-        "%remote sorted(m for m in __import__('sys').modules "
-        "if m.split('.')[0] in ('IPython', 'matplotlib', 'tqdm', 'pandas'))"
-    ).result["text/plain"]
-
-
-def test_attach_imports_no_optional_library(fresh):
-    assert fresh == "[]"
+def test_attach_imports_no_optional_library():
+    """What a fresh remote has imported right after a session attached: nothing it lacked."""
+    with ClassicServer() as server:
+        session = RemoteSession.connect("r", parse_address(server.address, 18812), RSym())
+        try:
+            loaded = session.eval("sorted(m for m in __import__('sys').modules "
+                                  "if m.split('.')[0] in ('IPython', 'matplotlib', 'tqdm', 'pandas'))")
+            assert list(loaded) == []
+            assert session.eval("'rpyc' in __import__('sys').modules")  # and the probe itself works
+        finally:
+            session.close()
 
 
 def test_display_keeps_its_place_between_prints(connected):
@@ -195,7 +198,8 @@ def test_progress_ends_as_one_line_in_order(connected):
 
 def test_tqdm_in_a_remote_thread_updates_the_starting_cell(connected):
     starter = connected.ok(remote("""
-        import threading
+        import threading, time
+        from tqdm import tqdm
         def work():
             for i in tqdm(range(5), desc='bg'):
                 time.sleep(0.1)

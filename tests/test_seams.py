@@ -44,7 +44,7 @@ def test_bad_addresses_say_why(text, message):
 
 def test_every_scheme_has_a_transport():
     from jupyter_rsym.link.address import SCHEMES
-    from jupyter_rsym.link.transport import TRANSPORTS
+    from jupyter_rsym.link.schemes import TRANSPORTS
 
     assert set(SCHEMES) == set(TRANSPORTS)
     assert parse_address("ssh://me@lab/4242", 18812) == Address("lab", 4242, "ssh", "me")

@@ -20,7 +20,7 @@ from jupyter_rsym.link.address import parse_address
 from jupyter_rsym.remote.bundle import AGENT_NAME, PACKAGE_DIR
 from jupyter_rsym.kernel.config import RSym
 from jupyter_rsym.link.deploy import MARKER, REMOTE_PACKAGE, DeployedServer
-from jupyter_rsym.link.transport import transport_for
+from jupyter_rsym.link.schemes import transport_for
 
 from .harness import KernelHarness
 from .test_sessions import free_port, one_line_error
@@ -122,7 +122,7 @@ def test_tunnel_to_a_stock_server(clean, classic_server):
     assert cell.error and cell.error["ename"] == "KeyboardInterrupt", cell.summary()
     assert kernel.ok("%remote 20 + 22").result["text/plain"] == "42"
     assert len(ssh_children(kernel.pid)) == 2  # the login shell and the tunnel
-    socket_dir = kernel.ok("print(r._transport._socket_dir)").stdout.strip()
+    socket_dir = kernel.ok("print(r.transport._socket_dir)").stdout.strip()
     assert os.stat(socket_dir).st_mode & 0o777 == 0o700
     assert kernel.ok("%rdisconnect r").stdout == f"Disconnected r (ssh://rsym-test/{port})\n"
     assert wait_until(lambda: not ssh_children(kernel.pid))
@@ -213,7 +213,7 @@ def test_silent_sshd_fails_after_ssh_timeout(clean, sshd, start_proxy):
 
 def deployed(kernel, name):
     """(token, directory, pid) of session ``name``'s deployed server, as the kernel knows them."""
-    server = f"{name}._transport.server"
+    server = f"{name}.transport.server"
     token, directory, pid = kernel.ok(f"print({server}.token, {server}.directory, {server}.pid)").stdout.split()
     return token, Path(directory), int(pid)
 

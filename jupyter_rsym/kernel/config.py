@@ -2,13 +2,14 @@
 
 ``%config RSym`` lists them; ``%config RSym.timeout = 10`` changes one;
 ``c.RSym.timeout = 10`` in ``ipython_kernel_config.py`` presets it.  Every
-setting that reaches rpyc goes through ``rpyc_config`` and nowhere else.
+setting that reaches rpyc goes through ``link.options.rpyc_config`` and
+nowhere else.
 """
-
-import logging
 
 from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
+
+from ..link.options import log_level_number
 
 
 class RSym(Configurable):
@@ -87,7 +88,10 @@ class RSym(Configurable):
 
     @validate("log_level")
     def _valid_log_level(self, proposal):
-        log_level_number(proposal["value"])
+        try:
+            log_level_number(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
         return proposal["value"]
 
     # -- SSH: ssh:// addresses and %rconnect --deploy ---------------------------
@@ -163,15 +167,17 @@ class RSym(Configurable):
         30.0, help="Seconds %rconnect dask:// waits for the scheduler (and its Client to connect)."
     ).tag(config=True)
 
-    collapse_output = Bool(
-        True,
-        help="In cells on several hosts, a line several hosts print alike (within "
-        "RSym.collapse_window s of the first) is shown once, then once more with the number of "
-        "hosts that repeated it; %%remote --no-collapse turns it off for one cell.",
+    many_hosts = Int(
+        4,
+        help="Cells on at least this many hosts collapse lines the hosts print alike "
+        "(RSym.collapse_output) and, when long, show a progress line (RSym.fanout_progress_after).",
     ).tag(config=True)
 
-    collapse_min_hosts = Int(
-        4, help="RSym.collapse_output applies to cells on at least this many hosts."
+    collapse_output = Bool(
+        True,
+        help="In cells on RSym.many_hosts hosts or more, a line several hosts print alike (within "
+        "RSym.collapse_window s of the first) is shown once, then once more with the number of "
+        "hosts that repeated it; %%remote --no-collapse turns it off for one cell.",
     ).tag(config=True)
 
     collapse_window = Float(
@@ -181,34 +187,6 @@ class RSym(Configurable):
 
     fanout_progress_after = Float(
         2.0,
-        help="A cell on several hosts still running after this many seconds shows one line "
-        "updated in place: 'N/M done, K failed (names)'; 0 never shows it.",
+        help="A cell on RSym.many_hosts hosts or more still running after this many seconds shows "
+        "one line updated in place: 'N/M done, K failed (names)'; 0 never shows it.",
     ).tag(config=True)
-
-
-def log_level_number(level):
-    """A logging level name or number as its number (TraitError if neither)."""
-    text = str(level).strip()
-    if text.isdigit():
-        return int(text)
-    number = logging.getLevelName(text.upper())
-    if not isinstance(number, int):
-        raise TraitError(f"RSym.log_level: {level!r} is not a logging level (e.g. WARNING, INFO, 20)")
-    return number
-
-
-def rpyc_config(settings):
-    """The rpyc connection config for ``settings``; the one place they meet."""
-    return {
-        "sync_request_timeout": settings.timeout or None,
-        # the remote may call what the notebook hands it and read its public
-        # attributes, but not walk private ones (``__globals__``) into the kernel
-        "allow_public_attrs": True,
-        "allow_pickle": True,
-        "import_custom_exceptions": False,
-        "instantiate_custom_exceptions": False,
-        "close_catchall": True,
-        # an interrupted callback must answer the remote, not unwind our reader
-        "propagate_KeyboardInterrupt_locally": False,
-        "logger": None,
-    }

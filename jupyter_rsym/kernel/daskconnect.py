@@ -35,8 +35,8 @@ def connect_dask(extension, name, address=None, variable=None):
 
     def connect_member(announcement):
         session = RemoteSession.connect(
-            announcement["name"], dask.worker_address(announcement), settings, shell, extension.labels,
-            cluster.credentials(), running=extension.running, **cluster.transport_options(announcement))
+            announcement["name"], dask.worker_address(announcement), settings, extension.frontend,
+            cluster.credentials(), **cluster.transport_options(announcement))
         try:  # cells see their worker as Client.run's functions do (get_worker() is for tasks)
             session.execute(WORKER_NAME.format(announcement["worker"]))
         except BaseException:

@@ -5,17 +5,43 @@ import atexit
 from IPython.core.error import UsageError
 
 from ..link.address import parse_address
+from ..link.frontend import Frontend
+from ..link.session import RemoteSession
+from .autotransform import AutoRemote
+from .background import JobList
 from .completion import RemoteIntrospection
 from .config import RSym
-from .richrepr import RemoteDisplay, RemoteTracebacks
-from .background import JobList
-from .autotransform import AutoRemote
-from .stdin import RunningCell
 from .magics import AutoRemoteMagics, ConnectionMagics, JobMagics, RemoteMagics, TransferMagics
-from .output import CellLabels
+from .output import CellLabels, OutputSink
+from .progress import Progress
 from .registry import SessionRegistry
 from .groups import Groups
-from ..link.session import RemoteSession
+from .richrepr import RemoteDisplay, RemoteTracebacks
+from .stdin import RunningCell, StdinBridge
+
+
+class NotebookFrontend(Frontend):
+    """What the kernel gives each session: its remote output, ``input()``
+    and transfer progress land in the notebook cell that caused them.
+
+    ``labels`` (an ``output.CellLabels``) is shared by every session, as they
+    may print into the same cells; ``running`` (a ``stdin.RunningCell``) lets
+    remote ``input()`` ask the user of the running cell.
+    """
+
+    def __init__(self, shell, labels, running):
+        self.shell = shell
+        self.labels = labels
+        self.running = running
+
+    def output_sink(self, router, session_name):
+        return OutputSink(router, session_name, self.labels, shell=self.shell)
+
+    def input_answerer(self, router):
+        return StdinBridge(router, self.running)
+
+    def progress(self, label, total, after):
+        return Progress(label, total, after)
 
 
 class Extension:
@@ -32,6 +58,7 @@ class Extension:
         self.display = RemoteDisplay(shell)
         self.tracebacks = RemoteTracebacks(shell)
         self.running = RunningCell(shell)
+        self.frontend = NotebookFrontend(shell, self.labels, self.running)
         self.introspection = RemoteIntrospection(shell, self)
         self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self),
                         JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self)]
@@ -90,8 +117,8 @@ class Extension:
         settings = self.settings
         if timeout is not None:
             settings = RSym(**{**settings.trait_values(config=True), "timeout": timeout})
-        session = RemoteSession.connect(name, address, settings, self.shell, self.labels, credentials,
-                                        running=self.running, **transport_options)
+        session = RemoteSession.connect(name, address, settings, self.frontend, credentials,
+                                        **transport_options)
         self.sessions.add(session)
         self.shell.user_ns[name] = session
         return session

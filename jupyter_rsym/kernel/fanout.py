@@ -29,7 +29,7 @@ from ..link.client import INTERRUPT_GRACE
 from ..link.errors import Interrupted, NoAnswer, RSymError, from_rpyc_exception, remote_exception
 from ..link.sigint import deferred
 from ..link.routing import Router
-from ..link.session import CANCEL_TIMEOUT
+from ..link.sidelink import CANCEL_TIMEOUT
 from ..link.transfer import to_remote
 
 RUNNING, OK, FAILED, CANCELLED = "running", "ok", "failed", "cancelled"
@@ -244,7 +244,7 @@ class FanOut:
         with deferred():
             for host in self.running():
                 try:
-                    pings.append((host, host.session.side_ping_async()))
+                    pings.append((host, host.session.usable_side().ping_async()))
                 except RSymError as exc:
                     self.settle(host, FAILED, error=exc)
             for host, ping in pings:
@@ -286,7 +286,7 @@ class FanOut:
                 host.cancelling = True
                 try:
                     expression = CANCEL_JOB.format(host.session.link_id, host.key)
-                    asked.append((host, host.session.side_eval_async(expression, CANCEL_TIMEOUT)))
+                    asked.append((host, host.session.usable_side().eval_async(expression, CANCEL_TIMEOUT)))
                 except Exception:
                     pass  # no side connection: the host is settled as cancelled anyway
             for host, result in asked:

@@ -8,16 +8,15 @@ lands in the cell that caused it even when the batch arrives later, from a
 remote thread, while another cell runs.
 
 Displays travel in the same batches, in order with the text around them
-(``agent/displays.py``): ``(cause, "display", (data pairs, metadata JSON,
+(``agent/publish.py``): ``(cause, "display", (data pairs, metadata JSON,
 transient JSON, update))`` and ``(cause, "clear_output", wait)`` go through
 the shell's display publisher under the same parent.  The kernel buffers
 stdout and stderr apart and sends each on its own timer, so the sink
 flushes one before writing to the other: order holds across the streams
 (a ``\r`` progress line on stderr, then a ``print``).
 
-Batches are numbered: the agent sends a batch again after a dropped link
-when it had no reply for it (``agent/capture.py``), so the sink skips the
-numbers it has seen, and ``received`` tells a resumed agent where to go on.
+Batches are numbered (``link/frontend.py``): a batch replayed after a
+dropped link is written once.
 
 When several sessions print into one cell, a ``[name]`` prefix marks each
 change of session (as ipyparallel's ``[stdout:N]``); one session alone
@@ -34,10 +33,10 @@ import sys
 import threading
 from collections import OrderedDict
 
+from ..link import frontend
+from ..link.frontend import STREAMS
 from .collapse import Collapser
 from .richrepr import jsonable
-
-STREAMS = ("stdout", "stderr")
 
 
 def _cell_key(parent):
@@ -157,34 +156,21 @@ class CellLabels:
             self._collapsers.pop(_cell_key(parent), None)
 
 
-class OutputSink:
-    """Receives output batches for one session.
+class OutputSink(frontend.OutputSink):
+    """Receives output batches for one session and writes each chunk in its cell.
 
     ``shell`` (its ``display_pub``) shows displays; without one, their text.
     """
 
     def __init__(self, router, session_name, labels=None, shell=None):
+        super().__init__()
         self._router = router
         self._name = session_name
         self._labels = labels or CellLabels()
         self._display_pub = getattr(shell, "display_pub", None)
         self._last_stream = None  # the stream written last, flushed before the other
-        self.batches = 0  # round trips spent on output, for tests and benchmarks
-        self.received = 0  # the number of the last batch written
-        self._lock = threading.Lock()  # a replayed batch may race its first copy
 
-    def emit(self, batch, seq=None):
-        """Write a batch of ``(cause, kind, content)`` chunks in their cells,
-        unless batch number ``seq`` was written already."""
-        self.batches += 1
-        with self._lock:
-            if seq is not None:
-                if seq <= self.received:
-                    return
-                self.received = seq
-            self._write(batch)
-
-    def _write(self, batch):
+    def write(self, batch):
         for cause, kind, content in batch:
             parent = None if cause is None else self._router.parent_of_request(cause)
             token = self._router.enter(parent)

@@ -3,7 +3,7 @@
 ``HOST[:PORT]`` (or ``tcp://HOST[:PORT]``) is a plain TCP server;
 ``tls://HOST[:PORT]`` the same over TLS; ``ssh://[USER@]HOST[:SSHPORT][/PORT]``
 a server on PORT of the SSH host's loopback, reached through a tunnel.
-Each scheme has a transport (``transport.TRANSPORTS``); this module only
+Each scheme has a transport (``schemes.TRANSPORTS``); this module only
 parses.
 """
 

@@ -30,7 +30,8 @@ from ..remote import auth
 from .address import Address, AddressError, _host_port
 from .deploy import REMOTE_PACKAGE, archive
 from .errors import ConnectFailed
-from .transport import TRANSPORTS, Credentials, TlsTransport
+from .schemes import TRANSPORTS
+from .transport import Credentials, TlsTransport
 
 DEFAULT_PORT = 8786  # the scheduler's
 SCHEME = "dask-worker"  # the transport of one worker's session (TRANSPORTS key)

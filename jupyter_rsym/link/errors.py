@@ -129,6 +129,14 @@ class Interrupted(KeyboardInterrupt):
             return render(self.remote_traceback)
         return [f"KeyboardInterrupt: {self}" if str(self) else "KeyboardInterrupt"]
 
+    def show_where_cell_stopped(self):
+        """A cell whose answer came in time after the interrupt shows where it stopped."""
+        if self.late_reply is None or self.late_reply[0]:
+            return
+        status, payload = self.late_reply[1]
+        if status == "error" and payload[0] == "KeyboardInterrupt":
+            self.remote_traceback = payload[3]
+
 
 Interrupted.__name__ = Interrupted.__qualname__ = "KeyboardInterrupt"  # what the cell shows
 

@@ -7,7 +7,9 @@ remote timer's callback would wait forever.  rpyc's ``BgServingThread`` fills
 the gap but sleeps 0.1 s between polls and competes with the waiting thread
 for every reply.  ``BackgroundServer`` instead blocks in ``select`` on the
 socket (no polling, no lock held), steps aside whenever a local thread is
-waiting on a reply, and serves one message at a time otherwise.
+waiting on a reply, and serves one message at a time otherwise.  When the
+connection ends under it, whoever waits on the session hears of it
+(``LostListeners``).
 """
 
 import os
@@ -102,3 +104,30 @@ class WaiterCount:
             self.count -= 1
             if not self.count and self.wake_when_idle:
                 self.changed.notify_all()
+
+
+class LostListeners:
+    """Who to tell, once, that a session was lost or closed (fan-out cells and
+    jobs waiting on several hosts listen instead of blocking on one)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._callbacks = []
+
+    def add(self, callback):
+        """Call ``callback(error)`` once when told; returns a function that cancels this."""
+        with self._lock:
+            self._callbacks.append(callback)
+
+        def cancel():
+            with self._lock:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return cancel
+
+    def tell(self, error):
+        with self._lock:
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(error)

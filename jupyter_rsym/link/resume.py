@@ -2,7 +2,7 @@
 
 rpyc has no reconnection, and we add no protocol below it: a resumed
 session is a new rpyc connection that re-attaches to the session the
-server kept (``agent/sessions.py``; only ``jupyter-rsym serve`` keeps
+server kept (``agent/resumable.py``; only ``jupyter-rsym serve`` keeps
 sessions, for its ``--resume-grace``).  At connect time the agent hands the
 notebook a ticket (the session's id and secret); the next use of the
 session after a drop (any call, ``%%remote``, ``%rconnections``, or
@@ -21,6 +21,7 @@ the server is gone) fails at once.  Every outcome is one line in the cell.
 
 import inspect
 import itertools
+import threading
 import time
 from functools import partial
 
@@ -29,7 +30,7 @@ from rpyc.lib import get_id_pack
 
 from .attach import Attached, begin, evaluator
 from ..remote.bundle import probe_expression
-from .errors import ConnectFailed, LinkDropped, RSymError, SessionExpired, SessionLost, StaleObject
+from .errors import ConnectFailed, LinkDropped, RSymError, SessionExpired, SessionLost
 
 BACKOFF = (0.1, 0.25, 0.5, 1.0)  # pauses between tries, then the last one repeats
 
@@ -59,7 +60,7 @@ def ago(since):
 
 class Ticket:
     """What resuming a session takes, as the agent handed it over (see
-    ``agent.sessions.Session.ticket``): the id and secret, the server's grace
+    ``agent.resumable.Session.ticket``): the id and secret, the server's grace
     period, and the session's ``stable`` and ``end`` on the current connection."""
 
     def __init__(self, ticket):
@@ -81,7 +82,7 @@ def is_function(value):
 class StableRefs:
     """Notebook functions handed over under stable ids (``-i``, ``%rpush --ref``).
 
-    The remote holds a stand-in for each (``agent.sessions.StableRef``);
+    The remote holds a stand-in for each (``agent.resumable.StableRef``);
     when the session resumes, the functions are handed over again and the
     stand-ins call them over the new connection.  A function keeps the cell
     it was handed over from for its output (``pinned``: rpyc object keys ->
@@ -159,76 +160,76 @@ def resume_session(ticket, received, refs, gone):
     return set_up
 
 
-class Resuming:
-    """What a ``session.RemoteSession`` does about a dropped link (a mixin:
-    it works on the session's connections, ticket and stable functions)."""
+class Keeping:
+    """Whether and how the server keeps one session across a dropped link:
+    its ticket (None: not kept, ``not_kept`` says why) and its stable functions.
+    A ``RemoteSession`` holds one as ``keeping``."""
 
-    @property
-    def resumable(self):
-        """Whether the server keeps this session across a dropped link."""
-        return self._ticket is not None
+    def __init__(self):
+        self.ticket = None
+        self.not_kept = None  # a key of NOT_KEPT
+        self.refs = StableRefs()
+        self.lock = threading.Lock()  # one resume at a time
 
-    def resume(self):
-        """Re-attach to the session the server kept after the link dropped.
+    def update(self, answer):
+        """Take what ``agent.attach`` (or a resume) said about keeping the session."""
+        self.ticket, self.not_kept = kept(answer)
+        self.refs.stubs.clear()  # stand-ins fetched over an older connection
 
-        Returns the line that says so (None if the session is connected);
-        remote output missed meanwhile has been replayed into its cells.
-        Raises one line if the server no longer keeps the session
-        (``SessionExpired``) or cannot be reached (``SessionLost``; at once if
-        it refuses the connection).  Any use of a dropped session calls this.
-        """
-        with self._resume_lock:
-            if self._is_connected():
-                return None
-            if self._ticket is None:  # a stock server, an expired or a closed session
-                raise self._usable_error()
-            lost_at = self.lost_at or time.monotonic()
-            try:
-                reconnect(lambda: self._open_connections(resume_session(
-                    self._ticket, self._sink.received, self._refs.pairs(), self._gone)),
-                    self._transport, self.settings.resume_window)
-            except SessionExpired as exc:
-                self._ticket, self._not_kept, self.lost_reason = None, None, "session gone"
-                raise exc from None
-            except RSymError as exc:
-                raise SessionLost(UNREACHABLE.format(
-                    address=self.address, name=self.name, why=exc, rconnect=self._rconnect_args)) from None
-        return RESUMED.format(name=self.name, address=self.address, ago=ago(lost_at))
+    def why_not(self):
+        """One clause saying why the server does not keep the session ('' if it does or nobody knows)."""
+        return NOT_KEPT.get(self.not_kept, "")
 
-    def _gone(self, why):
-        return GONE.format(name=self.name, address=self.address, why=why, rconnect=self._rconnect_args)
 
-    def stable_ref(self, func):
-        """What to hand the remote for notebook function ``func`` so that it
-        outlives a dropped link: on a server that keeps sessions, a remote
-        stand-in that calls ``func`` over whichever connection the session
-        has (while the link is down, a call fails at once on the remote side
-        with one line); elsewhere ``func`` itself.  Output of a call the
-        remote makes on its own lands in the cell that handed ``func`` over
-        last.  One round trip the first time per connection."""
-        self._usable()
-        if self._ticket is None:
-            return func
-        ref_id = self._refs.add(func, self._router.current())
-        stub = self._refs.stubs.get(ref_id)
-        if stub is None:
-            name = getattr(func, "__name__", None) or getattr(getattr(func, "func", None), "__name__", "function")
-            stub = self._refs.stubs[ref_id] = self._call(
-                lambda: (self._ticket.stable, (ref_id, func, name)), None)
-        return stub
+def unusable(session):
+    """The one line for using ``session`` (a ``RemoteSession``) that is closed, or lost for good."""
+    if session.state == "closed":
+        return SessionLost(f"session {session.name!r} is closed; %rconnect {session.rconnect_args} to reconnect")
+    why = session.keeping.why_not()
+    return SessionLost(
+        f"lost the connection to {session.address} ({session.lost_reason}); "
+        f"%rconnect {session.rconnect_args} --as {session.name} to reconnect" + (f"; {why}" if why else ""))
 
-    def _dropped_error(self):
-        """What a request the link dropped under fails with."""
-        if self._ticket is None:
-            return self._lost_error()
-        return LinkDropped(WAITING.format(address=self.address, name=self.name))
 
-    def _lost(self, conn, exc, sent=True):
-        """The error for a request on ``conn`` that the link dropped under."""
-        if conn is not self._conn:  # a proxy from before a resume
-            return StaleObject(STALE.format(name=self.name, ago=ago(self.lost_at)))
-        self._on_lost(conn, exc)
-        if not sent and self._ticket is not None:
-            return StaleObject(STALE.format(name=self.name, ago=ago(self.lost_at)))
-        return self._dropped_error()
+def dropped(session):
+    """What a request the link of ``session`` dropped under fails with."""
+    if session.keeping.ticket is None:
+        return unusable(session)
+    return LinkDropped(WAITING.format(address=session.address, name=session.name))
 
+
+def resume(session):
+    """Re-attach ``session`` (a ``RemoteSession`` whose server keeps it) after
+    its link dropped; returns the line that says so.  Uses the session's
+    public API only; see ``RemoteSession.resume``."""
+    keeping = session.keeping
+    lost_at = session.lost_at or time.monotonic()
+
+    def gone(why):
+        return GONE.format(name=session.name, address=session.address, why=why, rconnect=session.rconnect_args)
+
+    try:
+        reconnect(lambda: session.reopen(resume_session(
+            keeping.ticket, session.output.received, keeping.refs.pairs(), gone)),
+            session.transport, session.settings.resume_window)
+    except SessionExpired as exc:
+        keeping.ticket, keeping.not_kept, session.lost_reason = None, None, "session gone"
+        raise exc from None
+    except RSymError as exc:
+        raise SessionLost(UNREACHABLE.format(
+            address=session.address, name=session.name, why=exc, rconnect=session.rconnect_args)) from None
+    return RESUMED.format(name=session.name, address=session.address, ago=ago(lost_at))
+
+
+def stable_ref(session, func):
+    """See ``RemoteSession.stable_ref``."""
+    keeping = session.keeping
+    if keeping.ticket is None:
+        return func
+    ref_id = keeping.refs.add(func, session.router.current())
+    stub = keeping.refs.stubs.get(ref_id)
+    if stub is None:
+        name = getattr(func, "__name__", None) or getattr(getattr(func, "func", None), "__name__", "function")
+        stub = keeping.refs.stubs[ref_id] = session.call_target(
+            lambda: (keeping.ticket.stable, (ref_id, func, name)), None)
+    return stub

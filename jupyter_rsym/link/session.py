@@ -11,21 +11,19 @@ from rpyc.lib.compat import TimeoutError as ReplyTimeout
 from . import resume, transfer
 from .attach import Opening, attach
 from .client import ClientService, ControlService
-from ..kernel.config import log_level_number, rpyc_config
 from .errors import Interrupted, NoAnswer, SessionLost, StaleObject, clean_traceback, remote_exception
-from ..kernel.stdin import StdinBridge
-from .requests import NonBlocking
-from ..kernel.output import OutputSink
+from .frontend import Frontend
+from .options import log_level_number, rpyc_config
 from .proxies import RemoteModules
+from .reader import BackgroundServer, LostListeners
 from .routing import Router
-from .reader import BackgroundServer
-from .transport import transport_for
+from .sidelink import SideLink
+from .schemes import transport_for
 
 CONNECTED, CLOSED, LOST = "connected", "closed", "lost"
-CANCEL_TIMEOUT = 1.0  # seconds an interrupt waits for the side connection
 
 
-class RemoteSession(resume.Resuming, NonBlocking):
+class RemoteSession:
     """A connection to a remote Python process, bound to a notebook name.
 
     The classic rpyc API is here: ``modules`` (remote modules by name,
@@ -38,7 +36,8 @@ class RemoteSession(resume.Resuming, NonBlocking):
     its next use resumes it (``resume()``; see ``resume.py``).
 
     Create one with ``%rconnect`` or ``RemoteSession.connect``; ``close()``
-    ends it (idempotent).
+    ends it (idempotent).  Fan-out cells and background jobs use the
+    requests that do not wait (``request_async``, ``side``, ``when_lost``).
     """
 
     def __init__(self, name, address):
@@ -51,53 +50,50 @@ class RemoteSession(resume.Resuming, NonBlocking):
         self.last_rtt = None
         self.lost_reason = None
         self.lost_at = None
+        self.rconnect_args = str(address)  # what %rconnect needs to open it again
+        self.keeping = resume.Keeping()
+        self.side = None  # the side connection (sidelink.SideLink) once attached
+        self.transport = None
         self._conn = None
-        self._control = None
         self._agent = {}
         self._server = None
-        self._transport = None
-        self._rconnect_args = str(address)
-        self._ticket = None  # resume.Ticket where the server keeps the session
-        self._not_kept = None  # else why not (a key of resume.NOT_KEPT)
-        self._refs = resume.StableRefs()
         self._lock = threading.Lock()
-        self._lost_listeners = []
+        self._lost_listeners = LostListeners()
         self.remote_functions = {}  # expression -> remote function, fetched once (fanout, autoremote)
-        self._resume_lock = threading.Lock()
 
     @classmethod
-    def connect(cls, name, address, settings, shell=None, labels=None, credentials=None, running=None,
-                **transport_options):
+    def connect(cls, name, address, settings, frontend=None, credentials=None, **transport_options):
         """Connect to a classic rpyc server at ``address`` and set up the agent.
 
-        ``labels`` (an ``output.CellLabels``) is shared by sessions that may
-        print into the same cells; ``credentials`` (``transport.Credentials``)
-        holds a token and TLS files; ``running`` (an ``inputs.RunningCell``)
-        lets remote ``input()`` ask the user of the running cell;
-        ``transport_options`` go to the address's transport (``deploy=PYTHON``
-        for ssh).
+        ``settings`` are read as ``kernel.config.RSym``'s; ``frontend``
+        (``frontend.Frontend``; the default writes to this process's
+        stdout) gets the session's remote output, ``input()`` and transfer
+        progress; ``credentials`` (``transport.Credentials``) holds a token
+        and TLS files; ``transport_options`` go to the address's transport
+        (``deploy=PYTHON`` for ssh).
         """
         session = cls(name, address)
-        session._open(settings, shell, labels, credentials, running, transport_options)
+        session._open(settings, frontend or Frontend(), credentials, transport_options)
         return session
 
-    def _open(self, settings, shell, labels, credentials=None, running=None, transport_options=None):
-        self._transport = transport_for(self.address, settings, credentials, **(transport_options or {}))
-        self.address = self._transport.address  # a deployed server picks its own port
-        self._rconnect_args = self._transport.rconnect_args
+    def _open(self, settings, frontend, credentials=None, transport_options=None):
+        self.transport = transport_for(self.address, settings, credentials, **(transport_options or {}))
+        self.address = self.transport.address  # a deployed server picks its own port
+        self.rconnect_args = self.transport.rconnect_args
         # kept across re-connections: which cell each request came from, the output sink
         self.settings = settings
-        self._router = Router(shell)
+        self.frontend = frontend
+        self.router = Router(frontend.shell)
         self._seqs = itertools.count()
-        self._sink = OutputSink(self._router, self.name, labels, shell=shell)
-        self._stdin = StdinBridge(self._router, running)
+        self.output = frontend.output_sink(self.router, self.name)
+        self._stdin = frontend.input_answerer(self.router)
         try:
-            self._open_connections(attach)
+            self.reopen(attach)
         except BaseException:
-            self._transport.close()
+            self.transport.close()
             raise
 
-    def _open_connections(self, set_up):
+    def reopen(self, set_up):
         """Open the main connection and the side one (at once, where the
         transport allows), attach them to the server with ``set_up`` (what
         ``attach.attach`` does: a new session; ``resume.resume_session``: a
@@ -105,21 +101,20 @@ class RemoteSession(resume.Resuming, NonBlocking):
         settings = self.settings
         config = rpyc_config(settings)
         config["sync_request_timeout"] = settings.connect_timeout
-        service = ClientService(self._router, self._seqs, self._refs.pinned)
-        control = Opening(lambda: self._transport.connect(ControlService, config),
-                          self._transport.concurrent_streams)
+        service = ClientService(self.router, self._seqs, self.keeping.refs.pinned)
+        control = Opening(lambda: self.transport.connect(ControlService, config),
+                          self.transport.concurrent_streams)
         try:
-            conn = self._transport.connect(service, config, lambda conn: self._set_up(conn, control, set_up))
+            conn = self.transport.connect(service, config, lambda conn: self._set_up(conn, control, set_up))
         except BaseException:
             control.discard()
             raise
         conn._config["sync_request_timeout"] = settings.timeout or None
         conn.liveness_interval = settings.timeout or None
         conn.peer = str(self.address)
-        conn.cancel = self._cancel
+        conn.cancel = self.side.cancel
         conn.check_alive = self._check_alive
         conn.on_lost = partial(self._lost, conn)
-        self._alive_timeout = settings.timeout or settings.connect_timeout
         with self._lock:
             self._conn, self.state = conn, CONNECTED
         self._server = BackgroundServer(conn, service.waiters, partial(self._on_lost, conn), self.name)
@@ -130,14 +125,13 @@ class RemoteSession(resume.Resuming, NonBlocking):
         while the main connection's server thread is busy (``attach.py``:
         both in a few round trips)."""
         conn.session = self
-        found = set_up(conn, opening, self._sink.emit, self._agent_options(), self.settings.connect_timeout)
-        self._control, self._control_root = found.control, found.control_root
-        self._interrupt, self._agent, self.version_note = found.interrupt, found.agent, found.version_note
-        self._control._config["sync_request_timeout"] = CANCEL_TIMEOUT
-        agent = found.agent
-        self._link_id, self.description = agent["link"], agent["description"]
-        self._ticket, self._not_kept = resume.kept(agent["session"])
-        self._refs.stubs.clear()  # stand-ins and functions fetched over an older connection
+        found = set_up(conn, opening, self.output.emit, self._agent_options(), self.settings.connect_timeout)
+        agent = self._agent = found.agent
+        self.version_note = found.version_note
+        self.side = SideLink(found, agent["link"], self.address,
+                             self.settings.timeout or self.settings.connect_timeout)
+        self.description = agent["description"]
+        self.keeping.update(agent["session"])
         self.remote_functions.clear()
         self._namespace = agent["namespace"]
         conn.modules = RemoteModules(agent["getmodule"], agent["modules"])
@@ -150,16 +144,10 @@ class RemoteSession(resume.Resuming, NonBlocking):
                 ("flush_interval", settings.flush_interval), ("ask", self._stdin.ask),
                 ("log_level", log_level_number(settings.log_level)))
 
-    def _cancel(self, seq):
-        """Ask the remote, over the side connection, to stop the work for ``seq``."""
-        return self._interrupt(self._link_id, seq)
-
     def _check_alive(self):
         """Ping over the side connection: a busy server answers, a hung one does not."""
         try:
-            self._control.ping(timeout=self._alive_timeout)
-        except ReplyTimeout:
-            raise NoAnswer(self.address, self._alive_timeout) from None
+            self.side.check_alive()
         except EOFError as exc:
             raise self._lost(self._conn, exc) from None
 
@@ -184,7 +172,22 @@ class RemoteSession(resume.Resuming, NonBlocking):
     @property
     def output_batches(self):
         """How many batches (round trips) remote output has taken so far."""
-        return self._sink.batches
+        return self.output.batches
+
+    def usable_side(self):
+        """The side connection (``sidelink.SideLink``), the link resumed first if it dropped."""
+        self._usable()
+        return self.side
+
+    @property
+    def link_id(self):
+        """The agent's id for this session's connection (what ``cancel`` names)."""
+        return self.side.link_id
+
+    @property
+    def resumable(self):
+        """Whether the server keeps this session across a dropped link."""
+        return self.keeping.ticket is not None
 
     @property
     def connection(self):
@@ -207,10 +210,10 @@ class RemoteSession(resume.Resuming, NonBlocking):
         0 waits forever.
         """
         try:
-            status, payload = self._call(lambda: (self._agent["run_cell"], (source, self._namespace, mode)),
-                                         timeout)
+            status, payload = self.call_target(
+                lambda: (self._agent["run_cell"], (source, self._namespace, mode)), timeout)
         except Interrupted as stop:
-            _show_where_cell_stopped(stop)
+            stop.show_where_cell_stopped()
             raise
         if status == "error":
             name, module, message, text = payload
@@ -220,14 +223,14 @@ class RemoteSession(resume.Resuming, NonBlocking):
 
     def request(self, func, args, timeout=None):
         """Call the remote ``func(*args)`` and wait up to ``timeout`` s."""
-        return self._call(lambda: (func, args), timeout)
+        return self.call_target(lambda: (func, args), timeout)
 
     def call(self, name, *args, timeout=None):
         """Call the agent's function ``name`` remotely (one request); see
         ``agent.attach`` for the names."""
-        return self._call(lambda: (self._agent[name], args), timeout)
+        return self.call_target(lambda: (self._agent[name], args), timeout)
 
-    def _call(self, target, timeout):
+    def call_target(self, target, timeout=None):
         """Call what ``target()`` names, ``(remote function, args)``, once the
         session is usable; if the link had dropped before the request went
         out, resume and go again (``target`` then names the new connection's)."""
@@ -238,8 +241,21 @@ class RemoteSession(resume.Resuming, NonBlocking):
             try:
                 return conn.request(consts.HANDLE_CALL, (func, args, ()), wait or None)
             except StaleObject:
-                if attempt == 2 or self._ticket is None:
+                if attempt == 2 or self.keeping.ticket is None:
                     raise
+
+    def request_async(self, func, args, on_reply):
+        """Send the remote call ``func(*args)`` without waiting; ``on_reply(is_exc,
+        value)`` runs in the thread that reads the reply.  Returns the seq."""
+        conn = self._usable()
+        try:
+            return conn.request_async(consts.HANDLE_CALL, (func, args, ()), on_reply)
+        except EOFError as exc:
+            raise self._lost(conn, exc, sent=False) from None
+
+    def eval_async(self, expression, on_reply):
+        """``request_async`` of the remote ``eval(expression)``."""
+        return self.request_async(self._usable().eval, (expression,), on_reply)
 
     def pipeline(self, name, calls, on_reply, window):
         """Call the agent's function ``name`` once per args tuple in ``calls``,
@@ -295,33 +311,69 @@ class RemoteSession(resume.Resuming, NonBlocking):
 
     # -- lifecycle ------------------------------------------------------------
 
-    def _is_connected(self):
+    def is_connected(self):
+        """Whether the session's link is up now (no round trip)."""
         return self.state == CONNECTED and self._conn is not None and not self._conn.closed
 
     def _usable(self):
         """The connection to use now; a dropped one is resumed first (if the server kept the session)."""
-        if self._is_connected():
+        if self.is_connected():
             return self._conn
         if self.state == CONNECTED:  # closed under us
             self._on_lost(self._conn, EOFError("connection closed"))
-        if self.state == CLOSED or self._ticket is None:
-            raise self._usable_error()
         line = self.resume()
         if line:
             print(line)
         return self._conn
 
-    def _usable_error(self):
-        if self.state == CLOSED:
-            return SessionLost(f"session {self.name!r} is closed; %rconnect {self._rconnect_args} to reconnect")
-        return self._lost_error()
+    def resume(self):
+        """Re-attach to the session the server kept after the link dropped.
 
-    def _lost_error(self):
-        why = resume.NOT_KEPT.get(self._not_kept)
-        return SessionLost(
-            f"lost the connection to {self.address} ({self.lost_reason}); "
-            f"%rconnect {self._rconnect_args} --as {self.name} to reconnect" + (f"; {why}" if why else "")
-        )
+        Returns the line that says so (None if the session is connected);
+        remote output missed meanwhile has been replayed into its cells.
+        Raises one line if the server no longer keeps the session
+        (``SessionExpired``) or cannot be reached (``SessionLost``; at once if
+        it refuses the connection).  Any use of a dropped session calls this.
+        """
+        with self.keeping.lock:
+            if self.is_connected():
+                return None
+            if self.state == CLOSED or self.keeping.ticket is None:  # a stock server, expired, closed
+                raise resume.unusable(self)
+            return resume.resume(self)
+
+    def stable_ref(self, func):
+        """What to hand the remote for notebook function ``func`` so that it
+        outlives a dropped link: on a server that keeps sessions, a remote
+        stand-in that calls ``func`` over whichever connection the session
+        has (while the link is down, a call fails at once on the remote side
+        with one line); elsewhere ``func`` itself.  Output of a call the
+        remote makes on its own lands in the cell that handed ``func`` over
+        last.  One round trip the first time per connection."""
+        self._usable()
+        return resume.stable_ref(self, func)
+
+    def _lost(self, conn, exc, sent=True):
+        """The error for a request on ``conn`` that the link dropped under."""
+        if conn is not self._conn or (not sent and self.keeping.ticket is not None):
+            # a proxy from before a resume, or a request that never went out
+            return StaleObject(resume.STALE.format(name=self.name, ago=resume.ago(self.lost_at)))
+        self._on_lost(conn, exc)
+        return resume.dropped(self)
+
+    def failure(self, exc):
+        """The error a user sees for ``exc`` raised by a request on this session:
+        one line for a failed link, else ``exc`` itself."""
+        if isinstance(exc, EOFError):
+            return self._lost(self._conn, exc)
+        if isinstance(exc, ReplyTimeout) and not isinstance(exc, NoAnswer):
+            return NoAnswer(self.address, self.side.alive_timeout)
+        return exc
+
+    def when_lost(self, callback):
+        """Call ``callback(error)`` once when the session is lost or closed;
+        returns a function that cancels this."""
+        return self._lost_listeners.add(callback)
 
     def _on_lost(self, conn, exc):
         with self._lock:
@@ -332,10 +384,9 @@ class RemoteSession(resume.Resuming, NonBlocking):
             self.lost_at = time.monotonic()
         if self._server is not None:
             self._server.stop(timeout=1)
-        if self._control is not None:
-            self._control._config["sync_request_timeout"] = 0.5
-            self._control.close()
-        self._tell_lost(self._dropped_error())
+        if self.side is not None:
+            self.side.close(0.5)
+        self._lost_listeners.tell(resume.dropped(self))
 
     def close(self):
         """Close the connection and stop its background thread (idempotent);
@@ -343,34 +394,26 @@ class RemoteSession(resume.Resuming, NonBlocking):
         with self._lock:
             if self.state == CLOSED:
                 return
-            ending = self.state == CONNECTED and self._ticket is not None
+            ticket = self.keeping.ticket if self.state == CONNECTED else None
             self.state = CLOSED
         if self._server is not None:
             self._server.stop(timeout=2)
-        if ending and not self._conn.closed:
+        if ticket is not None and not self._conn.closed:
             try:
-                self._conn.async_request(consts.HANDLE_CALL, self._ticket.end, (), ())
+                self._conn.async_request(consts.HANDLE_CALL, ticket.end, (), ())
             except Exception:
                 pass
-        self._ticket = None
-        for conn in (self._conn, self._control):
-            if conn is not None:
-                conn._config["sync_request_timeout"] = 1
-                conn.close()
-        if self._transport is not None:
-            self._transport.close()
-        self._tell_lost(SessionLost(f"session {self.name!r} was closed"))
+        self.keeping.ticket = None
+        if self._conn is not None:
+            self._conn._config["sync_request_timeout"] = 1
+            self._conn.close()
+        if self.side is not None:
+            self.side.close(1)
+        if self.transport is not None:
+            self.transport.close()
+        self._lost_listeners.tell(SessionLost(f"session {self.name!r} was closed"))
 
     def __repr__(self):
         where = f"{self.state} {'to' if self.state == CONNECTED else 'from'} {self.address}"
         about = f": {self.description}" if self.description else ""
         return f"<RemoteSession {self.name!r} {where}{about}>"
-
-
-def _show_where_cell_stopped(stop):
-    """An interrupted cell whose answer came in time shows where it stopped."""
-    if stop.late_reply is None or stop.late_reply[0]:
-        return
-    status, payload = stop.late_reply[1]
-    if status == "error" and payload[0] == "KeyboardInterrupt":
-        stop.remote_traceback = payload[3]

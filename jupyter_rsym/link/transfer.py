@@ -32,7 +32,6 @@ from rpyc.core.netref import BaseNetref
 from ..remote import bulk
 from ..remote.wire import Piece
 from .errors import CannotCopy
-from ..kernel.progress import Progress
 from .resume import is_function
 
 VALUE, REF, AUTO = "value", "ref", "auto"
@@ -86,7 +85,7 @@ def _upload(session, name, parts, sizes, writable):
     """Send a large value's parts in pieces; returns the handle ``store`` takes."""
     handle = secrets.randbits(62)
     chunk = session.settings.chunk_bytes
-    progress = Progress(f"pushing {name} to {session.name}", sum(sizes), session.settings.progress_after)
+    progress = session.frontend.progress(f"pushing {name} to {session.name}", sum(sizes), session.settings.progress_after)
 
     def calls():
         layout = (tuple(sizes), tuple(writable))  # sent with the first piece only
@@ -180,7 +179,7 @@ def _download(session, name, handle, sizes, writable):
     receiver = bulk.Receiver(sizes, writable)
     pieces = [(index, offset, min(chunk, size - offset))
               for index, size in enumerate(sizes) for offset in range(0, size, chunk)]
-    progress = Progress(f"pulling {name} from {session.name}", sum(sizes), session.settings.progress_after)
+    progress = session.frontend.progress(f"pulling {name} from {session.name}", sum(sizes), session.settings.progress_after)
 
     def received(args, data):
         _, index, offset, _, _ = args

@@ -312,19 +312,3 @@ def other_major(address, version):
     else:
         fix = f"install rpyc {theirs}.x in the notebook's environment"
     return f"{address} runs rpyc {version}, this notebook rpyc {rpyc.__version__}: {fix}"
-
-
-def ssh_transport(address, settings, credentials=None, **options):
-    """An ``ssh.SshTransport`` (imported on first use: it needs plumbum)."""
-    from .ssh import SshTransport
-
-    return SshTransport(address, settings, credentials, **options)
-
-
-TRANSPORTS = {"tcp": TcpTransport, "tls": TlsTransport, "ssh": ssh_transport}
-
-
-def transport_for(address, settings, credentials=None, **options):
-    """A new transport to ``address`` (``address.parse_address``) proving ``credentials``;
-    ``options`` are the scheme's own (``deploy=PYTHON`` for ssh)."""
-    return TRANSPORTS[address.scheme](address, settings, credentials, **options)

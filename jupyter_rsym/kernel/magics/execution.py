@@ -62,9 +62,9 @@ class RemoteMagics(ExtensionMagics):
         session.  If some fail, the others' output and values stay, and one
         ``FanoutError`` at the end shows each failing session's traceback.
         Interrupting stops the cell on every session.  From
-        ``RSym.collapse_min_hosts`` hosts up, a line several hosts print
+        ``RSym.many_hosts`` hosts up, a line several hosts print
         alike shows once, then ``[repeated on N more hosts: ...]``
-        (``--no-collapse``: every copy); a cell still running after
+        (``--no-collapse``: every copy), and a cell still running after
         ``RSym.fanout_progress_after`` s shows ``N/M done, K failed (...)``
         in one line updated in place.  ``--on GROUP`` (``%rconnect
         dask://``) runs on every live worker of the group, ``--on
@@ -146,10 +146,10 @@ class RemoteMagics(ExtensionMagics):
             return self.extension.jobs.start(sessions, cell, self.shell, self.extension.labels,
                                              values, outputs)
         if len(sessions) > 1:
-            collapse = (settings.collapse_window if args.collapse and settings.collapse_output
-                        and len(sessions) >= settings.collapse_min_hosts else None)
+            many = len(sessions) >= settings.many_hosts  # readable output at many hosts
+            collapse = settings.collapse_window if many and args.collapse and settings.collapse_output else None
             return run_foreground(sessions, cell, self.shell, self.extension.labels, values,
-                                  outputs, timeout, collapse, settings.fanout_progress_after)
+                                  outputs, timeout, collapse, settings.fanout_progress_after if many else 0)
         session = sessions[0]
         session.push(values, fallback=True)
         value = session.run(cell, mode, timeout=timeout)
