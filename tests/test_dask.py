@@ -93,7 +93,7 @@ def test_the_session_is_tls_with_the_announced_certificate(nb):
     import hashlib
 
     fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
-    assert nb.ok("dask['w0']._transport.fingerprint").result["text/plain"] == repr(fingerprint)
+    assert nb.ok("dask['w0'].transport.fingerprint").result["text/plain"] == repr(fingerprint)
 
 
 def test_identical_lines_collapse_across_hosts_unless_no_collapse(nb):
