@@ -16,7 +16,7 @@ CERT_AND_KEY = "--cert and --key go together"
 DISCONNECT_WHAT = "name a session to disconnect, or use --all"
 DEPLOY_NEEDS_SSH = "--deploy needs an ssh:// address: it starts the server over ssh"
 PYTHON_NEEDS_DEPLOY = "--python goes with --deploy (the Python the deployed server runs on)"
-NO_ADDRESS = "%rconnect needs an address: HOST[:PORT], tls://, ssh://, dask://, or --dask VAR"
+NO_ADDRESS = "the following arguments are required: address (HOST[:PORT], tls://, ssh://, dask://), or --dask VAR"
 UNBOUND = "{name} is open but bound to no notebook variable (%reset, del?): %rbind {name} binds it again"
 
 
