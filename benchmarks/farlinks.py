@@ -137,7 +137,14 @@ def bulk(kernel, size, repeats):
                          f"timed(lambda: r.push({kind}_copy={kind}), {repeats}))")
         pull, push = map(float, cell.stdout.split())
         results[f"rsym_pull_{kind}"], results[f"rsym_push_{kind}"] = pull, push
-    kernel.ok("%%remote\nblob_copy = arr_copy = None")
+        # the cell path: %%remote -o / -i around an empty cell (one request more than r.pull/r.push)
+        cell = kernel.ok(f"print(timed(lambda: get_ipython().run_cell_magic('remote', '-o {kind}={kind}_out', 'pass'), "
+                         f"{repeats}), timed(lambda: get_ipython().run_cell_magic('remote', '-i {kind}_in={kind}', "
+                         f"'pass'), {repeats}))")
+        pull, push = map(float, cell.stdout.split())
+        results[f"cell_pull_{kind}"], results[f"cell_push_{kind}"] = pull, push
+    kernel.ok("%%remote\nblob_copy = arr_copy = blob_in = arr_in = None")
+    kernel.ok("blob_out = arr_out = None")
     return results
 
 
@@ -309,6 +316,9 @@ def run(quick):
         for direction in ("pull", "push"):
             ratios[f"{direction} {size // MB} MB {label}: share of raw socket throughput"] = \
                 results[f"raw_{direction}"] / results[f"rsym_{direction}_{kind}"]
+            option = "-o" if direction == "pull" else "-i"
+            ratios[f"%%remote {option} {size // MB} MB {label}: share of raw socket throughput"] = \
+                results[f"raw_{direction}"] / results[f"cell_{direction}_{kind}"]
     for key in [k for k in results if k.startswith("peak_")]:
         ratios[f"{key}: peak memory / payload"] = results.pop(key)
     for name, value in rts.items():

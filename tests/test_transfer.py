@@ -188,3 +188,20 @@ def test_interrupting_a_slow_transfer_leaves_the_session_usable(moving, start_se
         assert moving.ok("%remote --on slow small2").result["text/plain"] == "42"
     finally:
         moving.ok("%config RSym.chunk_bytes = 1048576\n%rdisconnect slow")
+
+
+def test_cell_inputs_and_outputs_cross_the_wire_once(kernel, classic_server, start_proxy):
+    """``-i``/``-o`` of bytes carry no second copy as their own fallback (it made the
+    cell path half as fast as ``r.push``/``r.pull``): counted by a relaying proxy."""
+    size = 16 << 20
+    proxy = start_proxy(("127.0.0.1", classic_server.port))
+    kernel.ok(f"%reload_ext jupyter_rsym\n%rconnect {proxy.address} --as counted")
+    kernel.ok(f"import os\nbig = os.urandom({size})")
+    sent = proxy.bytes_to_target
+    kernel.ok(f"%%remote --on counted -i big\nassert len(big) == {size}\nback = big[::-1]")
+    assert size <= proxy.bytes_to_target - sent < 1.5 * size, proxy.bytes_to_target - sent
+    received = proxy.bytes_from_target
+    kernel.ok("%%remote --on counted -o back\npass")
+    assert size <= proxy.bytes_from_target - received < 1.5 * size, proxy.bytes_from_target - received
+    assert kernel.ok("print(back == big[::-1])").stdout == "True\n"
+    kernel.ok("%rdisconnect counted\nbig = back = None")

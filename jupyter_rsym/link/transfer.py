@@ -74,7 +74,7 @@ def _item(session, name, value, how):
         if how == AUTO:
             return (name, "ref", value, ())
         raise CannotCopy(name, f"to {session.name}", bulk.reason(exc)) from None
-    fallback = (value,) if how == AUTO else ()
+    fallback = bulk.fallback_for(value, how)
     sizes = [bulk.size_of(part) for part in parts]
     if sum(sizes) <= limit:
         return (name, "inline", (tuple(bytes(part) for part in parts), tuple(writable)), fallback)

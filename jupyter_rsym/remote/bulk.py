@@ -189,6 +189,16 @@ def plain(value, limit):
     return brine.dumpable(value)
 
 
+def fallback_for(value, mode):
+    """What a copy falls back to when it cannot be unpickled on the other side:
+    ``(value,)`` (a reference) in "auto" mode, else ``()``.  A value rpyc
+    carries by value (bytes, str, numbers, tuples of them) always unpickles,
+    and as its own fallback it would travel twice: none for it."""
+    from rpyc.core import brine
+
+    return (value,) if mode == "auto" and not brine.dumpable(value) else ()
+
+
 def reason(exc):
     """One line saying why a value could not be copied."""
     text = str(exc).split("\n", 1)[0]
@@ -226,11 +236,11 @@ def export(value, mode, limit):
         return ("ref", value)
     if plain(value, limit):
         return ("plain", value)
-    fallback = (value,) if mode == "auto" else ()
     try:
         parts, writable = pack(value)
     except Exception as exc:
-        return ("uncopyable", reason(exc), fallback)
+        return ("uncopyable", reason(exc), (value,) if mode == "auto" else ())
+    fallback = fallback_for(value, mode)
     sizes = tuple(size_of(part) for part in parts)
     if sum(sizes) <= limit:
         return ("inline", tuple(bytes(part) for part in parts), tuple(writable), fallback)
