@@ -227,3 +227,41 @@ def test_unreachable_workers_are_named_in_one_line_and_the_rest_connect():
             nb.shutdown()
             client.close()
             proxy.close()
+
+
+def test_kernel_shutdown_unregisters_the_plugin_too(cluster):
+    other = KernelHarness()
+    try:
+        other.ok(f"%load_ext jupyter_rsym\n%rconnect {cluster.address.replace('tcp', 'dask')} --as gone")
+        assert all(threads for threads in cluster.watch.run(lambda: eval(THREADS)).values())
+    finally:
+        other.shutdown()  # atexit: every group closed, every plugin unregistered
+    assert all(threads == [] for threads in cluster.watch.run(lambda: eval(THREADS)).values())
+    assert all(not plugins for plugins in cluster.watch.run(
+        lambda dask_worker: [n for n in dask_worker.plugins if n.startswith("jupyter-rsym")]).values())
+
+
+def test_client_restart_recreates_the_sessions():
+    """Nanny workers: client.restart() replaces every worker process; the
+    group follows by itself."""
+    with Cluster() as started:
+        for name in ("n0", "n1"):
+            started.start_worker(name, nanny=True)
+        client = started.client()
+        nb = KernelHarness()
+        try:
+            wait_workers(client, ["n0", "n1"])
+            nb.ok(f"%load_ext jupyter_rsym\n%rconnect {started.address.replace('tcp', 'dask')}")
+            nb.ok("%%remote --on dask -o pid\nimport os\npid = os.getpid()")
+            before = eval(nb.ok("old = dask.sessions\npid").result["text/plain"]).values()
+            client.restart()
+            # replaced by name as the new processes announce themselves
+            nb.wait_for(lambda: nb.ok("len(dask) == 2 and not any(s in old for s in dask.sessions)").result[
+                "text/plain"] == "True", timeout=60)
+            cell = nb.ok("%%remote --on dask -o pid\nimport os\npid = os.getpid()")
+            after = eval(nb.ok("pid").result["text/plain"])
+            assert set(after) == {"n0", "n1"} and not set(after.values()) & set(before)
+            assert "2 workers left" in cell.stdout.splitlines()[0] and "2 workers joined" in cell.stdout
+        finally:
+            nb.shutdown()
+            client.close()

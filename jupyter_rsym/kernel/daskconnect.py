@@ -6,7 +6,7 @@ from IPython.core.error import UsageError
 from ..link.address import AddressError
 from ..link.errors import ConnectFailed
 from ..link.session import RemoteSession
-from .groups import SessionGroup, _count
+from .groups import SessionGroup, count_of
 
 NO_VARIABLE = "--dask {!r}: no notebook variable of that name (a distributed.Client or a cluster)"
 WORKER_NAME = ("dask_worker = next(w for w in __import__('distributed.worker').worker.Worker._instances "
@@ -61,15 +61,15 @@ def connect_dask(extension, name, address=None, variable=None):
     shell.user_ns[name] = group
     names = {a["worker"]: a["name"] for a in announced.values()}
     connected = len(group.sessions)
-    print(f"Connected {name} to {cluster.address}: {_count(range(connected), 'worker')} "
+    print(f"Connected {name} to {cluster.address}: {count_of(range(connected), 'worker')} "
           f"({about}); --on {name} runs a cell on all, --on {name}/WORKER on one")
     if unreachable:
         reason = str(next(iter(unreachable.values()))).splitlines()[0]
-        print(f"{name}: could not reach {_count(unreachable, 'worker')} "
+        print(f"{name}: could not reach {count_of(unreachable, 'worker')} "
               f"({', '.join(unreachable)}): {reason}")
     if failed:
         reason = next(iter(failed.values()))
-        print(f"{name}: no server started on {_count(failed, 'worker')} "
+        print(f"{name}: no server started on {count_of(failed, 'worker')} "
               f"({', '.join(names.get(w, w) for w in failed)}): {reason}")
     if not connected:
         extension.groups.remove(name)

@@ -132,11 +132,11 @@ class SessionGroup:
             members = [self._members[n] for n in sorted(self._members, key=_natural)]
         parts = []
         if left:
-            parts.append(f"{_count(left, 'worker')} left ({_named(left)})")
+            parts.append(f"{count_of(left, 'worker')} left ({_named(left)})")
         if joined:
-            parts.append(f"{_count(joined, 'worker')} joined ({', '.join(joined)})")
+            parts.append(f"{count_of(joined, 'worker')} joined ({', '.join(joined)})")
         if failed:
-            parts.append(f"could not reach {_count(failed, 'new worker')} ({_named(failed)})")
+            parts.append(f"could not reach {count_of(failed, 'new worker')} ({_named(failed)})")
         if parts:
             say(f"{self.name}: " + "; ".join(parts))
         return members
@@ -179,7 +179,7 @@ class SessionGroup:
         members = self.sessions
         up = sum(1 for s in members if s.state == "connected")
         states = f"{up} connected" + (f", {len(members) - up} lost" if up != len(members) else "")
-        return self.state, f"group of {_count(members, 'worker')}: {states}" + (
+        return self.state, f"group of {count_of(members, 'worker')}: {states}" + (
             f"; {self.about}" if self.about else "")
 
     # -- lifecycle ------------------------------------------------------------
@@ -210,7 +210,8 @@ def _natural(name):
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def _count(items, noun):
+def count_of(items, noun):
+    """``"3 workers"``, ``"1 worker"``."""
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
