@@ -18,7 +18,9 @@ from pathlib import Path
 
 import trustme
 
-HIDDEN = ("rpyc", "jupyter_rsym", "plumbum", "__editable__", "_jupyter_rsym")  # from bare workers
+# hidden from bare workers: ours, and cryptography (Dask does not need it; then openssl makes
+# the worker's certificate)
+HIDDEN = ("rpyc", "jupyter_rsym", "plumbum", "__editable__", "_jupyter_rsym", "cryptography")
 STARTUP = 60.0
 
 

@@ -131,9 +131,10 @@ def test_long_cell_shows_one_progress_line_updated_in_place(nb):
 def test_a_worker_without_rpyc_joins_and_gets_its_session(nb, cluster):
     cluster.start_worker("bare", bare=True)
     # that Python has Dask and nothing of ours
-    check = subprocess.run([sys.executable, "-S", "-c", "import distributed; import rpyc"],
-                           env=cluster.bare_env, capture_output=True, text=True)
-    assert "No module named 'rpyc'" in check.stderr
+    for module in ("rpyc", "cryptography"):
+        check = subprocess.run([sys.executable, "-S", "-c", f"import distributed; import {module}"],
+                               env=cluster.bare_env, capture_output=True, text=True)
+        assert f"No module named '{module}'" in check.stderr
     wait_workers(cluster.watch, ["w0", "w1", "bare"])
     wait_members(nb, ["bare", "w0", "w1"])  # no user action
     cell = nb.ok("%%remote --on dask\nimport rpyc, sys\n'jupyter-rsym-dask-' in rpyc.__file__")

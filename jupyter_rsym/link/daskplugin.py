@@ -81,45 +81,65 @@ def _forget(directories):
 
 # -- stand-in until issue 22 lands: then remote/certificate.py's self_signed ----
 def _self_signed(host):
-    """``(server ssl.SSLContext, "SHA256:..." fingerprint)`` of a new self-signed certificate."""
+    """``(server ssl.SSLContext, "SHA256:..." fingerprint)`` of a new
+    self-signed certificate: made by the ``cryptography`` package if the
+    worker has it, else by the ``openssl`` command (Dask needs neither)."""
     import base64
-    import datetime
     import hashlib
     import ipaddress
     import secrets
     import ssl
+    import subprocess
     import tempfile
+
+    try:
+        ipaddress.ip_address(host)
+        name = f"IP:{host}"
+    except ValueError:
+        name = f"DNS:{host or socket.gethostname()}"
+    password = secrets.token_hex(16)  # ssl loads keys from files only: encrypted, in a 0700 dir
+    with tempfile.TemporaryDirectory(prefix="jupyter-rsym-") as directory:
+        cert_file, key_file = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+        try:
+            _with_cryptography(name, password.encode(), cert_file, key_file)
+        except ImportError:
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                 "-keyout", key_file, "-out", cert_file, "-days", "3650", "-subj", "/CN=jupyter-rsym dask worker",
+                 "-addext", f"subjectAltName={name}", "-passout", "env:RSYM_KEY_PASSWORD"],
+                check=True, capture_output=True, env=dict(os.environ, RSYM_KEY_PASSWORD=password))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert_file, key_file, password=password)
+        with open(cert_file) as pem:
+            der = ssl.PEM_cert_to_DER_cert(pem.read())
+    return context, "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
+
+
+def _with_cryptography(name, password, cert_file, key_file):
+    import datetime
+    import ipaddress
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
+    kind, _, value = name.partition(":")
+    alt = x509.IPAddress(ipaddress.ip_address(value)) if kind == "IP" else x509.DNSName(value)
     key = ec.generate_private_key(ec.SECP256R1())
-    try:
-        names = [x509.IPAddress(ipaddress.ip_address(host))]
-    except ValueError:
-        names = [x509.DNSName(host or socket.gethostname())]
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jupyter-rsym dask worker")])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
             .sign(key, hashes.SHA256()))
-    password = secrets.token_bytes(32)  # ssl loads keys from files only: encrypted, in a 0700 dir
-    with tempfile.TemporaryDirectory(prefix="jupyter-rsym-") as directory:
-        cert_file, key_file = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-        with open(cert_file, "wb") as out:
-            out.write(cert.public_bytes(serialization.Encoding.PEM))
-        with open(key_file, "wb") as out:
-            out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.BestAvailableEncryption(password)))
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert_file, key_file, password=password)
-    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
-    return context, "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+    with open(cert_file, "wb") as out:
+        out.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_file, "wb") as out:
+        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.BestAvailableEncryption(password)))
 # -- end of stand-in -----------------------------------------------------------
 
 
