@@ -182,7 +182,7 @@ def _stamp_latency(cell, skip=0):
     return message["received"] + offset - fired
 
 
-SUITES = ["connect", "fanout", "rich", "ssh", "memory", "farlinks", "resume", "debugging"]  # module names in benchmarks/, each with run(quick) -> (results, ratios)
+SUITES = ["connect", "fanout", "rich", "ssh", "memory", "farlinks", "resume", "debugging", "daskfanout"]  # module names in benchmarks/, each with run(quick) -> (results, ratios)
 
 
 def main(argv=None):

@@ -275,3 +275,36 @@ def test_debugging(start_server):
         assert ": done" in str(jobs.outputs)  # <RemoteJob 1 on r: done, cell 5>
     finally:
         harness.shutdown()
+
+
+def test_dask_notebook_starts_its_cluster_and_follows_it():
+    """Notebook 10: a LocalCluster of its own, a session in every worker, a worker joining."""
+    import nbformat
+
+    from .harness import KernelHarness
+
+    notebook = nbformat.read(NOTEBOOKS / "10-dask.ipynb", as_version=4)
+    harness = KernelHarness()
+    try:
+        cells = [harness.ok(cell.source, timeout=120) for cell in code_cells(notebook)]
+        (start, connect, fanout, pids, define, callbacks, config, collapsed, one, scale, joined,
+         listing, end) = cells
+        assert connect.stdout.startswith("Connected dask to dask://127.0.0.1:")
+        assert ": 2 workers (self-signed certificates, pinned)" in connect.stdout
+        from .test_fanout import by_host
+
+        assert by_host(fanout.stdout) == {"0": "hello from worker 0\n", "1": "hello from worker 1\n"}
+        assert fanout.result["text/plain"] == "[0] 0\n[1] 1"  # LocalCluster names workers 0, 1, ...
+        assert set(eval(pids.result["text/plain"])) == {"0", "1"}
+        assert sorted(callbacks.stdout.splitlines()) == [
+            f"worker {w} reached step {s}" for w in (0, 1) for s in (0, 1)]
+        lines = collapsed.stdout.splitlines()
+        assert sum("loading data" in line for line in lines) == 2
+        assert any(line.startswith("loading data [repeated on 1 more host: ") for line in lines)
+        assert one.result["text/plain"] == "42"
+        assert joined.stdout == "dask: 1 worker joined (2)\n"
+        assert joined.result["text/plain"] == "[0] 0\n[1] 1\n[2] 2"
+        assert "group of 3 workers: 3 connected" in listing.stdout and "dask/2" in listing.stdout
+        assert end.stdout.startswith("Disconnected dask")
+    finally:
+        harness.shutdown()

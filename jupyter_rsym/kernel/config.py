@@ -171,3 +171,37 @@ class RSym(Configurable):
         "a thread of a finished cell, a fan-out host while another is at the prompt) waits "
         "there until %rdebug N attaches; False: it fails with EOFError at once.",
     ).tag(config=True)
+
+    # -- Dask: %rconnect dask://SCHEDULER, and output of many hosts -------------
+
+    dask_name = Unicode(
+        "dask", help="Notebook name of the group %rconnect dask:// and --dask make when --as is not given."
+    ).tag(config=True)
+
+    dask_timeout = Float(
+        30.0, help="Seconds %rconnect dask:// waits for the scheduler (and its Client to connect)."
+    ).tag(config=True)
+
+    many_hosts = Int(
+        4,
+        help="Cells on at least this many hosts collapse lines the hosts print alike "
+        "(RSym.collapse_output) and, when long, show a progress line (RSym.fanout_progress_after).",
+    ).tag(config=True)
+
+    collapse_output = Bool(
+        True,
+        help="In cells on RSym.many_hosts hosts or more, a line several hosts print alike (within "
+        "RSym.collapse_window s of the first) is shown once, then once more with the number of "
+        "hosts that repeated it; %%remote --no-collapse turns it off for one cell.",
+    ).tag(config=True)
+
+    collapse_window = Float(
+        2.0, help="Seconds after a line is first shown during which the same line from other "
+        "hosts is counted instead of shown (RSym.collapse_output)."
+    ).tag(config=True)
+
+    fanout_progress_after = Float(
+        2.0,
+        help="A cell on RSym.many_hosts hosts or more still running after this many seconds shows "
+        "one line updated in place: 'N/M done, K failed (names)'; 0 never shows it.",
+    ).tag(config=True)

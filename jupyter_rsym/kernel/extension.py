@@ -17,6 +17,7 @@ from .magics import (AutoRemoteMagics, ConnectionMagics, DebugMagics, JobMagics,
 from .output import CellLabels, OutputSink
 from .progress import Progress
 from .registry import SessionRegistry
+from .groups import Groups
 from .richrepr import RemoteDisplay, RemoteTracebacks
 from .stdin import RunningCell, StdinBridge
 
@@ -52,6 +53,7 @@ class Extension:
         self.shell = shell
         self.settings = RSym(parent=shell)
         self.sessions = SessionRegistry(lambda: self.settings.default_session)
+        self.groups = Groups()  # %rconnect dask://: one name, a session per worker
         self.labels = CellLabels()
         self.jobs = JobList()
         self.autoremote = AutoRemote(shell, self)
@@ -74,6 +76,7 @@ class Extension:
         self.debugging.install()
         self.introspection.install()
         atexit.register(self.sessions.close_all)  # kernel shutdown: say goodbye to servers
+        atexit.register(self.groups.close_all)  # runs first: plugins unregistered, Clients closed
         self.shell.register_magics(*self._magics)
         self.autoremote.install()
         for name, address in self.settings.connections.items():
@@ -100,6 +103,8 @@ class Extension:
 
     def unload(self):
         atexit.unregister(self.sessions.close_all)
+        atexit.unregister(self.groups.close_all)
+        self.groups.close_all()
         closed = [f"{s.name} ({s.address})" for s in self.sessions if s.state != "closed"]
         self.sessions.close_all()
         if closed:  # %reload_ext, %unload_ext: never silently
@@ -153,18 +158,29 @@ class Extension:
 
     def sessions_for(self, names=None):
         """The sessions ``--on`` names: ``NAME``, ``A,B,...`` or ``all`` (every
-        connected session); the newest one by default.  A UsageError if none."""
+        connected session); the newest one by default.  A UsageError if none.
+        A group's name means its live members, ``GROUP/MEMBER`` one of them."""
+        try:
+            grouped = self.groups.expand(names, self.session)
+        except LookupError as exc:
+            raise UsageError(str(exc)) from None
+        if grouped is not None:
+            return grouped
         if names is None or names.strip() != "all":
             wanted = [n.strip() for n in (names or "").split(",") if n.strip()] or [None]
             return list({id(s): s for s in map(self.session, wanted)}.values())
-        found = [s for s in self.sessions if s.state == "connected"]
+        found = [s for s in self.sessions if s.state == "connected"] + self.groups.live_members()
         if not found:
             raise UsageError("--on all: no connected session; connect first with %rconnect HOST[:PORT]")
         return found
 
     def session(self, name=None):
-        """The session named ``name`` (default: the newest); a UsageError if none."""
+        """The session named ``name`` (default: the newest), or ``GROUP/MEMBER``;
+        a UsageError if none."""
         try:
+            group, slash, member = (name or "").partition("/")
+            if slash and group in self.groups:
+                return self.groups.get(group).member(member)
             return self.sessions.get(name)
         except LookupError as exc:
             raise UsageError(str(exc)) from None

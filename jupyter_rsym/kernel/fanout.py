@@ -34,6 +34,7 @@ from ..link.transfer import to_remote
 
 RUNNING, OK, FAILED, CANCELLED = "running", "ok", "failed", "cancelled"
 FETCH_TIMEOUT = 10.0  # seconds to fetch a session's start function, the first time
+TICK = 0.25  # seconds between calls of on_tick while a foreground cell waits
 START_CELL = f"__import__('sys').modules[{bundle.AGENT_NAME!r}].jobs.start_cell"
 CANCEL_JOB = f"__import__('sys').modules[{bundle.AGENT_NAME!r}].jobs.cancel({{!r}}, {{!r}})"
 
@@ -79,13 +80,15 @@ class FanOut:
     """
 
     def __init__(self, sessions, source, shell=None, labels=None, inputs=None, outputs=(),
-                 on_finish=None):
+                 on_finish=None, collapse=None):
         self.hosts = [HostRun(self, session) for session in sessions]
         self.source = source
         self.inputs = dict(inputs or {})
         self.output_names = tuple(outputs)
         self.labels = labels if len(self.hosts) > 1 else None
         self.on_finish = on_finish
+        self.collapse = collapse  # seconds: repeated lines shown once (output.py), None: all
+        self.on_tick = None  # called in the waiting thread about every TICK s (progress line)
         self.started_at = time.monotonic()
         self.ended_at = None
         self._router = Router(shell)
@@ -106,7 +109,7 @@ class FanOut:
         """Send every host its start request from the calling thread (one
         request each, none waited for: the cell starts everywhere at once)."""
         if self.labels is not None:
-            self.labels.begin_fanout(self.parent)
+            self.labels.begin_fanout(self.parent, self.collapse)
         functions = self._start_functions()
         with deferred():  # Ctrl-C must not cut a request in half
             for host in self.hosts:
@@ -217,11 +220,16 @@ class FanOut:
                     self._check_alive()
                     check_at = time.monotonic() + liveness
                 step = min(t for t in (deadline, check_at, now + 3600) if t is not None) - now
+                if self.on_tick is not None:
+                    self.on_tick()
+                    step = min(step, TICK)
                 with self._changed:
                     if self._left:
                         self._changed.wait(max(step, 0.001))
         except KeyboardInterrupt:
             self.interrupt()
+        if self.on_tick is not None:
+            self.on_tick()
 
     def interrupt(self):
         """Cancel the cell on every host still running it and raise

@@ -14,6 +14,7 @@ import html
 import traceback
 
 from .fanout import CANCELLED, OK, FanOut
+from .fanprogress import FanProgress
 from ..link.transfer import from_remote
 
 MAX_TRACEBACK_LINES = 40  # per host, in a FanoutError; the last lines are kept
@@ -94,12 +95,25 @@ def _error_lines(error):
     return [line for text in lines for line in text.rstrip("\n").split("\n")]
 
 
-def run_foreground(sessions, source, shell, labels, inputs, outputs, timeout=None):
+def run_foreground(sessions, source, shell, labels, inputs, outputs, timeout=None, collapse=None,
+                   progress_after=0.0):
     """Run ``source`` on ``sessions`` at once and wait in the calling thread
     (see ``FanOut.wait``).  Binds the ``-o`` names and returns the cell's
     value; if some hosts failed, shows the others' values, then raises one
-    ``FanoutError``."""
-    fanout = FanOut(sessions, source, shell, labels, inputs, [remote for remote, _ in outputs])
+    ``FanoutError``.  ``collapse`` (s): lines several hosts print alike are
+    shown once (``collapse.py``); ``progress_after`` (s, 0: never): a
+    progress line (``fanprogress.py``)."""
+    fanout = FanOut(sessions, source, shell, labels, inputs, [remote for remote, _ in outputs],
+                    collapse=collapse)
+    if len(sessions) > 1 and (collapse or progress_after):
+        progress = FanProgress(fanout, progress_after)
+
+        def tick():
+            progress.tick()
+            if collapse and not fanout.finished:
+                labels.flush_repeats(fanout.parent)
+
+        fanout.on_tick = tick
     try:
         fanout.start()
     except KeyboardInterrupt:

@@ -35,6 +35,7 @@ from collections import OrderedDict
 
 from ..link import frontend
 from ..link.frontend import STREAMS
+from .collapse import Collapser
 from .richrepr import jsonable
 
 
@@ -57,6 +58,7 @@ class CellLabels:
         self._keep = keep
         self._lock = threading.Lock()
         self._fanouts = {}  # cell key -> {(session, stream): unfinished line}
+        self._collapsers = {}  # cell key -> Collapser, for fan-out cells that collapse repeats
 
     def prefix(self, parent, session_name):
         """``"[name] "`` if another session printed into this cell last, else ``""``."""
@@ -92,19 +94,44 @@ class CellLabels:
                 self._write_lines(out, key, session_name, stream, done.split("\n"))
 
     def _write_lines(self, out, key, session_name, stream, lines):
+        collapser = self._collapsers.get(key)
+        if collapser is not None:
+            self._write_repeats(key, collapser.due())
+            lines = collapser.keep(session_name, stream, lines)
+            if not lines:
+                return
         # a fan-out cell labels each change of session, and of stream: a
         # frontend starts a new output area there
         label = f"[{session_name}] " if self._last.get(key) != (session_name, stream) else ""
         self._prefix(key, session_name, stream)
         out.write(label + "\n".join(_collapse(line) for line in lines) + "\n")
 
-    def begin_fanout(self, parent):
-        """Line-buffer and label every session's output in this cell from now on."""
+    def _write_repeats(self, key, repeats):
+        """Repeat counts (``collapse.py``), unlabelled; the next line is labelled again."""
+        for stream, line in repeats:
+            out = sys.stderr if stream == "stderr" else sys.stdout
+            out.write(line + "\n")
+            self._prefix(key, "", stream)
+
+    def begin_fanout(self, parent, collapse=None):
+        """Line-buffer and label every session's output in this cell from now
+        on; ``collapse`` (seconds) shows lines that several hosts print alike
+        once (``collapse.py``)."""
         key = _cell_key(parent)
         if key is not None:
             with self._lock:
                 self._fanouts.setdefault(key, {})
                 self._last.pop(key, None)  # the first host to print is labelled too
+                if collapse:
+                    self._collapsers[key] = Collapser(collapse)
+
+    def flush_repeats(self, parent, everything=False):
+        """Show the repeat counts whose window has passed (all, with ``everything``)."""
+        key = _cell_key(parent)
+        with self._lock:
+            collapser = self._collapsers.get(key)
+            if collapser is not None:
+                self._write_repeats(key, collapser.due(everything))
 
     def end_session(self, parent, session_name):
         """Write the session's unfinished lines in this cell (its part has ended)."""
@@ -123,8 +150,10 @@ class CellLabels:
         """Write what is left and stop line-buffering this cell."""
         for name in session_names:
             self.end_session(parent, name)
+        self.flush_repeats(parent, everything=True)
         with self._lock:
             self._fanouts.pop(_cell_key(parent), None)
+            self._collapsers.pop(_cell_key(parent), None)
 
 
 class OutputSink(frontend.OutputSink):

@@ -9,6 +9,7 @@ from ...link.errors import RSymError
 from ...link.session import RemoteSession
 from ...link.transport import Credentials
 from . import arguments
+from ..daskconnect import connect_dask
 from .base import ExtensionMagics
 
 BAD_VARIABLE = "--as {!r}: a notebook variable must be a Python identifier"
@@ -17,6 +18,7 @@ CERT_AND_KEY = "--cert and --key go together"
 DISCONNECT_WHAT = "name a session to disconnect, or use --all"
 DEPLOY_NEEDS_SSH = "--deploy needs an ssh:// address: it starts the server over ssh"
 PYTHON_NEEDS_DEPLOY = "--python goes with --deploy (the Python the deployed server runs on)"
+NO_ADDRESS = "the following arguments are required: address (HOST[:PORT], tls://, ssh://, dask://), or --dask VAR"
 UNBOUND = "{name} is open but bound to no notebook variable (%reset, del?): %rbind {name} binds it again"
 KEPT = ("{name} is already connected to {address}: kept, with its remote namespace "
         "(%rdisconnect {name} first for a new session)")
@@ -33,10 +35,16 @@ class ConnectionMagics(ExtensionMagics):
 
     @magic_arguments.magic_arguments()
     @magic_arguments.argument(
-        "address",
-        help="HOST[:PORT] of an rpyc classic server, tls://HOST[:PORT], or "
+        "address", nargs="?", default=None,
+        help="HOST[:PORT] of an rpyc classic server, tls://HOST[:PORT], "
         "ssh://[USER@]HOST[:SSHPORT][/PORT] for one on PORT of an SSH host's loopback "
-        "(reached through a tunnel)",
+        "(reached through a tunnel), or dask://HOST[:PORT] for a session in every worker "
+        "of that Dask scheduler (a group, named --as, default RSym.dask_name 'dask')",
+    )
+    @magic_arguments.argument(
+        "--dask", metavar="VAR", default=None,
+        help="a session in every worker of the Dask cluster of the notebook variable VAR "
+        "(a distributed.Client, or a cluster object with scheduler_address and security)",
     )
     @magic_arguments.argument(
         "--as", dest="name", metavar="NAME", default=None,
@@ -107,9 +115,33 @@ class ConnectionMagics(ExtensionMagics):
             In [5]: %rconnect ssh://me@lab-pc/18812 --as lab
 
             In [6]: %rconnect ssh://robot --deploy --python /usr/bin/python3 --as robot
+
+            In [7]: %rconnect dask://scheduler:8786
+            Connected dask to dask://scheduler:8786: 64 workers (self-signed certificates, pinned); ...
+
+            In [8]: %rconnect --dask client --as cluster
+
+        With ``dask://`` or ``--dask`` the name is a group: a server starts
+        inside every worker (a Dask WorkerPlugin; workers need nothing
+        installed), each gets a session named after the worker, and
+        ``%%remote --on dask`` runs a cell on all of them (``--on
+        dask/WORKER`` on one).  Workers that join later get their session
+        within seconds; workers that die leave the group with one line in
+        the next cell that uses it.  With cluster TLS the sessions use the
+        cluster's certificates; otherwise each worker's self-signed
+        certificate, pinned, and a token made for this %rconnect.
+        ``%rdisconnect NAME`` closes them all and removes the plugin.
         """
         args = arguments.parse(self.rconnect, line)
         settings = self.extension.settings
+        if args.dask or (args.address or "").strip().startswith("dask://"):
+            name = args.name or settings.dask_name
+            if not name.isidentifier():
+                raise UsageError(BAD_VARIABLE.format(name))
+            connect_dask(self.extension, name, args.address, args.dask)
+            return
+        if args.address is None:
+            raise UsageError(NO_ADDRESS)
         name = args.name or settings.default_name
         if not name.isidentifier():
             raise UsageError(BAD_VARIABLE.format(name))
@@ -167,16 +199,26 @@ class ConnectionMagics(ExtensionMagics):
             Disconnected gpu (127.0.0.1:18813)
 
             In [5]: %rdisconnect --all
+
+        A group (``%rconnect dask://``) closes every member's session and
+        removes its plugin from the cluster: no server thread or port is
+        left in any worker.
         """
         args = arguments.parse(self.rdisconnect, line)
-        sessions = self.extension.sessions
+        sessions, groups = self.extension.sessions, self.extension.groups
         if args.all:
-            names = [s.name for s in sessions]
+            names = [s.name for s in sessions] + [g.name for g in groups]
         elif args.name:
             names = [args.name]
         else:
             raise UsageError(DISCONNECT_WHAT)
         for name in names:
+            if name in groups:
+                group = groups.remove(name)  # every member, the plugin, our Client
+                if self.shell.user_ns.get(name) is group:
+                    del self.shell.user_ns[name]
+                print(f"Disconnected {name} ({group.address}): its servers stopped")
+                continue
             try:
                 self.extension.debugging.release(sessions.get(name))  # parked threads go on
                 session = sessions.remove(name)
@@ -191,9 +233,14 @@ class ConnectionMagics(ExtensionMagics):
                     print(f"{sessions.default_name()} is now the default session (the most recently connected)")
 
     @magic_arguments.magic_arguments()
+    @magic_arguments.argument("-v", "--verbose", action="store_true",
+                              help="list each member of a group (%%rconnect dask://) too")
     @line_magic
     def rconnections(self, line):
         """List sessions: name, address, state, round-trip time, remote Python.
+
+        A group (``%rconnect dask://``) takes one line (its workers and
+        their states); ``-v`` lists its members below it as ``GROUP/MEMBER``.
 
         Each open session is pinged (up to 2 s) to measure its round trip; a
         session whose link dropped is resumed first, where the server kept it.
@@ -208,7 +255,7 @@ class ConnectionMagics(ExtensionMagics):
             name  address          state      rtt       remote
             r     127.0.0.1:18812  connected  0.12 ms   Python 3.11.7 on Linux, rpyc 6.0.2
         """
-        arguments.parse(self.rconnections, line)
+        args = arguments.parse(self.rconnections, line)
         rows = [("name", "address", "state", "rtt", "remote")]
         for session in self.extension.sessions:
             rows.append((session.name, str(session.address), *self._probe(session), session.description))
@@ -216,6 +263,13 @@ class ConnectionMagics(ExtensionMagics):
         for name, (address, why) in self.extension.failed.items():  # RSym.connections entries
             if name not in open_names:
                 rows.append((name, address, "failed", "-", why))
+        for group in self.extension.groups:
+            group.live()  # says who left or joined
+            state, detail = group.summary()
+            rows.append((group.name, group.address, state, "-", detail))
+            for member in group.sessions if args.verbose else ():
+                rows.append((f"{group.name}/{member.name}", str(member.address), *self._probe(member),
+                             member.description))
         if len(rows) == 1:
             print("no sessions; connect with %rconnect HOST[:PORT]")
             return

@@ -32,6 +32,11 @@ class RemoteMagics(ExtensionMagics):
         help="run in the background: return a job handle at once (done(), result(timeout), "
         "cancel()); output, value and errors still land in this cell; %%rjobs lists jobs",
     )
+    @magic_arguments.argument(
+        "--no-collapse", dest="collapse", action="store_false",
+        help="on several hosts, show every host's copy of a line (default: RSym.collapse_output "
+        "shows a line many hosts print alike once, then how many repeated it)",
+    )
     @no_var_expand
     @needs_local_scope
     @line_cell_magic
@@ -61,7 +66,14 @@ class RemoteMagics(ExtensionMagics):
         as is each ``-o`` name); ``-i`` hands the same values to every
         session.  If some fail, the others' output and values stay, and one
         ``FanoutError`` at the end shows each failing session's traceback.
-        Interrupting stops the cell on every session.
+        Interrupting stops the cell on every session.  From
+        ``RSym.many_hosts`` hosts up, a line several hosts print
+        alike shows once, then ``[repeated on N more hosts: ...]``
+        (``--no-collapse``: every copy), and a cell still running after
+        ``RSym.fanout_progress_after`` s shows ``N/M done, K failed (...)``
+        in one line updated in place.  ``--on GROUP`` (``%rconnect
+        dask://``) runs on every live worker of the group, ``--on
+        GROUP/WORKER`` on one.
 
         ``--bg`` returns a job handle at once; the cell's output, value and
         errors land in this cell whenever they come, its ``-o`` names are
@@ -141,8 +153,10 @@ class RemoteMagics(ExtensionMagics):
             return self.extension.jobs.start(sessions, cell, self.shell, self.extension.labels,
                                              values, outputs)
         if len(sessions) > 1:
+            many = len(sessions) >= settings.many_hosts  # readable output at many hosts
+            collapse = settings.collapse_window if many and args.collapse and settings.collapse_output else None
             return run_foreground(sessions, cell, self.shell, self.extension.labels, values,
-                                  outputs, timeout)
+                                  outputs, timeout, collapse, settings.fanout_progress_after if many else 0)
         session = sessions[0]
         session.push(values, fallback=True)
         value = session.run(cell, mode, timeout=timeout)

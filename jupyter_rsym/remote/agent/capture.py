@@ -303,16 +303,22 @@ class Flusher:
         self._pending = set()
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
-        thread = threading.Thread(target=self._run, name="jupyter-rsym-flusher", daemon=True)
-        routes.unrouted(thread).start()
+        self._stopping = False
+        self.thread = threading.Thread(target=self._run, name="jupyter-rsym-flusher", daemon=True)
+        routes.unrouted(self.thread).start()
 
     def wake(self, link):
         with self._lock:
             self._pending.add(link)
         self._wakeup.set()
 
+    def stop(self):
+        self._stopping = True
+        self._wakeup.set()
+        self.thread.join(1)
+
     def _run(self):
-        while True:
+        while not self._stopping:
             self._wakeup.wait()
             time.sleep(self.interval)  # gathers a batch; not a poll
             with self._lock:
@@ -334,3 +340,19 @@ def install(flush_interval):
         if _flusher is None:
             _flusher = Flusher()
         _flusher.interval = min(_flusher.interval, flush_interval)
+
+
+def uninstall():
+    """Undo ``install``: the process's own streams back, the flusher stopped,
+    new threads no longer routed (a process our server leaves while it goes
+    on: a Dask worker whose plugin is removed)."""
+    global _flusher
+    with _install_lock:
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            if isinstance(stream, RoutedStream):
+                setattr(sys, name, stream._rsym_original)
+        routes.stop_routing_new_work()
+        if _flusher is not None:
+            _flusher.stop()
+            _flusher = None

@@ -56,6 +56,17 @@ def route_new_work():
     _route_pool_work()
 
 
+def stop_routing_new_work():
+    """Undo ``route_new_work`` (a process our server leaves while it goes on:
+    a Dask worker whose plugin is removed)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for owner, name in ((threading.Thread, "start"), (ThreadPoolExecutor, "submit")):
+        patched = getattr(owner, name)
+        if getattr(patched, "_rsym_patched", False):
+            setattr(owner, name, patched._rsym_original)
+
+
 def _route_new_threads():
     start = threading.Thread.start
     if getattr(start, "_rsym_patched", False):
@@ -74,6 +85,7 @@ def _route_new_threads():
         return start(thread)
 
     routed_start._rsym_patched = True
+    routed_start._rsym_original = start
     threading.Thread.start = routed_start
 
 
@@ -89,6 +101,7 @@ def _route_pool_work():
         return submit(executor, _working_for(_route.get(), fn), *rest, **kwargs)
 
     routed_submit._rsym_patched = True
+    routed_submit._rsym_original = submit
     routed_submit.__doc__ = submit.__doc__
     ThreadPoolExecutor.submit = routed_submit
 
