@@ -24,9 +24,9 @@ import time
 
 import rpyc
 
-from tests.servers import ClassicServer, RsymServer
 from tests.certs import make_tls_files
 from tests.harness import KernelHarness
+from tests.servers import ClassicServer, RsymServer
 
 
 def median_connect(connect, repeats):
@@ -44,8 +44,9 @@ def in_kernel(lines, repeats, warm_up, setup=""):
     kernel = KernelHarness()
     try:
         kernel.ok(
-            "%load_ext jupyter_rsym\n" + setup +
-            f"%rconnect {warm_up}\n%rdisconnect r\n"  # the stock server keeps the agent
+            "%load_ext jupyter_rsym\n"
+            + setup
+            + f"%rconnect {warm_up}\n%rdisconnect r\n"  # the stock server keeps the agent
             "import time, statistics\n"
             "from IPython.utils.capture import capture_output\n"
             "def timed(line, repeats):\n"
@@ -74,26 +75,33 @@ def run(quick):
     ca = str(files.ca)
     tls_args = ["--tls-cert", str(files.server_cert), "--tls-key", str(files.server_key)]
     stock_tls_args = ["--ssl-certfile", str(files.server_cert), "--ssl-keyfile", str(files.server_key)]
-    with ClassicServer() as stock, ClassicServer(extra_args=stock_tls_args) as stock_tls, \
-            RsymServer() as ours, RsymServer(extra_args=tls_args) as ours_tls:
+    with (
+        ClassicServer() as stock,
+        ClassicServer(extra_args=stock_tls_args) as stock_tls,
+        RsymServer() as ours,
+        RsymServer(extra_args=tls_args) as ours_tls,
+    ):
         median_connect(lambda: rpyc.classic.connect(stock.host, stock.port), 2)  # warm up
         results = {
-            "rpyc_classic_connect": median_connect(
-                lambda: rpyc.classic.connect(stock.host, stock.port), repeats),
+            "rpyc_classic_connect": median_connect(lambda: rpyc.classic.connect(stock.host, stock.port), repeats),
             "rpyc_ssl_connect": median_connect(
-                lambda: rpyc.classic.ssl_connect(stock_tls.host, stock_tls.port, ca_certs=ca), repeats),
+                lambda: rpyc.classic.ssl_connect(stock_tls.host, stock_tls.port, ca_certs=ca), repeats
+            ),
         }
-        results.update(in_kernel({
-            "rsym_connect_token": f"{ours.address} --token {ours.token}",
-            "rsym_connect_tls_token": f"{ours_tls.address} --token {ours_tls.token} --ca {ca}",
-            "rsym_connect_stock": stock.address,
-        }, repeats, warm_up=stock.address))
+        results.update(
+            in_kernel(
+                {
+                    "rsym_connect_token": f"{ours.address} --token {ours.token}",
+                    "rsym_connect_tls_token": f"{ours_tls.address} --token {ours_tls.token} --ca {ca}",
+                    "rsym_connect_stock": stock.address,
+                },
+                repeats,
+                warm_up=stock.address,
+            )
+        )
     ratios = {
-        "rsym_connect_token / rpyc_classic_connect":
-            results["rsym_connect_token"] / results["rpyc_classic_connect"],
-        "rsym_connect_tls_token / rpyc_ssl_connect":
-            results["rsym_connect_tls_token"] / results["rpyc_ssl_connect"],
-        "rsym_connect_token / rsym_connect_stock":
-            results["rsym_connect_token"] / results["rsym_connect_stock"],
+        "rsym_connect_token / rpyc_classic_connect": results["rsym_connect_token"] / results["rpyc_classic_connect"],
+        "rsym_connect_tls_token / rpyc_ssl_connect": results["rsym_connect_tls_token"] / results["rpyc_ssl_connect"],
+        "rsym_connect_token / rsym_connect_stock": results["rsym_connect_token"] / results["rsym_connect_stock"],
     }
     return results, ratios

@@ -24,7 +24,6 @@ Ratios: fanout_empty / client_run_empty (goal: at most 1), fanout_sleep_1s
 / 1 s (goal at 32: at most 1.1), connect / client_and_run.
 """
 
-import statistics
 import sys
 from pathlib import Path
 
@@ -64,8 +63,9 @@ def client_and_run(address):
 def one_size(workers, repeats):
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         address = cluster.scheduler_address.split("://", 1)[1]
         kernel = KernelHarness()
         try:
@@ -79,12 +79,15 @@ def one_size(workers, repeats):
                 "connect": connect,
                 "client_and_run": baseline,
                 "fanout_empty": _value(kernel, f"rsym_cell('pass', {repeats})", timeout=300),
-                "client_run_empty": _value(kernel, f"median_of(lambda: client.run(lambda: None), {repeats})",
-                                           timeout=300),
-                "fanout_sleep_1s": _value(kernel, f"rsym_cell('import time; time.sleep(1)', {max(3, repeats // 3)})",
-                                          timeout=300),
+                "client_run_empty": _value(
+                    kernel, f"median_of(lambda: client.run(lambda: None), {repeats})", timeout=300
+                ),
+                "fanout_sleep_1s": _value(
+                    kernel, f"rsym_cell('import time; time.sleep(1)', {max(3, repeats // 3)})", timeout=300
+                ),
                 "client_run_sleep_1s": _value(
-                    kernel, f"median_of(lambda: client.run(time.sleep, 1), {max(3, repeats // 3)})", timeout=300),
+                    kernel, f"median_of(lambda: client.run(time.sleep, 1), {max(3, repeats // 3)})", timeout=300
+                ),
                 "kernel_threads_before": threads_before,
                 "kernel_threads_connected": _value(kernel, "threading.active_count()"),
             }

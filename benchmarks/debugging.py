@@ -71,5 +71,6 @@ def run(quick):
             kernel.shutdown()
     rtt = 2 * delay
     results["rtt"] = rtt
-    return results, {"step_round_trips ((delayed - undelayed) / RTT)":
-                     (results["step_delayed"] - results["step_undelayed"]) / rtt}
+    return results, {
+        "step_round_trips ((delayed - undelayed) / RTT)": (results["step_delayed"] - results["step_undelayed"]) / rtt
+    }

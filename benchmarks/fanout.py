@@ -27,16 +27,15 @@ not N); direct / N / single (local cost per host, against a whole
 single-host cell); notebook threads after / before the cells.
 """
 
-import statistics
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import ClassicServer  # noqa: E402
 from tests.harness import KernelHarness  # noqa: E402
 from tests.netproxy import DelayProxy  # noqa: E402
+from tests.servers import ClassicServer  # noqa: E402
 
 DELAY = 0.010  # one way
 PAUSE = 0.2  # seconds between timed cells
@@ -65,8 +64,7 @@ def run(quick):
         kernel = KernelHarness()
         kernel.ok(f"%load_ext jupyter_rsym\nPAUSE = {PAUSE}\n" + TIMER)
         for i, (server, proxy) in enumerate(zip(servers, proxies)):
-            kernel.ok(f"%rconnect {server.address} --as h{i}\n%rconnect {proxy.address} --as p{i}",
-                      timeout=60)
+            kernel.ok(f"%rconnect {server.address} --as h{i}\n%rconnect {proxy.address} --as p{i}", timeout=60)
         direct = ",".join(f"h{i}" for i in range(hosts))
         far = ",".join(f"p{i}" for i in range(hosts))
         threads_before = _value(kernel, "threading.active_count()")
@@ -100,12 +98,15 @@ def run(quick):
             server.stop()
     ratios = {
         "fanout_sleep_1s / 1 s": results["fanout_sleep_1s"] / 1.0,
-        "(fanout_empty_far - fanout_empty_direct) / rtt_added":
-            (results["fanout_empty_far"] - results["fanout_empty_direct"]) / results["rtt_added"],
-        "fanout_empty_direct / hosts / single_empty_direct":
-            results["fanout_empty_direct"] / hosts / results["single_empty_direct"],
-        "kernel_threads_after / kernel_threads_before":
-            results["kernel_threads_after"] / results["kernel_threads_before"],
+        "(fanout_empty_far - fanout_empty_direct) / rtt_added": (
+            results["fanout_empty_far"] - results["fanout_empty_direct"]
+        )
+        / results["rtt_added"],
+        "fanout_empty_direct / hosts / single_empty_direct": results["fanout_empty_direct"]
+        / hosts
+        / results["single_empty_direct"],
+        "kernel_threads_after / kernel_threads_before": results["kernel_threads_after"]
+        / results["kernel_threads_before"],
     }
     for name in ("hosts", "kernel_threads_before", "kernel_threads_after"):
         results[name] = int(results[name])

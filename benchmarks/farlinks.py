@@ -36,9 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import ClassicServer, RsymServer  # noqa: E402
 from tests.harness import KernelHarness  # noqa: E402
 from tests.netproxy import DelayProxy  # noqa: E402
+from tests.servers import ClassicServer, RsymServer  # noqa: E402
 
 MB = 1 << 20
 DELAY = 0.010  # one way: RTT 20 ms
@@ -133,14 +133,17 @@ def bulk(kernel, size, repeats):
     kernel.ok(f"%%remote\n{BULK_SETUP.format(size=size)}")
     results = {}
     for kind in ("blob", "arr"):
-        cell = kernel.ok(f"print(timed(lambda: r.pull('{kind}'), {repeats}), "
-                         f"timed(lambda: r.push({kind}_copy={kind}), {repeats}))")
+        cell = kernel.ok(
+            f"print(timed(lambda: r.pull('{kind}'), {repeats}), timed(lambda: r.push({kind}_copy={kind}), {repeats}))"
+        )
         pull, push = map(float, cell.stdout.split())
         results[f"rsym_pull_{kind}"], results[f"rsym_push_{kind}"] = pull, push
         # the cell path: %%remote -o / -i around an empty cell (one request more than r.pull/r.push)
-        cell = kernel.ok(f"print(timed(lambda: get_ipython().run_cell_magic('remote', '-o {kind}={kind}_out', 'pass'), "
-                         f"{repeats}), timed(lambda: get_ipython().run_cell_magic('remote', '-i {kind}_in={kind}', "
-                         f"'pass'), {repeats}))")
+        cell = kernel.ok(
+            f"print(timed(lambda: get_ipython().run_cell_magic('remote', '-o {kind}={kind}_out', 'pass'), "
+            f"{repeats}), timed(lambda: get_ipython().run_cell_magic('remote', '-i {kind}_in={kind}', "
+            f"'pass'), {repeats}))"
+        )
         pull, push = map(float, cell.stdout.split())
         results[f"cell_pull_{kind}"], results[f"cell_push_{kind}"] = pull, push
     kernel.ok("%%remote\nblob_copy = arr_copy = blob_in = arr_in = None")
@@ -156,11 +159,14 @@ def peak_memory(kind, direction, size):
         kernel = KernelHarness()
         try:
             kernel.ok(f"%load_ext jupyter_rsym\n%rconnect {server.address}")
-            setup = BULK_SETUP.format(size=size).replace(
-                "blob = os.urandom", "blob = None and os.urandom").replace("arr = np.random", "arr = None and np.random")
+            setup = (
+                BULK_SETUP.format(size=size)
+                .replace("blob = os.urandom", "blob = None and os.urandom")
+                .replace("arr = np.random", "arr = None and np.random")
+            )
             kernel.ok(setup)
             kernel.ok(f"%%remote\n{setup}")
-            sender = f"%%remote\n" if direction == "pull" else ""
+            sender = "%%remote\n" if direction == "pull" else ""
             make = {"blob": f"blob = os.urandom({size})", "arr": f"arr = np.random.default_rng(0).random({size} // 8)"}
             kernel.ok(sender + make[kind] + "\ngc.collect()")
             kernel.ok("gc.collect()")
@@ -174,8 +180,10 @@ def peak_memory(kind, direction, size):
         finally:
             kernel.shutdown()
     sending, receiving = (server.process.pid, kernel_pid) if direction == "pull" else pids
-    return {f"peak_{direction}_{kind}_sender": round((grown[sending] + size) / size, 2),
-            f"peak_{direction}_{kind}_receiver": round(grown[receiving] / size, 2)}
+    return {
+        f"peak_{direction}_{kind}_sender": round((grown[sending] + size) / size, 2),
+        f"peak_{direction}_{kind}_receiver": round(grown[receiving] / size, 2),
+    }
 
 
 ACTIONS = {  # name: (timed action, untimed clean-up)
@@ -193,12 +201,14 @@ def round_trips(kernel, server, repeats, fresh_servers):
     ours_proxy = DelayProxy(("127.0.0.1", ours.port))
     try:
         kernel.ok(f"%rconnect {proxy.address} --as far")
-        actions = {"rconnect": (lambda k: k.ok(f"%rconnect {proxy.address} --as far2"),
-                                lambda k: k.ok("%rdisconnect far2")),
-                   "rconnect_rsym_serve_token": (
-                       lambda k: k.ok(f"%rconnect {ours_proxy.address} --token {ours.token} --as tok"),
-                       lambda k: k.ok("%rdisconnect tok")),
-                   **ACTIONS}
+        actions = {
+            "rconnect": (lambda k: k.ok(f"%rconnect {proxy.address} --as far2"), lambda k: k.ok("%rdisconnect far2")),
+            "rconnect_rsym_serve_token": (
+                lambda k: k.ok(f"%rconnect {ours_proxy.address} --token {ours.token} --as tok"),
+                lambda k: k.ok("%rdisconnect tok"),
+            ),
+            **ACTIONS,
+        }
         found = {}
         for name, (action, cleanup) in actions.items():
             times = {0.0: [], DELAY: []}
@@ -241,8 +251,10 @@ def _first_connect(kernel, count):
 def compression(kernel, server, size, repeats):
     """Seconds to pull random / compressible data, compression on and off,
     on loopback and through the 20 ms link."""
-    make = (f"%%remote --on z\nimport os, numpy as np\nrandom_data = os.urandom({size})\n"
-            f"compressible = np.tile(np.arange(1000.0), {size} // 8000)")
+    make = (
+        f"%%remote --on z\nimport os, numpy as np\nrandom_data = os.urandom({size})\n"
+        f"compressible = np.tile(np.arange(1000.0), {size} // 8000)"
+    )
     proxy = DelayProxy(("127.0.0.1", server.port), delay=DELAY)
     found = {}
     try:
@@ -276,11 +288,15 @@ def ipyparallel(kernel, size, repeats):
     """ipyparallel's %%px and pull/push on one local engine, beside ours."""
     kernel.ok(IPP_SETUP.format(size=size), timeout=180)
     try:
-        found = {"px_empty_cell": median_time(lambda: kernel.ok("%%px\npass"), repeats),
-                 "remote_empty_cell": median_time(lambda: kernel.ok("%%remote\npass"), repeats)}
+        found = {
+            "px_empty_cell": median_time(lambda: kernel.ok("%%px\npass"), repeats),
+            "remote_empty_cell": median_time(lambda: kernel.ok("%%remote\npass"), repeats),
+        }
         for kind in ("blob", "arr"):
-            cell = kernel.ok(f"print(timed(lambda: engine.pull('{kind}', block=True), {repeats}), "
-                             f"timed(lambda: engine.push({{'{kind}_copy': {kind}}}, block=True), {repeats}))")
+            cell = kernel.ok(
+                f"print(timed(lambda: engine.pull('{kind}', block=True), {repeats}), "
+                f"timed(lambda: engine.push({{'{kind}_copy': {kind}}}, block=True), {repeats}))"
+            )
             found[f"ipp_pull_{kind}"], found[f"ipp_push_{kind}"] = map(float, cell.stdout.split())
     finally:
         kernel.ok("cluster.stop_cluster_sync()", timeout=60)
@@ -314,11 +330,13 @@ def run(quick):
     ratios = {}
     for kind, label in (("blob", "random bytes"), ("arr", "float64 array")):
         for direction in ("pull", "push"):
-            ratios[f"{direction} {size // MB} MB {label}: share of raw socket throughput"] = \
+            ratios[f"{direction} {size // MB} MB {label}: share of raw socket throughput"] = (
                 results[f"raw_{direction}"] / results[f"rsym_{direction}_{kind}"]
+            )
             option = "-o" if direction == "pull" else "-i"
-            ratios[f"%%remote {option} {size // MB} MB {label}: share of raw socket throughput"] = \
+            ratios[f"%%remote {option} {size // MB} MB {label}: share of raw socket throughput"] = (
                 results[f"raw_{direction}"] / results[f"cell_{direction}_{kind}"]
+            )
     for key in [k for k in results if k.startswith("peak_")]:
         ratios[f"{key}: peak memory / payload"] = results.pop(key)
     for name, value in rts.items():
@@ -329,6 +347,7 @@ def run(quick):
         ratios["empty cell: %%remote / %%px"] = results["remote_empty_cell"] / results["px_empty_cell"]
         for kind in ("blob", "arr"):
             for direction in ("pull", "push"):
-                ratios[f"{direction} {kind}: ipyparallel time / jupyter_rsym time"] = \
+                ratios[f"{direction} {kind}: ipyparallel time / jupyter_rsym time"] = (
                     results[f"ipp_{direction}_{kind}"] / results[f"rsym_{direction}_{kind}"]
+                )
     return results, ratios

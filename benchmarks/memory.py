@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import ClassicServer  # noqa: E402
 from tests.harness import Cell, KernelHarness  # noqa: E402
+from tests.servers import ClassicServer  # noqa: E402
 
 LOCAL = "print(6 * 7)"
 REMOTE = "%%remote\nprint(6 * 7)"
@@ -40,8 +40,10 @@ def rss(pid):
 
 def run_cells(kernel, code, count):
     for start in range(0, count, BATCH):
-        cells = [Cell(kernel, kernel.kc.execute(code, allow_stdin=False, store_history=False), code)
-                 for _ in range(min(BATCH, count - start))]
+        cells = [
+            Cell(kernel, kernel.kc.execute(code, allow_stdin=False, store_history=False), code)
+            for _ in range(min(BATCH, count - start))
+        ]
         cells[-1].wait(120)
         failed = [c for c in cells if c.error]
         assert not failed, failed[0].error_text

@@ -21,8 +21,8 @@ Medians over repeats.
 
 from pathlib import Path
 
-from tests.servers import RsymServer
 from tests.harness import KernelHarness
+from tests.servers import RsymServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,8 +72,9 @@ def run(quick):
     with RsymServer() as server:
         kernel = KernelHarness()
         try:
-            kernel.ok("%load_ext jupyter_rsym\n" + KERNEL_SETUP.format(
-                root=str(ROOT), port=server.port, token=server.token))
+            kernel.ok(
+                "%load_ext jupyter_rsym\n" + KERNEL_SETUP.format(root=str(ROOT), port=server.port, token=server.token)
+            )
             kernel.ok(f"%rconnect {{proxy.address}} --token {server.token}")
             for label, one_way in (("undelayed", 0.0), ("delayed", delay)):
                 kernel.ok(f"proxy.delay = {one_way}")

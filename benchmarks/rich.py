@@ -17,12 +17,10 @@ every output received (medians over repeats), per display:
 import statistics
 import time
 
-from tests.servers import ClassicServer
 from tests.harness import KernelHarness
+from tests.servers import ClassicServer
 
-LOOP = ("for i in range({n}):\n"
-        "    print('row', i)\n"
-        "    {show}(HTML(f'<b>{{i}}</b>'))\n")
+LOOP = "for i in range({n}):\n    print('row', i)\n    {show}(HTML(f'<b>{{i}}</b>'))\n"
 
 
 def run(quick):

@@ -59,8 +59,8 @@ from rpyc.utils.classic import redirected_stdio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import ClassicServer  # noqa: E402
 from tests.harness import KernelHarness  # noqa: E402
+from tests.servers import ClassicServer  # noqa: E402
 
 
 def median_time(func, repeats):
@@ -182,7 +182,17 @@ def _stamp_latency(cell, skip=0):
     return message["received"] + offset - fired
 
 
-SUITES = ["connect", "fanout", "rich", "ssh", "memory", "farlinks", "resume", "debugging", "daskfanout"]  # module names in benchmarks/, each with run(quick) -> (results, ratios)
+SUITES = [
+    "connect",
+    "fanout",
+    "rich",
+    "ssh",
+    "memory",
+    "farlinks",
+    "resume",
+    "debugging",
+    "daskfanout",
+]  # module names in benchmarks/, each with run(quick) -> (results, ratios)
 
 
 def main(argv=None):
@@ -233,13 +243,24 @@ def meta(args):
         done = subprocess.run(["git", *command], cwd=ROOT, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else None
 
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return {
         "run": name,
         "date": now.isoformat(timespec="seconds"),
-        "command": " ".join(["python benchmarks/run.py", *(["--quick"] if args.quick else []),
-                             *(["--only", args.only] if args.only else [])]),
+        "command": " ".join(
+            [
+                "python benchmarks/run.py",
+                *(["--quick"] if args.quick else []),
+                *(["--only", args.only] if args.only else []),
+            ]
+        ),
         "quick": args.quick,
         "only": args.only,
         "machine": {
@@ -251,8 +272,19 @@ def meta(args):
         },
         "versions": {
             "python": platform.python_version(),
-            **{name: version(name) for name in ("jupyter_rsym", "rpyc", "ipykernel", "ipython", "jupyter_client",
-                                                "pyzmq", "numpy", "ipyparallel")},
+            **{
+                name: version(name)
+                for name in (
+                    "jupyter_rsym",
+                    "rpyc",
+                    "ipykernel",
+                    "ipython",
+                    "jupyter_client",
+                    "pyzmq",
+                    "numpy",
+                    "ipyparallel",
+                )
+            },
         },
         "git": {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "jupyter_rsym"))},
     }
@@ -283,11 +315,14 @@ def core(quick):
         results.update(raw_rpyc(server, count, min(lines, 20000)))
         results.update(in_kernel(server, count, lines, repeats))
     ratios = {
-        "rsym_map_per_callback / rpyc_map_per_callback": results["rsym_map_per_callback"] / results["rpyc_map_per_callback"],
+        "rsym_map_per_callback / rpyc_map_per_callback": results["rsym_map_per_callback"]
+        / results["rpyc_map_per_callback"],
         "rpyc_call / tcp_rtt": results["rpyc_call"] / results["tcp_rtt"],
         "rsym_map_per_callback / tcp_rtt": results["rsym_map_per_callback"] / results["tcp_rtt"],
-        "rsym_async_callback_latency / rsym_sync_callback_latency": results["rsym_async_callback_latency"] / results["rsym_sync_callback_latency"],
-        "rpyc_redirected_per_line / rsym_output_per_line": results["rpyc_redirected_per_line"] / results["rsym_output_per_line"],
+        "rsym_async_callback_latency / rsym_sync_callback_latency": results["rsym_async_callback_latency"]
+        / results["rsym_sync_callback_latency"],
+        "rpyc_redirected_per_line / rsym_output_per_line": results["rpyc_redirected_per_line"]
+        / results["rsym_output_per_line"],
     }
     return results, ratios
 

@@ -25,10 +25,10 @@ import rpyc
 from plumbum import SshMachine
 from rpyc.utils.zerodeploy import DeployedServer
 
-from jupyter_rsym.link.address import parse_address
 from jupyter_rsym.kernel.config import RSym
-from tests.servers import ClassicServer
+from jupyter_rsym.link.address import parse_address
 from jupyter_rsym.link.schemes import transport_for
+from tests.servers import ClassicServer
 from tests.sshd import SshServer
 
 from .connect import in_kernel
@@ -45,8 +45,9 @@ def per_call(conn, count):
 
 def calls(sshd, server, count):
     direct = rpyc.classic.connect(server.host, server.port)
-    transport = transport_for(parse_address(f"ssh://{sshd.host_alias}/{server.port}", 18812),
-                              RSym(ssh_options=sshd.ssh_options))
+    transport = transport_for(
+        parse_address(f"ssh://{sshd.host_alias}/{server.port}", 18812), RSym(ssh_options=sshd.ssh_options)
+    )
     tunnelled = rpyc.classic.connect_stream(transport.open_stream())
     try:
         return {"rpyc_call_tcp": per_call(direct, count), "rpyc_call_ssh": per_call(tunnelled, count)}
@@ -70,10 +71,17 @@ def run(quick):
         results.update(calls(sshd, server, count))
         results["zerodeploy_connect"] = median_time(lambda: zerodeploy(sshd), repeats)
         tunnel = f"ssh://{sshd.host_alias}/{server.port}"
-        results.update(in_kernel({
-            "rsym_connect_ssh": tunnel,
-            "rsym_deploy_ssh": f"ssh://{sshd.host_alias} --deploy --python {SYSTEM_PYTHON}",
-        }, repeats, warm_up=tunnel, setup=f"%config RSym.ssh_options = {[str(o) for o in sshd.ssh_options]!r}\n"))
+        results.update(
+            in_kernel(
+                {
+                    "rsym_connect_ssh": tunnel,
+                    "rsym_deploy_ssh": f"ssh://{sshd.host_alias} --deploy --python {SYSTEM_PYTHON}",
+                },
+                repeats,
+                warm_up=tunnel,
+                setup=f"%config RSym.ssh_options = {[str(o) for o in sshd.ssh_options]!r}\n",
+            )
+        )
     ratios = {
         "rpyc_call_ssh / rpyc_call_tcp": results["rpyc_call_ssh"] / results["rpyc_call_tcp"],
         "rsym_connect_ssh / ssh_login": results["rsym_connect_ssh"] / results["ssh_login"],

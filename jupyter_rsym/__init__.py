@@ -24,7 +24,8 @@ To load it in every kernel, add to ``ipython_kernel_config.py``::
     c.RSym.connections = {"r": "127.0.0.1:18812"}
 """
 
-from .remote import __version__
+from .remote import __version__  # noqa: F401  (one version, kept by the remote package)
+
 __all__ = ["RemoteError", "RemoteSession", "load_ipython_extension", "unload_ipython_extension"]
 
 _EXTENSIONS = {}  # id(shell) -> Extension

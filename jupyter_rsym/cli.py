@@ -15,8 +15,9 @@ def main(argv=None):
     demo.add_argument("notebook", nargs="?", default=str(DEFAULT_NOTEBOOK))
     demo.add_argument("--output", default=None, help="where to write the executed notebook")
     commands.add_parser(
-        "serve", add_help=False, help="run a classic rpyc server with a token (and TLS): "
-        "jupyter-rsym serve --help",
+        "serve",
+        add_help=False,
+        help="run a classic rpyc server with a token (and TLS): jupyter-rsym serve --help",
     )
     args, rest = parser.parse_known_args(argv)
     if args.command == "serve":

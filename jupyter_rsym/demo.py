@@ -36,8 +36,9 @@ def execute_notebook(path, address, timeout=120, token=None, env=None):
     notebook = nbformat.read(path, as_version=4)
     variables = {"RSYM_ADDRESS": address, **({"JUPYTER_RSYM_TOKEN": token} if token else {}), **(env or {})}
     with environment(variables):  # the kernel inherits it
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+        NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(Path(path).parent)}}
+        ).execute()
     return notebook
 
 
@@ -80,27 +81,35 @@ def needs(path, stack):
         try:
             import trustme
         except ImportError:
-            raise Unavailable(f"{name} needs TLS files: install trustme (pip install -e '.[test]') "
-                              "and the demo makes them") from None
+            raise Unavailable(
+                f"{name} needs TLS files: install trustme (pip install -e '.[test]') and the demo makes them"
+            ) from None
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         ca = trustme.CA()
         issued = ca.issue_cert("127.0.0.1", "localhost")
         ca.cert_pem.write_to_path(folder / "ca.pem")
         issued.cert_chain_pems[0].write_to_path(folder / "server.pem")
         issued.private_key_pem.write_to_path(folder / "server.key")
-        return (["--tls-cert", str(folder / "server.pem"), "--tls-key", str(folder / "server.key")],
-                lambda server: {"RSYM_SERVER_TOKEN": server.token, "RSYM_CA": str(folder / "ca.pem")})
+        return (
+            ["--tls-cert", str(folder / "server.pem"), "--tls-key", str(folder / "server.key")],
+            lambda server: {"RSYM_SERVER_TOKEN": server.token, "RSYM_CA": str(folder / "ca.pem")},
+        )
     if name.startswith("04-") and not os.environ.get("RSYM_SSH_HOST"):
-        raise Unavailable(f"{name} needs an SSH host that lets you in with a key: set RSYM_SSH_HOST "
-                          "(and RSYM_SSH_CONFIG, RSYM_SSH_PYTHON if needed); the demo has no sshd")
+        raise Unavailable(
+            f"{name} needs an SSH host that lets you in with a key: set RSYM_SSH_HOST "
+            "(and RSYM_SSH_CONFIG, RSYM_SSH_PYTHON if needed); the demo has no sshd"
+        )
     if name.startswith("05-"):
-        raise Unavailable(f"{name} asks for input() in its last cell, which the demo cannot answer "
-                          "(no frontend): open it in JupyterLab with jupyter-rsym serve running")
+        raise Unavailable(
+            f"{name} asks for input() in its last cell, which the demo cannot answer "
+            "(no frontend): open it in JupyterLab with jupyter-rsym serve running"
+        )
     if name.startswith("06-"):  # a second server, with the same token
 
         def second(server):
             other = stack.enter_context(RsymServer(extra_args=["--token", server.token]))
             return {"RSYM_ADDRESS_2": other.address}
+
         return [], second
     return [], lambda server: {}
 
@@ -119,13 +128,17 @@ def run_demo(notebook_path=DEFAULT_NOTEBOOK, output_path=None):
             print(f"jupyter-rsym demo: {exc}")
             return 1
         server = stack.enter_context(RsymServer(extra_args=arguments))
-        print(f"jupyter-rsym serve on {server.address} (pid {server.process.pid}); "
-              f"the kernel gets its token as JUPYTER_RSYM_TOKEN")
+        print(
+            f"jupyter-rsym serve on {server.address} (pid {server.process.pid}); "
+            f"the kernel gets its token as JUPYTER_RSYM_TOKEN"
+        )
         try:
             notebook = execute_notebook(notebook_path, server.address, token=server.token, env=env(server))
         except CellExecutionError as exc:
-            print(f"jupyter-rsym demo: a cell of {notebook_path.name} failed: "
-                  f"{exc.ename}: {str(exc.evalue).splitlines()[0] if exc.evalue else ''}")
+            print(
+                f"jupyter-rsym demo: a cell of {notebook_path.name} failed: "
+                f"{exc.ename}: {str(exc.evalue).splitlines()[0] if exc.evalue else ''}"
+            )
             return 1
     nbformat.write(notebook, output_path)
     code_cells = [c for c in notebook.cells if c.cell_type == "code"]

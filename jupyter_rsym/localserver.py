@@ -34,8 +34,13 @@ class ServerProcess:
 
     def start(self, timeout=20):
         self.process = subprocess.Popen(
-            self._args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env=self._env, cwd=self._cwd, start_new_session=True,
+            self._args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self._env,
+            cwd=self._cwd,
+            start_new_session=True,
         )
         started = threading.Event()
         threading.Thread(target=self._read_log, args=(started,), daemon=True).start()
@@ -94,10 +99,13 @@ class RsymServer(ServerProcess):
     options), ``cwd`` its working directory.
     """
 
-    def __init__(self, host="127.0.0.1", port=0, extra_args=(), env=None, cwd=None,
-                 python=(sys.executable,)):
-        super().__init__([*python, "-m", "jupyter_rsym.server", "--host", host, "--port", str(port),
-                          *extra_args], host, env=env, cwd=cwd)
+    def __init__(self, host="127.0.0.1", port=0, extra_args=(), env=None, cwd=None, python=(sys.executable,)):
+        super().__init__(
+            [*python, "-m", "jupyter_rsym.server", "--host", host, "--port", str(port), *extra_args],
+            host,
+            env=env,
+            cwd=cwd,
+        )
         self.token = None
         self.paste_line = None
 

@@ -71,7 +71,6 @@ def start_proxy():
 # --- jupyter-rsym serve ------------------------------------------------------
 
 
-
 @pytest.fixture
 def start_rsym_server():
     """Start ``jupyter-rsym serve`` child processes on free loopback ports
@@ -90,6 +89,7 @@ def rsym_server():
 @pytest.fixture(scope="module")
 def tls_rsym_server(tls_files):
     """One ``jupyter-rsym serve`` with a random token over TLS (``tls_files``), shared by a module."""
-    with RsymServer(extra_args=["--tls-cert", str(tls_files.server_cert),
-                                "--tls-key", str(tls_files.server_key)]) as server:
+    with RsymServer(
+        extra_args=["--tls-cert", str(tls_files.server_cert), "--tls-key", str(tls_files.server_key)]
+    ) as server:
         yield server

@@ -62,23 +62,43 @@ class Cluster:
                 cert.private_key_and_cert_chain_pem.write_to_path(paths[role])
             self.tls = paths
         file = Path(self.directory) / "scheduler.json"
-        self.processes.append(self._spawn(
-            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-             "--scheduler-file", str(file), *self._tls_args()], "scheduler"))
+        self.processes.append(
+            self._spawn(
+                [
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--no-dashboard",
+                    "--scheduler-file",
+                    str(file),
+                    *self._tls_args(),
+                ],
+                "scheduler",
+            )
+        )
         _wait(lambda: file.exists() and file.read_text().strip().endswith("}"), STARTUP, "the scheduler start")
         self.address = json.loads(file.read_text())["address"]
 
     def _tls_args(self):
         if not self.tls:
             return []
-        return ["--tls-ca-file", str(self.tls["ca"]), "--tls-cert", str(self.tls["node"]),
-                "--tls-key", str(self.tls["node"])]
+        return [
+            "--tls-ca-file",
+            str(self.tls["ca"]),
+            "--tls-cert",
+            str(self.tls["node"]),
+            "--tls-key",
+            str(self.tls["node"]),
+        ]
 
     def _spawn(self, args, log, python=(sys.executable,), env=None):
         out = open(Path(self.directory) / f"{log}.log", "wb")
         module = "distributed.cli.dask_" + args[0]
-        return subprocess.Popen([*python, "-m", module, *args[1:]], stdout=out, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+        return subprocess.Popen(
+            [*python, "-m", module, *args[1:]], stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
 
     def start_worker(self, name, bare=False, nanny=False, where=("--host", "127.0.0.1")):
         """Start a worker named ``name`` (it registers by itself; see ``wait_workers``);
@@ -87,8 +107,18 @@ class Cluster:
         if bare:
             env = self.bare_env = dict(os.environ, PYTHONPATH=bare_path(tempfile.mkdtemp(dir=self.directory)))
             python = (sys.executable, "-S")
-        args = ["worker", self.address, "--name", name, "--nthreads", "1", *where,
-                "--no-dashboard", "--nanny" if nanny else "--no-nanny", *self._tls_args()]
+        args = [
+            "worker",
+            self.address,
+            "--name",
+            name,
+            "--nthreads",
+            "1",
+            *where,
+            "--no-dashboard",
+            "--nanny" if nanny else "--no-nanny",
+            *self._tls_args(),
+        ]
         process = self._spawn(args, f"worker-{name}", python, env)
         self.workers[name] = process
         self.processes.append(process)
@@ -100,8 +130,12 @@ class Cluster:
             return None
         from distributed import Security
 
-        return Security(tls_ca_file=str(self.tls["ca"]), tls_client_cert=str(self.tls["client"]),
-                        tls_client_key=str(self.tls["client"]), require_encryption=True)
+        return Security(
+            tls_ca_file=str(self.tls["ca"]),
+            tls_client_cert=str(self.tls["client"]),
+            tls_client_key=str(self.tls["client"]),
+            require_encryption=True,
+        )
 
     def client(self):
         from distributed import Client
@@ -130,6 +164,8 @@ class Cluster:
 
 def wait_workers(client, names, timeout=STARTUP):
     """Wait until the scheduler knows exactly the workers ``names``."""
+
     def there():
         return sorted(str(w["name"]) for w in client.scheduler_info()["workers"].values()) == sorted(names)
+
     _wait(there, timeout, f"workers {sorted(names)}")

@@ -103,8 +103,9 @@ class Cell:
     def rendered(self):
         """``outputs`` with carriage returns applied as JupyterLab does: each
         line keeps what follows its last ``\\r``."""
-        return [(kind, render_text(data)) if kind in ("stdout", "stderr") else (kind, data)
-                for kind, data in self.outputs]
+        return [
+            (kind, render_text(data)) if kind in ("stdout", "stderr") else (kind, data) for kind, data in self.outputs
+        ]
 
     @property
     def reply(self):
@@ -112,9 +113,7 @@ class Cell:
 
     @property
     def done(self):
-        return any(
-            m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in self.messages
-        )
+        return any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in self.messages)
 
     def wait(self, timeout=DEFAULT_TIMEOUT):
         """Wait until the kernel went idle after this cell."""
@@ -123,11 +122,18 @@ class Cell:
 
     def wait_for(self, predicate, timeout=DEFAULT_TIMEOUT, what="condition"):
         if not self.harness.wait_for(lambda: predicate(self), timeout):
-            raise CellTimeout(f"timed out after {timeout} s waiting for {what} in cell {self.code!r}; got {self.summary()}")
+            raise CellTimeout(
+                f"timed out after {timeout} s waiting for {what} in cell {self.code!r}; got {self.summary()}"
+            )
         return self
 
     def summary(self):
-        return {"stdout": self.stdout, "stderr": self.stderr, "error": self.error and self.error["ename"], "result": self.result}
+        return {
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "error": self.error and self.error["ename"],
+            "result": self.result,
+        }
 
     def assert_ok(self):
         assert self.error is None, f"cell {self.code!r} failed:\n{self.error_text}"

@@ -13,6 +13,7 @@ CLASSIC_SERVER = [sys.executable, "-c", "import sys; from rpyc.cli.rpyc_classic 
 class LogWaits:
     def wait_for_log(self, text, timeout=10):
         """Wait (bounded) until a log line contains ``text``; return that line."""
+
         def found():
             return next((line for line in list(self.log) if text in line), None)
 

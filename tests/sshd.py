@@ -243,8 +243,10 @@ Host {self.host_alias}
             return None
 
         try:
-            return wait_until(ready, max(0.0, deadline - time.monotonic()), "sshd to accept logins",
-                              interval=0.05) == "ready"
+            return (
+                wait_until(ready, max(0.0, deadline - time.monotonic()), "sshd to accept logins", interval=0.05)
+                == "ready"
+            )
         except AssertionError:
             return False
 

@@ -46,5 +46,4 @@ def test_many_hosts_are_listed_up_to_six():
     c = Collapser(2.0, Clock())
     for i in range(64):
         c.keep(f"w{i}", "stdout", ["step 1"])
-    assert c.due(everything=True) == [
-        ("stdout", "step 1 [repeated on 63 more hosts: w1, w2, w3, w4, w5, w6, ...]")]
+    assert c.due(everything=True) == [("stdout", "step 1 [repeated on 63 more hosts: w1, w2, w3, w4, w5, w6, ...]")]

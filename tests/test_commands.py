@@ -13,7 +13,10 @@ def test_demo_command(tmp_path):
     out = tmp_path / "executed.ipynb"
     done = subprocess.run(
         [sys.executable, "-m", "jupyter_rsym", "demo", "--output", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr
     assert "hi, this is g, executing locally 9\n[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]" in done.stdout
@@ -27,7 +30,10 @@ def test_benchmark_quick_run(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "benchmarks/run.py", "--quick", "--output", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
@@ -56,7 +62,8 @@ def test_benchmark_quick_run(tmp_path):
 def test_ci_runs_readmes_test_command():
     """.ci/run ends with the pytest command README gives for running the tests."""
     readme = (ROOT / "README.md").read_text()
-    command = next(line for line in readme.splitlines() if "pip install -q -e '.[test]' &&" in line
-                   and "-m pytest" in line)
+    command = next(
+        line for line in readme.splitlines() if "pip install -q -e '.[test]' &&" in line and "-m pytest" in line
+    )
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     assert ci[-1] == command.split(" && ")[-1], (ci[-1], command)

@@ -12,8 +12,9 @@ from .test_transfer import COUNTER
 @pytest.fixture(scope="module")
 def remote(connected):
     connected.ok(COUNTER + "rlist = r.builtins.list([1, 2])\nf, g = r.builtins.len, r.builtins.abs")
-    connected.ok("%%remote\ndata = {'alpha': 1, 'beta': [2], 3: 'three'}\n"
-                 "def twice(x):\n    'Double x.'\n    return 2 * x")
+    connected.ok(
+        "%%remote\ndata = {'alpha': 1, 'beta': [2], 3: 'three'}\ndef twice(x):\n    'Double x.'\n    return 2 * x"
+    )
     return connected
 
 
@@ -162,5 +163,6 @@ def test_remote_objects_and_containers_of_them_display_in_one_request(remote):
     remote.ok("_sent.clear()")
     cell = remote.ok("{'a': f, 'b': [g, rlist], 'n': 1}")
     assert cell.result["text/plain"] == (
-        "{'a': <built-in function len>, 'b': [<built-in function abs>, [1, 2]], 'n': 1}")
+        "{'a': <built-in function len>, 'b': [<built-in function abs>, [1, 2]], 'n': 1}"
+    )
     assert int(remote.ok("print(len(_sent))").stdout) == 1

@@ -2,11 +2,11 @@
 
 import re
 
-TUTORIAL_G = '''
+TUTORIAL_G = """
 def g(x):
     print("hi, this is g, executing locally", x)
     return x**3
-'''
+"""
 CUBES = "[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]"
 G_LINES = "".join(f"hi, this is g, executing locally {i}\n" for i in range(10))
 
@@ -66,9 +66,7 @@ def test_rich_last_value_renders_remotely(connected):
     )
     assert cell.result["text/html"] == "<b>card</b>"
     assert cell.result["text/plain"] == "Card()"
-    cell = connected.ok(
-        "%%remote\nclass Dot:\n    def _repr_png_(self):\n        return b'\\x89PNG-bytes'\nDot()"
-    )
+    cell = connected.ok("%%remote\nclass Dot:\n    def _repr_png_(self):\n        return b'\\x89PNG-bytes'\nDot()")
     assert cell.result["image/png"] == "iVBORy1ieXRlcw=="  # base64 of the remote bytes
 
 
@@ -138,7 +136,9 @@ def test_remote_and_callback_output_keep_their_order(connected):
 
 
 def test_notebook_objects_the_remote_cannot_copy_go_by_reference(connected):
-    connected.ok("class Counter:\n    def __init__(self):\n        self.n = 0\n    def bump(self):\n        self.n += 1\n        return self.n\ncounter = Counter()")
+    connected.ok(
+        "class Counter:\n    def __init__(self):\n        self.n = 0\n    def bump(self):\n        self.n += 1\n        return self.n\ncounter = Counter()"
+    )
     cell = connected.ok("%%remote -i counter\ncounter.bump()\ncounter.bump()")
     assert cell.result["text/plain"] == "2"
     # it was a reference: the notebook's object changed

@@ -115,8 +115,9 @@ def test_identical_lines_collapse_across_hosts_unless_no_collapse(nb):
 def test_long_cell_shows_one_progress_line_updated_in_place(nb):
     nb.ok("%config RSym.fanout_progress_after = 0.2\n%config RSym.many_hosts = 2")
     try:
-        cell = nb.run("%%remote --on dask\nimport time\n"
-                      "time.sleep(1.0)\nif dask_worker.name == 'w1':\n    raise ValueError('no')")
+        cell = nb.run(
+            "%%remote --on dask\nimport time\ntime.sleep(1.0)\nif dask_worker.name == 'w1':\n    raise ValueError('no')"
+        )
         assert cell.error["ename"] == "FanoutError"
         shown = [m for m in cell.messages if m["msg_type"] in ("display_data", "update_display_data")]
         assert shown[0]["msg_type"] == "display_data"
@@ -132,8 +133,12 @@ def test_a_worker_without_rpyc_joins_and_gets_its_session(nb, cluster):
     cluster.start_worker("bare", bare=True)
     # that Python has Dask and nothing of ours
     for module in ("rpyc", "cryptography"):
-        check = subprocess.run([sys.executable, "-S", "-c", f"import distributed; import {module}"],
-                               env=cluster.bare_env, capture_output=True, text=True)
+        check = subprocess.run(
+            [sys.executable, "-S", "-c", f"import distributed; import {module}"],
+            env=cluster.bare_env,
+            capture_output=True,
+            text=True,
+        )
         assert f"No module named '{module}'" in check.stderr
     wait_workers(cluster.watch, ["w0", "w1", "bare"])
     wait_members(nb, ["bare", "w0", "w1"])  # no user action
@@ -178,10 +183,12 @@ def test_a_tls_cluster_lends_its_certificates():
         wait_workers(client, ["t0"])
         nb = KernelHarness()
         try:
-            nb.ok("%load_ext jupyter_rsym\nfrom distributed import Client, Security\n"
-                  f"client = Client({tls.address!r}, security=Security(tls_ca_file={str(tls.tls['ca'])!r}, "
-                  f"tls_client_cert={str(tls.tls['client'])!r}, tls_client_key={str(tls.tls['client'])!r}, "
-                  "require_encryption=True))")
+            nb.ok(
+                "%load_ext jupyter_rsym\nfrom distributed import Client, Security\n"
+                f"client = Client({tls.address!r}, security=Security(tls_ca_file={str(tls.tls['ca'])!r}, "
+                f"tls_client_cert={str(tls.tls['client'])!r}, tls_client_key={str(tls.tls['client'])!r}, "
+                "require_encryption=True))"
+            )
             cell = nb.run("%rconnect --dask client --as cl")
             assert "1 worker (cluster TLS)" in cell.stdout, cell.stdout + cell.error_text
             assert nb.ok("%%remote --on cl\n6 * 7").result["text/plain"] == "42"
@@ -212,8 +219,10 @@ def test_unreachable_workers_are_named_in_one_line_and_the_rest_connect():
     proxy = DelayProxy(("127.0.0.2", port))
     with Cluster() as started:
         started.start_worker("w0")
-        started.start_worker("natted", where=("--listen-address", f"tcp://127.0.0.2:{port}",
-                                              "--contact-address", f"tcp://127.0.0.1:{proxy.port}"))
+        started.start_worker(
+            "natted",
+            where=("--listen-address", f"tcp://127.0.0.2:{port}", "--contact-address", f"tcp://127.0.0.1:{proxy.port}"),
+        )
         client = started.client()
         nb = KernelHarness()
         try:
@@ -238,8 +247,12 @@ def test_kernel_shutdown_unregisters_the_plugin_too(cluster):
     finally:
         other.shutdown()  # atexit: every group closed, every plugin unregistered
     assert all(threads == [] for threads in cluster.watch.run(lambda: eval(THREADS)).values())
-    assert all(not plugins for plugins in cluster.watch.run(
-        lambda dask_worker: [n for n in dask_worker.plugins if n.startswith("jupyter-rsym")]).values())
+    assert all(
+        not plugins
+        for plugins in cluster.watch.run(
+            lambda dask_worker: [n for n in dask_worker.plugins if n.startswith("jupyter-rsym")]
+        ).values()
+    )
 
 
 def test_client_restart_recreates_the_sessions():
@@ -257,8 +270,12 @@ def test_client_restart_recreates_the_sessions():
             before = eval(nb.ok("old = dask.sessions\npid").result["text/plain"]).values()
             client.restart()
             # replaced by name as the new processes announce themselves
-            nb.wait_for(lambda: nb.ok("len(dask) == 2 and not any(s in old for s in dask.sessions)").result[
-                "text/plain"] == "True", timeout=60)
+            nb.wait_for(
+                lambda: (
+                    nb.ok("len(dask) == 2 and not any(s in old for s in dask.sessions)").result["text/plain"] == "True"
+                ),
+                timeout=60,
+            )
             cell = nb.ok("%%remote --on dask -o pid\nimport os\npid = os.getpid()")
             after = eval(nb.ok("pid").result["text/plain"])
             assert set(after) == {"n0", "n1"} and not set(after.values()) & set(before)

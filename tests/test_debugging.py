@@ -107,8 +107,12 @@ def test_breakpoint_in_a_background_job_parks_and_attaches(dbg):
     job.wait_for(lambda c: "%rdebug" in c.stdout, what="the parked line")
     line = [text for text in job.stdout.splitlines() if "%rdebug" in text][0]
     number = int(line.split("%rdebug ")[1].split()[0])
-    assert line == f"breakpoint in job {line.split('job ')[1].split()[0]} on r (<remote-cell-" + \
-        line.split("<remote-cell-")[1].split(")")[0] + f"); %rdebug {number} attaches"
+    assert (
+        line
+        == f"breakpoint in job {line.split('job ')[1].split()[0]} on r (<remote-cell-"
+        + line.split("<remote-cell-")[1].split(")")[0]
+        + f"); %rdebug {number} attaches"
+    )
     listing = dbg.ok("%rdebug").stdout
     assert f"{number}  r" in listing and "job" in listing
     # the parked thread holds nothing: the session keeps working
@@ -178,9 +182,12 @@ def test_fanout_hosts_take_the_prompt_one_at_a_time(dbg):
     dbg.ok(f"%rconnect {server.address}{token} --as f2")
     try:
         # both hosts (one server process) reach the breakpoint together
-        cell = dbg.submit("%%remote --on f1,f2\nimport sys, threading\n"
-                          "sys.__dict__.setdefault('fan_barrier', threading.Barrier(2)).wait()\n"
-                          "fan_here = 1\nbreakpoint()\nfan_here = 2", allow_stdin=True)
+        cell = dbg.submit(
+            "%%remote --on f1,f2\nimport sys, threading\n"
+            "sys.__dict__.setdefault('fan_barrier', threading.Barrier(2)).wait()\n"
+            "fan_here = 1\nbreakpoint()\nfan_here = 2",
+            allow_stdin=True,
+        )
         first = dbg.input_request()
         cell.wait_for(lambda c: "%rdebug" in c.stdout, what="the other host parked")
         dbg.kc.input("c")
@@ -222,13 +229,15 @@ def test_breakpoint_in_a_remote_function_a_cell_calls_prompts_there(dbg):
 
 
 def test_breakpoint_in_a_thread_of_a_finished_cell_parks(dbg):
-    starter = dbg.ok("%%remote\nimport threading\ngate = threading.Event()\n"
-                     "def late():\n    gate.wait()\n    here = 'late'\n    breakpoint()\n    print('late went on')\n"
-                     "threading.Thread(target=late).start()")
+    starter = dbg.ok(
+        "%%remote\nimport threading\ngate = threading.Event()\n"
+        "def late():\n    gate.wait()\n    here = 'late'\n    breakpoint()\n    print('late went on')\n"
+        "threading.Thread(target=late).start()"
+    )
     dbg.ok("%remote gate.set()")  # the starting cell has finished by now
     starter.wait_for(lambda c: "%rdebug" in c.stdout, what="the parked line")
     number = int(starter.stdout.split("%rdebug ")[1].split()[0])
-    assert f"breakpoint in a cell on r (<remote-cell-" in starter.stdout
+    assert "breakpoint in a cell on r (<remote-cell-" in starter.stdout
     cell = dbg.submit(f"%rdebug {number}", allow_stdin=True)
     converse(dbg, cell, "p here", "c")
     assert "'late'\n" in cell.stdout

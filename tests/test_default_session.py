@@ -24,10 +24,13 @@ def test_a_new_session_says_it_became_the_default(kernel, two):
     cell = kernel.ok(f"%rconnect {other.address} --as gpu")
     assert cell.stdout.splitlines()[1] == (
         "gpu is now the default session (was r): %%remote, %remote, %rpush and %rpull use it "
-        "without --on; %rdefault r switches back")
+        "without --on; %rdefault r switches back"
+    )
     line = one_line_error(kernel.run("%rpull arr"), "UsageError")
-    assert line == ("UsageError: %rpull arr: the remote namespace has no variable named 'arr' in "
-                    "session gpu (the default session; --on NAME looks in another)")
+    assert line == (
+        "UsageError: %rpull arr: the remote namespace has no variable named 'arr' in "
+        "session gpu (the default session; --on NAME looks in another)"
+    )
     line = one_line_error(kernel.run("%rpull arr --on r"), "UsageError")
     assert line.endswith("named 'arr' in session r")
     listing = kernel.ok("%rconnections").stdout.splitlines()
@@ -54,8 +57,10 @@ def test_reconnect_same_address_keeps_the_session(kernel, two):
     one, _ = two
     kernel.ok("%%remote\nkeep = 'still here'")
     cell = kernel.ok(f"%rconnect {one.address}")
-    assert cell.stdout == (f"r is already connected to {one.address}: kept, with its remote namespace "
-                           "(%rdisconnect r first for a new session)\n")
+    assert cell.stdout == (
+        f"r is already connected to {one.address}: kept, with its remote namespace "
+        "(%rdisconnect r first for a new session)\n"
+    )
     kept = kernel.ok("%remote keep")
     assert kept.result["text/plain"] == "'still here'", kept.summary()
 

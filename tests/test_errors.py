@@ -62,6 +62,7 @@ def interrupt(kernel, code, marker):
 
 # -- interrupts ----------------------------------------------------------------
 
+
 def test_interrupted_remote_call_shows_one_line(connected):
     asleep = Marker("asleep")
     cell = interrupt(connected, remote_sleep(asleep), asleep)  # blocked in C remotely
@@ -86,10 +87,13 @@ def test_interrupted_callback_shows_one_line(connected):
     next_cell_works(connected)
 
 
-@pytest.mark.parametrize("code, ending", [
-    ("%%remote --timeout 1\nwhile True:\n    pass", "was stopped"),
-    ("%remote --timeout 1 __import__('time').sleep(4)", "is left to finish there (blocked in C)"),
-])
+@pytest.mark.parametrize(
+    "code, ending",
+    [
+        ("%%remote --timeout 1\nwhile True:\n    pass", "was stopped"),
+        ("%remote --timeout 1 __import__('time').sleep(4)", "is left to finish there (blocked in C)"),
+    ],
+)
 def test_call_past_its_timeout_is_stopped_and_the_session_goes_on(connected, code, ending):
     line = one_line_error(connected.run(code), "RanTooLong")
     assert line == f"TimeoutError: the remote call ran longer than 1 s and {ending}; the session goes on"
@@ -104,13 +108,15 @@ def test_cell_timeout_setting_stops_long_cells(connected):
         assert line == "TimeoutError: the remote call ran longer than 1 s and was stopped; the session goes on"
         # --timeout still wins for its cell
         assert connected.ok("%%remote --timeout 20\nimport time\ntime.sleep(1.5)\n'longer'").result == {
-            "text/plain": "'longer'"}
+            "text/plain": "'longer'"
+        }
     finally:
         connected.ok("%config RSym.cell_timeout = 0.0")
     next_cell_works(connected)
 
 
 # -- remote KeyboardInterrupt / SystemExit --------------------------------------
+
 
 def test_remote_keyboard_interrupt_through_a_proxy(connected):
     cell = connected.run(KI_THROUGH_PROXY, timeout=15)
@@ -135,8 +141,9 @@ def test_remote_keyboard_interrupt_inside_a_callback(connected):
 
 
 def test_remote_keyboard_interrupt_in_a_cell(connected):
-    lines = shows(connected.run("%%remote\nraise KeyboardInterrupt('from the cell')"),
-                  "KeyboardInterrupt", "from the cell")
+    lines = shows(
+        connected.run("%%remote\nraise KeyboardInterrupt('from the cell')"), "KeyboardInterrupt", "from the cell"
+    )
     assert remote_frames(lines)
     next_cell_works(connected)
 
@@ -158,11 +165,13 @@ def test_remote_sys_exit_in_a_cell(connected):
 
 # -- attributes, hops, recursion ---------------------------------------------------
 
+
 def test_blocked_private_attribute_shows_one_line(connected):
     connected.ok("def handed(): pass")
     cell = connected.run("r.modules.builtins.getattr(handed, '__globals__')")
     assert shows(cell, "AttributeError", "cannot access '__globals__'") == [
-        "AttributeError: cannot access '__globals__'"]
+        "AttributeError: cannot access '__globals__'"
+    ]
     next_cell_works(connected)
 
 
@@ -216,7 +225,8 @@ def test_chained_exception_across_the_link(connected):
     connected.ok("def failing(x):\n    return 1 / x")
     cell = connected.run(
         "%%remote -i failing\ntry:\n    failing(0)\nexcept ZeroDivisionError as exc:\n"
-        "    raise LookupError('wrapped') from exc")
+        "    raise LookupError('wrapped') from exc"
+    )
     text = cell.error_text
     shows(cell, "LookupError", "wrapped")
     assert "ZeroDivisionError: division by zero" in text
@@ -242,7 +252,9 @@ def test_exception_whose_str_raises_keeps_its_type_through_a_proxy(connected):
 
 
 def test_remote_only_exception_type_keeps_name_and_message(connected):
-    connected.ok("r.execute('class OnlyThere(Exception):\\n    pass\\ndef raise_it():\\n    raise OnlyThere(\"only\")')")
+    connected.ok(
+        "r.execute('class OnlyThere(Exception):\\n    pass\\ndef raise_it():\\n    raise OnlyThere(\"only\")')"
+    )
     cell = connected.run("try:\n    r.namespace['raise_it']()\nexcept Exception as exc:\n    caught = exc\n    raise")
     shows(cell, "OnlyThere", "only")
     next_cell_works(connected)
@@ -263,9 +275,12 @@ def test_exception_group_keeps_its_parts(connected):
 
 # -- remote threads ----------------------------------------------------------------------
 
+
 def test_remote_thread_dying_reports_in_its_cell_without_internals(connected):
-    cell = connected.ok("%%remote\nimport threading\ndef boom():\n    raise ValueError('in a thread')\n"
-                        "threading.Thread(target=boom, name='worker').start()")
+    cell = connected.ok(
+        "%%remote\nimport threading\ndef boom():\n    raise ValueError('in a thread')\n"
+        "threading.Thread(target=boom, name='worker').start()"
+    )
     cell.wait_for(lambda c: "ValueError: in a thread" in c.stderr, 10, "the thread's report")
     assert cell.stderr.startswith("Exception in thread worker:\nTraceback (most recent call last):\n")
     assert "raise ValueError('in a thread')" in cell.stderr and not INTERNALS.search(cell.stderr), cell.stderr
@@ -283,6 +298,7 @@ def test_callback_error_in_a_remote_thread_reports_cleanly_on_both_sides(connect
 
 # -- syntax errors -------------------------------------------------------------------
 
+
 def test_syntax_error_in_a_cell_shows_the_cell_line_only(connected):
     lines = shows(connected.run("%%remote\nx = (\n"), "SyntaxError", "'(' was never closed")
     assert lines[0].startswith('  File "<remote-cell-') and "line 1" in lines[0]
@@ -296,6 +312,7 @@ def test_syntax_error_through_eval(connected):
 
 
 # -- remote streams -------------------------------------------------------------------
+
 
 def test_writing_a_non_string_to_a_remote_stream(connected):
     cell = connected.run("%%remote\nimport sys\nsys.stdout.write(123)")
@@ -313,13 +330,17 @@ def test_closing_a_remote_stream_does_not_close_it(connected):
 
 # -- magic arguments ------------------------------------------------------------------
 
-@pytest.mark.parametrize("line, expected", [
-    ("%%remote --bogus\n1", "unrecognized arguments: --bogus"),
-    ("%%remote -i nowhere_defined\n1", "-i nowhere_defined: no notebook variable named 'nowhere_defined'"),
-    ("%%remote --on nosuch\n1", "no session named 'nosuch'"),
-    ("%remote --on", "--on"),
-    ("%remote --timeout x 1", "--timeout"),
-])
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("%%remote --bogus\n1", "unrecognized arguments: --bogus"),
+        ("%%remote -i nowhere_defined\n1", "-i nowhere_defined: no notebook variable named 'nowhere_defined'"),
+        ("%%remote --on nosuch\n1", "no session named 'nosuch'"),
+        ("%remote --on", "--on"),
+        ("%remote --timeout x 1", "--timeout"),
+    ],
+)
 def test_bad_magic_arguments_are_one_line(connected, line, expected):
     assert expected in one_line_error(connected.run(line), "UsageError")
     next_cell_works(connected)
@@ -340,19 +361,26 @@ def test_line_form_takes_options_then_an_expression(connected):
 
 # -- output follows the work ------------------------------------------------------------
 
+
 def test_pool_work_prints_into_the_cell_that_submitted_it(connected):
     a = connected.ok(
         "%%remote\nfrom concurrent.futures import ThreadPoolExecutor\nimport threading, time\n"
-        "pool = ThreadPoolExecutor(2)\npool.submit(print, 'A work').result()")
+        "pool = ThreadPoolExecutor(2)\npool.submit(print, 'A work').result()"
+    )
     b = connected.ok("%%remote\npool.submit(print, 'B work').result()\nfor _ in pool.map(print, ['B map']): pass")
     c = connected.ok("%%remote\npool.submit(lambda: (time.sleep(0.5), print('C after the cell')))")
     d = connected.ok(  # a plain thread started by D submits: D's work
-        "%%remote\nthreading.Thread(target=lambda: pool.submit(print, 'D via a thread').result()).start()")
+        "%%remote\nthreading.Thread(target=lambda: pool.submit(print, 'D via a thread').result()).start()"
+    )
     connected.ok("import time\ntime.sleep(0.8)")  # another cell runs meanwhile
     c.wait_for(lambda cell: "C after the cell" in cell.stdout, 10, "late pool output")
     d.wait_for(lambda cell: "D via a thread" in cell.stdout, 10, "thread's pool output")
     assert (a.stdout, b.stdout, c.stdout, d.stdout) == (
-        "A work\n", "B work\nB map\n", "C after the cell\n", "D via a thread\n")
+        "A work\n",
+        "B work\nB map\n",
+        "C after the cell\n",
+        "D via a thread\n",
+    )
 
 
 def test_asyncio_work_prints_into_the_cell_that_scheduled_it(connected):
@@ -361,11 +389,14 @@ def test_asyncio_work_prints_into_the_cell_that_scheduled_it(connected):
         "threading.Thread(target=loop.run_forever, daemon=True).start()\n"
         "async def work(tag, delay=0.05):\n    await asyncio.sleep(delay)\n    print('coroutine', tag)\n"
         "    await loop.run_in_executor(None, print, 'executor ' + tag)\n"
-        "print('loop started')")
+        "print('loop started')"
+    )
     try:
         b = connected.ok("%%remote\nasyncio.run_coroutine_threadsafe(work('B'), loop).result()")
-        c = connected.ok("%%remote\nloop.call_soon_threadsafe(print, 'soon C')\n"
-                         "asyncio.run_coroutine_threadsafe(work('C', 0.5), loop)\nNone")
+        c = connected.ok(
+            "%%remote\nloop.call_soon_threadsafe(print, 'soon C')\n"
+            "asyncio.run_coroutine_threadsafe(work('C', 0.5), loop)\nNone"
+        )
         connected.ok("import time\ntime.sleep(0.8)")
         c.wait_for(lambda cell: "executor C" in cell.stdout, 10, "late coroutine output")
         assert a.stdout == "loop started\n"
@@ -376,6 +407,7 @@ def test_asyncio_work_prints_into_the_cell_that_scheduled_it(connected):
 
 
 # -- %reset ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("reset", ["%reset -f", "del r"])
 def test_reset_keeps_the_session_reachable(connected, reset):
@@ -402,6 +434,7 @@ def test_reset_keeps_the_session_reachable(connected, reset):
 
 # -- memory: bounded routing table and cell sources ---------------------------------------
 
+
 def run_many(kernel, code, count):
     cells = [kernel.submit(code) for _ in range(count)]
     cells[-1].wait(60)
@@ -415,7 +448,8 @@ def test_old_cell_keeps_its_output_past_the_routing_table_bound(connected):
         ticker = connected.ok(
             "%%remote\nimport threading, time\n"
             "def tick():\n    for i in range(25):\n        print('tick', i)\n        time.sleep(0.1)\n"
-            "threading.Thread(target=tick).start()")
+            "threading.Thread(target=tick).start()"
+        )
         others = run_many(connected, "%%remote\nx = 1", 1)
         ticker.wait_for(lambda cell: "tick 2" in cell.stdout, 15, "ticks after another cell")
         others += run_many(connected, "%%remote\nx = 1", 60)  # 60 new causes, 10 kept
@@ -434,8 +468,10 @@ def test_old_cell_keeps_its_output_past_the_routing_table_bound(connected):
 def test_remote_cell_sources_are_evicted_but_recent_tracebacks_keep_their_lines(connected):
     connected.ok("%%remote\ndef fails_later():\n    raise ValueError('from an old cell')")
     run_many(connected, "%%remote\nx = 2", 120)
-    count = ("%remote sum(name.startswith('<remote-cell-') and ''.join(lines).strip() == {!r}"
-             " for name, (_, _, lines, _) in __import__('linecache').cache.items())")
+    count = (
+        "%remote sum(name.startswith('<remote-cell-') and ''.join(lines).strip() == {!r}"
+        " for name, (_, _, lines, _) in __import__('linecache').cache.items())"
+    )
     # of the 120 cells that define nothing, the last sources.KEEP_RECENT (50) keep their source
     assert int(connected.ok(count.format("x = 2")).result["text/plain"]) == 50
     run_many(connected, "%%remote\nx = 3", 60)
@@ -447,6 +483,7 @@ def test_remote_cell_sources_are_evicted_but_recent_tracebacks_keep_their_lines(
 
 # -- the same against our server ------------------------------------------------------------
 
+
 def test_our_server_shows_the_same(connected, rsym_server):
     connected.ok(f"{rsym_server.paste_line} --as ours")
     try:
@@ -455,11 +492,16 @@ def test_our_server_shows_the_same(connected, rsym_server):
         assert shows(connected.run("ours.modules.sys.exit(5)"), "SystemExit", "5") == ["SystemExit: 5"]
         shows(connected.run("%%remote --on ours\nx = ("), "SyntaxError", "'(' was never closed")
         connected.ok("def failing(x):\n    return 1 / x")
-        lines = shows(connected.run("%%remote --on ours -i failing\ndef outer():\n    return failing(0)\nouter()"),
-                      "ZeroDivisionError", "division by zero")
+        lines = shows(
+            connected.run("%%remote --on ours -i failing\ndef outer():\n    return failing(0)\nouter()"),
+            "ZeroDivisionError",
+            "division by zero",
+        )
         assert [f.split(", in ")[1] for f in remote_frames(lines)] == ["<module>", "outer", "failing"]
-        pool = connected.ok("%%remote --on ours\nfrom concurrent.futures import ThreadPoolExecutor\n"
-                            "pool = ThreadPoolExecutor(1)\npool.submit(print, 'first').result()")
+        pool = connected.ok(
+            "%%remote --on ours\nfrom concurrent.futures import ThreadPoolExecutor\n"
+            "pool = ThreadPoolExecutor(1)\npool.submit(print, 'first').result()"
+        )
         later = connected.ok("%%remote --on ours\npool.submit(print, 'later').result()")
         assert (pool.stdout, later.stdout) == ("first\n", "later\n")
         assert connected.ok("%remote --on ours 20 + 22").result["text/plain"] == "42"

@@ -5,8 +5,22 @@ import pytest
 from .harness import KernelHarness
 
 # every magic of README's table ("%magic? shows each magic's full help")
-MAGICS = ["%rconnect", "%rdisconnect", "%rconnections", "%remote", "%%remote", "%rjobs", "%autoremote",
-          "%rpush", "%rpull", "%rbind", "%%local", "%rdefault", "%rwho", "%rwhos"]
+MAGICS = [
+    "%rconnect",
+    "%rdisconnect",
+    "%rconnections",
+    "%remote",
+    "%%remote",
+    "%rjobs",
+    "%autoremote",
+    "%rpush",
+    "%rpull",
+    "%rbind",
+    "%%local",
+    "%rdefault",
+    "%rwho",
+    "%rwhos",
+]
 
 
 def test_load_twice_unload_closes_everything(kernel, start_server):

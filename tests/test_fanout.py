@@ -36,7 +36,7 @@ def by_host(stdout):
     for line in stdout.splitlines(True):
         match = re.match(r"\[(\w+)\] ", line)
         if match:
-            host, line = match[1], line[match.end():]
+            host, line = match[1], line[match.end() :]
         assert host is not None, f"unlabelled first line: {stdout!r}"
         texts[host] = texts.get(host, "") + line
     return texts
@@ -130,8 +130,9 @@ def test_failing_hosts_one_error_at_the_end_others_stay(fan):
     assert cell.displays == [{"text/plain": "[a] 'fine'"}]  # the good host's value stays
     assert fan.ok("got").result["text/plain"] == "{'a': 0}"
     # the error keeps each failing host's exception: err.errors maps name to exception
-    errors = fan.ok("import sys\nerr = sys.last_value\n"
-                    "print(sorted((k, type(v).__name__, str(v)) for k, v in err.errors.items()))").stdout
+    errors = fan.ok(
+        "import sys\nerr = sys.last_value\nprint(sorted((k, type(v).__name__, str(v)) for k, v in err.errors.items()))"
+    ).stdout
     assert errors == "[('b', 'ValueError', 'bad rank 1'), ('c', 'ValueError', 'bad rank 2')]\n"
     assert fan.ok("isinstance(err.errors['b'], ValueError)").result["text/plain"] == "True"
     assert fan.ok("%%remote --on all\nrank").result["text/plain"] == "[a] 0\n[b] 1\n[c] 2"
@@ -141,9 +142,11 @@ def test_callbacks_from_several_hosts_run_at_once(fan):
     """Every host calls a notebook function during one fan-out cell: the calls are
     served side by side (each waits in the notebook until all three arrived; one
     after another, the first would wait alone), and their output lands in the cell."""
-    fan.ok("import threading\nmeeting = threading.Barrier(3, timeout=10)\n"
-           "def meet(rank):\n    print(f'arrived {rank}\\n', end='')  # one write: threads print at once\n"
-           "    meeting.wait()\n    return rank * 10")
+    fan.ok(
+        "import threading\nmeeting = threading.Barrier(3, timeout=10)\n"
+        "def meet(rank):\n    print(f'arrived {rank}\\n', end='')  # one write: threads print at once\n"
+        "    meeting.wait()\n    return rank * 10"
+    )
     cell = fan.ok("%%remote --on all -i meet -o met\nmet = meet(rank)")
     assert fan.ok("met").result["text/plain"] == "{'a': 0, 'b': 10, 'c': 20}"
     # notebook prints: the callbacks' own output, in the cell (not labelled: no host printed it)
@@ -165,8 +168,11 @@ def test_no_thread_per_host_per_cell_is_left_behind(fan):
     for _ in range(5):
         fan.ok("%%remote --on all\nx = 1")
     # the remote job threads end just after they reported back
-    wait_until(lambda: fan.ok("%%remote --on all\n" + count).result["text/plain"] == remote_before,
-               what="the remote job threads to end", interval=0.1)
+    wait_until(
+        lambda: fan.ok("%%remote --on all\n" + count).result["text/plain"] == remote_before,
+        what="the remote job threads to end",
+        interval=0.1,
+    )
     assert fan.ok(count).result["text/plain"] == local_before
 
 
@@ -190,8 +196,9 @@ def test_interrupt_stops_the_cell_on_every_host(fan, probes):
     assert cell.error_text == "KeyboardInterrupt: stopped on a, b, c"
     # each remote loop itself was stopped, by an exception raised in it
     for name, conn in probes.items():
-        stopped_by = wait_until(lambda conn=conn: conn.modules.sys.__dict__.get("rsym_spun_until"),
-                                what=f"the loop on {name} to end")
+        stopped_by = wait_until(
+            lambda conn=conn: conn.modules.sys.__dict__.get("rsym_spun_until"), what=f"the loop on {name} to end"
+        )
         assert stopped_by.startswith("KeyboardInterrupt") and conn.modules.sys.rsym_spin[0] > 0, stopped_by
     assert fan.ok("%%remote --on all\n'still working'").result["text/plain"].count("'still working'") == 3
 
@@ -240,8 +247,10 @@ def test_a_lost_host_fails_alone(kernel, start_server):
 
 def test_a_hung_host_fails_alone(kernel, start_server):
     one, two = start_server(), start_server()
-    kernel.ok(f"%load_ext jupyter_rsym\n%rconnect {one.address} --as one --timeout 1\n"
-              f"%rconnect {two.address} --as two --timeout 1")
+    kernel.ok(
+        f"%load_ext jupyter_rsym\n%rconnect {one.address} --as one --timeout 1\n"
+        f"%rconnect {two.address} --as two --timeout 1"
+    )
     try:
         kernel.ok("%%remote --on one,two\npass")
         two.signal(signal.SIGSTOP)

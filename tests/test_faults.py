@@ -113,7 +113,9 @@ def test_stopped_server_times_out_then_recovers(kernel, session, set_timeout):
         session.signal(signal.SIGCONT)
     # late answers are dropped by sequence number: the stream is intact
     assert kernel.ok("r.modules.os.getpid()").result["text/plain"] == str(session.process.pid)
-    assert kernel.ok("%%remote\nimport time\ntime.sleep(2.5)\n'busy, not hung'").result["text/plain"] == "'busy, not hung'"
+    assert (
+        kernel.ok("%%remote\nimport time\ntime.sleep(2.5)\n'busy, not hung'").result["text/plain"] == "'busy, not hung'"
+    )
     assert_usable(kernel)
 
 
@@ -150,14 +152,15 @@ def test_silent_peer_noticed_by_tcp_keepalive(kernel):
     then 5 unanswered probes.  The side connection's pings (every RSym.timeout s)
     are kept out of it with a long timeout."""
     with SilentLink() as link, link.server() as server:
-        kernel.ok(f"%reload_ext jupyter_rsym\n%config RSym.keepalive = 1\n%config RSym.timeout = 600.0\n"
-                  f"%rconnect {server.address}")
+        kernel.ok(
+            f"%reload_ext jupyter_rsym\n%config RSym.keepalive = 1\n%config RSym.timeout = 600.0\n"
+            f"%rconnect {server.address}"
+        )
         try:
             assert kernel.ok("%remote 6 * 7").result["text/plain"] == "42"
             link.silence()
             # about 6 s (1 + 5 probes of 1 s); without keepalive nothing would notice for 600 s
-            wait_until(lambda: kernel.ok("print(r.state)").stdout == "lost\n", 60, "keepalive to notice",
-                       interval=0.5)
+            wait_until(lambda: kernel.ok("print(r.state)").stdout == "lost\n", 60, "keepalive to notice", interval=0.5)
         finally:
             kernel.ok("%rdisconnect --all\n%config RSym.keepalive = 60\n%config RSym.timeout = 30.0")
 
@@ -180,7 +183,9 @@ def test_callback_after_session_closed_fails_on_remote_only(kernel, session, pro
 
 def server_threads(conn):
     """Threads serving rpyc connections in the server process (the probe's own included)."""
-    return conn.eval("sum(1 for t in __import__('threading').enumerate() if t.name.startswith('RpycSpawn') or 'Thread-' in t.name)")
+    return conn.eval(
+        "sum(1 for t in __import__('threading').enumerate() if t.name.startswith('RpycSpawn') or 'Thread-' in t.name)"
+    )
 
 
 @pytest.mark.parametrize("how", ["shutdown", "restart"])

@@ -281,8 +281,12 @@ def test_sshd_kill_sessions_ends_open_connections(sshd):
     ) as client:
         try:
             # the session may not exist yet at the first try
-            wait_until(lambda: sshd.kill_sessions() >= 0 and client.poll() is not None, TIMEOUT,
-                       "the ssh session to end by kill_sessions()", interval=0.1)
+            wait_until(
+                lambda: sshd.kill_sessions() >= 0 and client.poll() is not None,
+                TIMEOUT,
+                "the ssh session to end by kill_sessions()",
+                interval=0.1,
+            )
             assert client.returncode != 0
         finally:
             client.kill()

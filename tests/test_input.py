@@ -13,8 +13,7 @@ REFUSED = "EOFError: input() in remote code cannot ask the notebook user: "
 
 
 def test_input_in_a_remote_cell_asks_the_user(connected):
-    cell = connected.submit("%%remote\nprint('before')\nname = input('name? ')\nprint('hello', name)",
-                            allow_stdin=True)
+    cell = connected.submit("%%remote\nprint('before')\nname = input('name? ')\nprint('hello', name)", allow_stdin=True)
     request = connected.answer("Ada")
     assert request == {"prompt": "name? ", "password": False, "parent": cell.msg_id}
     cell.wait().assert_ok()
@@ -26,8 +25,7 @@ def test_input_in_a_remote_cell_asks_the_user(connected):
 
 
 def test_getpass_asks_for_a_password(connected):
-    cell = connected.submit("%%remote\nimport getpass\nsecret = getpass.getpass()\nlen(secret)",
-                            allow_stdin=True)
+    cell = connected.submit("%%remote\nimport getpass\nsecret = getpass.getpass()\nlen(secret)", allow_stdin=True)
     request = connected.answer("s3cret!")
     assert (request["prompt"], request["password"]) == ("Password: ", True)
     assert cell.wait().assert_ok().result["text/plain"] == "7"
@@ -41,7 +39,9 @@ def test_input_from_a_remote_call_and_a_thread_of_the_running_cell(connected):
     cell = connected.submit(
         "%%remote\nimport threading\nanswers = []\n"
         "worker = threading.Thread(target=lambda: answers.append(input('from thread? ')))\n"
-        "worker.start(); worker.join()\nanswers", allow_stdin=True)
+        "worker.start(); worker.join()\nanswers",
+        allow_stdin=True,
+    )
     assert connected.answer("thread answer")["parent"] == cell.msg_id
     assert cell.wait().assert_ok().result["text/plain"] == "['thread answer']"
 
@@ -52,7 +52,8 @@ def test_frontend_without_stdin_gets_eof_at_once(connected):
     assert time.monotonic() - start < 10  # at once: no hang until some timeout
     assert cell.error["ename"] == "EOFError"
     assert cell.error_text.splitlines()[-1] == REFUSED + (
-        "this frontend does not accept input (the cell ran with allow_stdin off)")
+        "this frontend does not accept input (the cell ran with allow_stdin off)"
+    )
     assert "name = input('name? ')" in cell.error_text and "agent" not in cell.error_text
     assert connected.ok("%remote 1 + 1").result["text/plain"] == "2"
 
@@ -65,18 +66,29 @@ def test_finished_or_other_cell_gets_eof_with_the_reason(connected):
         "        if os.path.exists(go):\n            break\n        time.sleep(0.01)\n"
         "    try:\n        input('too late? ')\n"
         "    except EOFError as e:\n        print('EOFError:', e)\n"
-        "    if asked:\n        open(asked, 'w').close()\n")
+        "    if asked:\n        open(asked, 'w').close()\n"
+    )
     go = Marker("go")
-    finished = connected.submit(f"%%remote\nthreading.Thread(target=ask_later, args=({str(go.path)!r},)).start()",
-                                allow_stdin=True).wait().assert_ok()
+    finished = (
+        connected.submit(
+            f"%%remote\nthreading.Thread(target=ask_later, args=({str(go.path)!r},)).start()", allow_stdin=True
+        )
+        .wait()
+        .assert_ok()
+    )
     go.set()  # it asks once its cell has finished
     finished.wait_for(lambda c: "EOFError" in c.stdout, 10, "the refusal")
     assert finished.stdout == REFUSED + "the cell that caused it has finished (only the running cell can ask)\n"
 
     go, asked = Marker("go"), Marker("asked")
-    starter = connected.submit(
-        f"%%remote\nthreading.Thread(target=ask_later, args=({str(go.path)!r}, {str(asked.path)!r})).start()",
-        allow_stdin=True).wait().assert_ok()
+    starter = (
+        connected.submit(
+            f"%%remote\nthreading.Thread(target=ask_later, args=({str(go.path)!r}, {str(asked.path)!r})).start()",
+            allow_stdin=True,
+        )
+        .wait()
+        .assert_ok()
+    )
     # another cell lets the thread ask, and runs until the thread was refused
     other = connected.submit(f"{go.touch}\n{asked.awaited}\nprint('other')", allow_stdin=True).wait()
     starter.wait_for(lambda c: "EOFError" in c.stdout, 10, "the refusal")
@@ -87,7 +99,9 @@ def test_finished_or_other_cell_gets_eof_with_the_reason(connected):
 def test_interrupt_while_waiting_stops_both_sides(connected):
     cell = connected.submit(
         "%%remote\nstate = 'waiting'\ntry:\n    input('never answered? ')\n    state = 'answered'\n"
-        "except BaseException as e:\n    state = type(e).__name__\n    raise", allow_stdin=True)
+        "except BaseException as e:\n    state = type(e).__name__\n    raise",
+        allow_stdin=True,
+    )
     assert connected.input_request()["prompt"] == "never answered? "  # it waits for the answer
     connected.interrupt()
     cell.wait(10)
@@ -102,18 +116,23 @@ def test_interrupt_while_waiting_stops_both_sides(connected):
 
 def test_interrupting_a_cell_whose_remote_thread_asks_ends_the_question(connected):
     local = Marker("local code")
-    connected.ok("%%remote\nimport threading, time\nthread_state = []\ndef bg_ask():\n"
-                 f"    {local.awaited}  # asks once the cell runs its local code\n"
-                 "    try:\n        thread_state.append(input('bg? '))\n"
-                 "    except BaseException as e:\n        thread_state.append(f'{type(e).__name__}: {e}')")
+    connected.ok(
+        "%%remote\nimport threading, time\nthread_state = []\ndef bg_ask():\n"
+        f"    {local.awaited}  # asks once the cell runs its local code\n"
+        "    try:\n        thread_state.append(input('bg? '))\n"
+        "    except BaseException as e:\n        thread_state.append(f'{type(e).__name__}: {e}')"
+    )
     # the cell runs local code; the remote thread's question is served in the background
-    cell = connected.submit("r.modules.threading.Thread(target=r.namespace['bg_ask']).start()\n"
-                            f"import time\n{local.touch}\ntime.sleep(30)", allow_stdin=True)
+    cell = connected.submit(
+        f"r.modules.threading.Thread(target=r.namespace['bg_ask']).start()\nimport time\n{local.touch}\ntime.sleep(30)",
+        allow_stdin=True,
+    )
     assert connected.input_request()["parent"] == cell.msg_id
     connected.interrupt()
     cell.wait(10)
     assert cell.error["ename"] == "KeyboardInterrupt"
     wait_until(lambda: connected.ok("%remote thread_state").result["text/plain"] != "[]", what="the thread's answer")
     assert connected.ok("%remote thread_state").result["text/plain"] == (
-        "['EOFError: " + REFUSED[len("EOFError: "):] + "the cell that caused it has finished "
-        "(only the running cell can ask)']")
+        "['EOFError: " + REFUSED[len("EOFError: ") :] + "the cell that caused it has finished "
+        "(only the running cell can ask)']"
+    )

@@ -83,7 +83,9 @@ def test_errors_land_in_the_job_cell_and_result_raises(bg):
 
 def test_fan_out_job_reports_failing_hosts_in_its_cell(bg):
     b_pid = int(bg.ok("print(b.modules.os.getpid())").stdout)
-    job = bg.ok(f"%%remote --bg --on a,b\nimport os, time\ntime.sleep(0.3)\nif os.getpid() == {b_pid}:\n    raise KeyError('no')\n'ok'")
+    job = bg.ok(
+        f"%%remote --bg --on a,b\nimport os, time\ntime.sleep(0.3)\nif os.getpid() == {b_pid}:\n    raise KeyError('no')\n'ok'"
+    )
     job.wait_for(lambda c: c.error is not None, 10, "the job's error")
     assert job.error["ename"] == "FanoutError"
     assert job.error_text.splitlines()[:3] == ["FanoutError: 1 of 2 sessions failed: b", "", "[b] KeyError: 'no'"]
@@ -93,9 +95,11 @@ def test_fan_out_job_reports_failing_hosts_in_its_cell(bg):
 def test_cancel_stops_the_remote_work(bg, servers):
     probe = rpyc.classic.connect("127.0.0.1", servers[0].port)
     try:
-        job = bg.ok("%%remote --bg --on a\nimport sys\nsys.rsym_job = [0]\ntry:\n    while True:\n"
-                    "        sys.rsym_job[0] += 1\nexcept BaseException as stop:\n"
-                    "    sys.rsym_job_stopped_by = repr(stop)\n    raise")
+        job = bg.ok(
+            "%%remote --bg --on a\nimport sys\nsys.rsym_job = [0]\ntry:\n    while True:\n"
+            "        sys.rsym_job[0] += 1\nexcept BaseException as stop:\n"
+            "    sys.rsym_job_stopped_by = repr(stop)\n    raise"
+        )
         bg.ok("j4 = _")
         wait_until(lambda: probe.modules.sys.__dict__.get("rsym_job"), what="the job to start")
         number = int(bg.ok("print(j4.number)").stdout)

@@ -32,12 +32,19 @@ def test_remote_package_imports_only_stdlib_and_rpyc():
             top = imported.split(".")[0]
             if imported.startswith("jupyter_rsym.") and not imported.startswith("jupyter_rsym.remote"):
                 outside.add(f"{module} -> {imported}")
-            elif top != "jupyter_rsym" and top not in {"rpyc", *ADAPTED, *OPTIONAL} and top not in sys.stdlib_module_names:
+            elif (
+                top != "jupyter_rsym"
+                and top not in {"rpyc", *ADAPTED, *OPTIONAL}
+                and top not in sys.stdlib_module_names
+            ):
                 outside.add(f"{module} -> {imported}")
     assert not outside, sorted(outside)
 
 
 def test_modules_stay_small():
-    long = {str(p.relative_to(ROOT)): n for p in ROOT.rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in ROOT.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert not long, long

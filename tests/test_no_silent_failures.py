@@ -21,7 +21,8 @@ def test_a_bad_connections_entry_shows_at_start_and_in_rconnections(tmp_path, st
     profile.mkdir()
     (profile / "ipython_kernel_config.py").write_text(
         "c.InteractiveShellApp.extensions = ['jupyter_rsym']\n"
-        f"c.RSym.connections = {{'good': '{server.address}', 'bad': '{nowhere}'}}\n")
+        f"c.RSym.connections = {{'good': '{server.address}', 'bad': '{nowhere}'}}\n"
+    )
     harness = KernelHarness(env={"IPYTHONDIR": str(tmp_path)})
     try:
         first = harness.ok("1")
@@ -36,23 +37,29 @@ def test_a_bad_connections_entry_shows_at_start_and_in_rconnections(tmp_path, st
 
 
 def serve(*args):
-    return subprocess.run([sys.executable, "-m", "jupyter_rsym.server", *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_rsym.server", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_serve_refuses_a_bad_port_and_names_missing_files(tmp_path):
     done = serve("--port", "99999")
-    assert (done.returncode, done.stderr) == (2, "jupyter-rsym serve: --port 99999: a port is 0 (any free one) to 65535\n")
+    assert (done.returncode, done.stderr) == (
+        2,
+        "jupyter-rsym serve: --port 99999: a port is 0 (any free one) to 65535\n",
+    )
     missing = tmp_path / "server.pem"
     done = serve("--tls-cert", str(missing), "--tls-key", str(tmp_path / "server.key"))
-    assert (done.returncode, done.stderr) == (2, f"jupyter-rsym serve: cannot start: --tls-cert {missing}: no such file\n")
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"jupyter-rsym serve: cannot start: --tls-cert {missing}: no such file\n",
+    )
 
 
 def test_rconnect_names_a_missing_tls_file(kernel, tls_rsym_server, tmp_path):
     kernel.ok("%reload_ext jupyter_rsym")
     missing = tmp_path / "lab-ca.pem"
-    line = one_line_error(kernel.run(f"%rconnect {tls_rsym_server.address} --ca {missing} --as tls"),
-                          "ConnectFailed")
+    line = one_line_error(kernel.run(f"%rconnect {tls_rsym_server.address} --ca {missing} --as tls"), "ConnectFailed")
     assert line == f"ConnectionError: the TLS file {missing} (--ca, or RSym.tls_ca) does not exist"
 
 
@@ -77,17 +84,31 @@ def test_a_link_dropping_while_idle_says_so_in_the_last_cell(kernel, start_serve
 
 
 def demo(notebook, tmp_path):
-    return subprocess.run([sys.executable, "-m", "jupyter_rsym", "demo", f"notebooks/{notebook}.ipynb",
-                           "--output", str(tmp_path / "out.ipynb")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_rsym",
+            "demo",
+            f"notebooks/{notebook}.ipynb",
+            "--output",
+            str(tmp_path / "out.ipynb"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_demo_says_what_a_notebook_needs(tmp_path):
     done = demo("05-rich-remote-output", tmp_path)
     assert done.returncode == 1
-    assert done.stdout == ("jupyter-rsym demo: 05-rich-remote-output.ipynb asks for input() in its last "
-                           "cell, which the demo cannot answer (no frontend): open it in JupyterLab with "
-                           "jupyter-rsym serve running\n")
+    assert done.stdout == (
+        "jupyter-rsym demo: 05-rich-remote-output.ipynb asks for input() in its last "
+        "cell, which the demo cannot answer (no frontend): open it in JupyterLab with "
+        "jupyter-rsym serve running\n"
+    )
 
 
 def test_demo_provides_a_second_server(tmp_path):

@@ -27,9 +27,7 @@ def test_callbacks_and_symmetry(classic_server):
     assert shown(by_start("rlist =")) == "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n"
     assert shown(by_start("def f(x)")) == "[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]\n"
     assert shown(by_start("def g(x)")) == G_LINES + "[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]\n"
-    assert shown(by_start("%%remote\nimport os")) == (
-        f"hello from pid {classic_server.process.pid} on Linux\n285\n"
-    )
+    assert shown(by_start("%%remote\nimport os")) == (f"hello from pid {classic_server.process.pid} on Linux\n285\n")
     assert shown(by_start("%%remote -i g")) == "".join(G_LINES.splitlines(True)[:3])
     assert shown(by_start("cubes")) == "[0, 1, 8]\n"
     pool = by_start("%%remote\nfrom concurrent.futures")  # g, handed over in another cell, prints here
@@ -66,8 +64,11 @@ def test_async_callbacks_routing(start_server):
 
 def test_secure_server(tls_rsym_server, tls_files):
     server = tls_rsym_server
-    notebook = execute_notebook(NOTEBOOKS / "03-secure-server.ipynb", server.address, env={
-        "RSYM_SERVER_TOKEN": server.token, "RSYM_CA": str(tls_files.ca)})
+    notebook = execute_notebook(
+        NOTEBOOKS / "03-secure-server.ipynb",
+        server.address,
+        env={"RSYM_SERVER_TOKEN": server.token, "RSYM_CA": str(tls_files.ca)},
+    )
     cells = code_cells(notebook)
     connect, remote, mapped, intruder, plain, after = cells[1:]
     assert shown(connect).startswith(f"Connected r to {server.address}: Python 3.")
@@ -102,7 +103,10 @@ def test_many_hosts(start_server):
         assert pids.result["text/plain"] == repr(pid)
         assert failing.error["ename"] == "FanoutError"
         assert failing.error_text.splitlines()[:3] == [
-            "FanoutError: 1 of 2 sessions failed: right", "", "[right] RuntimeError: this host is unhappy"]
+            "FanoutError: 1 of 2 sessions failed: right",
+            "",
+            "[right] RuntimeError: this host is unhappy",
+        ]
         assert failing.displays == [{"text/plain": "[left] 'fine'"}]
         assert job.displays[0]["text/plain"].startswith("<RemoteJob 1 on left, right: running")
         assert meanwhile.stdout == "meanwhile, the notebook is free; the job is running\n"
@@ -192,16 +196,14 @@ def test_over_ssh(sshd, classic_server, monkeypatch):
         return next(c for c in cells if c.source.startswith(prefix))
 
     assert shown(by_start("%rconnect {os")).startswith(f"Connected r to {tunnel}: Python 3.")
-    assert shown(by_start("%%remote -i report")) == (
-        f"the remote says: pid {classic_server.process.pid} on Linux\n"
-    )
+    assert shown(by_start("%%remote -i report")) == (f"the remote says: pid {classic_server.process.pid} on Linux\n")
     assert shown(by_start("%rdisconnect r")) == f"Disconnected r ({tunnel})\n"
     deployed = shown(by_start("%rconnect ssh://{host} --deploy"))
     assert deployed.startswith(f"Connected lab to ssh://{sshd.host_alias}/"), deployed
     report = shown(by_start("%%remote --on lab"))
     prefix = "the remote says: /usr/bin/python3, serving from "
     assert report.startswith(prefix + "/tmp/jupyter-rsym-"), report
-    directory = Path(report[len(prefix):].strip())
+    directory = Path(report[len(prefix) :].strip())
     assert "lab" in shown(by_start("%rconnections")) and "connected" in shown(by_start("%rconnections"))
     assert shown(by_start("%rdisconnect lab")).startswith("Disconnected lab (ssh://")
     assert not directory.exists()  # the host is this machine: nothing was left behind
@@ -218,14 +220,17 @@ def test_when_things_go_wrong(classic_server):
     text = output_text(error)
     assert (error.ename, error.evalue) == ("ValueError", "reached the bottom")
     assert [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith('  File "')] == [
-        "remote_countdown", "countdown", "remote_countdown", "countdown"]
+        "remote_countdown",
+        "countdown",
+        "remote_countdown",
+        "countdown",
+    ]
     assert "rpyc" not in text and "jupyter_rsym" not in text and "Remote Traceback" not in text
     assert shown(by_start("r.modules.sys.exit")) == "SystemExit: 5\n"
     assert shown(by_start("%remote 6 * 7")) == "42\n"
     assert shown(by_start("%%remote\nfrom concurrent")) == "pool created\n"
     assert shown(by_start("%%remote\npool.submit")) == "work submitted by this cell\n"
-    assert shown(by_start("%rbind r")) == (
-        f"Bound r to the session r ({classic_server.address})\n'still here'\n")
+    assert shown(by_start("%rbind r")) == (f"Bound r to the session r ({classic_server.address})\n'still here'\n")
 
 
 def test_moving_data(classic_server):
@@ -251,8 +256,11 @@ def test_debugging(start_server):
 
     server = start_server()
     notebook = nbformat.read(NOTEBOOKS / "11-debugging.ipynb", as_version=4)
-    answers = {"%debug": ["p values, total", "w", "q"], "%%remote\nx = 20": ["p x", "n", "c"],
-               "%rdebug 1": ["p step", "c"]}
+    answers = {
+        "%debug": ["p values, total", "w", "q"],
+        "%%remote\nx = 20": ["p x", "n", "c"],
+        "%rdebug 1": ["p step", "c"],
+    }
     harness = KernelHarness(env={"RSYM_ADDRESS": server.address})
     try:
         cells = []
@@ -287,8 +295,7 @@ def test_dask_notebook_starts_its_cluster_and_follows_it():
     harness = KernelHarness()
     try:
         cells = [harness.ok(cell.source, timeout=120) for cell in code_cells(notebook)]
-        (start, connect, fanout, pids, define, callbacks, config, collapsed, one, scale, joined,
-         listing, end) = cells
+        (start, connect, fanout, pids, define, callbacks, config, collapsed, one, scale, joined, listing, end) = cells
         assert connect.stdout.startswith("Connected dask to dask://127.0.0.1:")
         assert ": 2 workers (self-signed certificates, pinned)" in connect.stdout
         from .test_fanout import by_host
@@ -296,8 +303,7 @@ def test_dask_notebook_starts_its_cluster_and_follows_it():
         assert by_host(fanout.stdout) == {"0": "hello from worker 0\n", "1": "hello from worker 1\n"}
         assert fanout.result["text/plain"] == "[0] 0\n[1] 1"  # LocalCluster names workers 0, 1, ...
         assert set(eval(pids.result["text/plain"])) == {"0", "1"}
-        assert sorted(callbacks.stdout.splitlines()) == [
-            f"worker {w} reached step {s}" for w in (0, 1) for s in (0, 1)]
+        assert sorted(callbacks.stdout.splitlines()) == [f"worker {w} reached step {s}" for w in (0, 1) for s in (0, 1)]
         lines = collapsed.stdout.splitlines()
         assert sum("loading data" in line for line in lines) == 2
         assert any(line.startswith("loading data [repeated on 1 more host: ") for line in lines)

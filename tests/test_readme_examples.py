@@ -39,8 +39,10 @@ def test_the_first_example_runs_as_written(fresh_kernel, classic_server):
 def test_moving_data_and_many_hosts_run_as_written(fresh_kernel, start_server):
     gpu = start_server()
     fresh_kernel.ok(f"%rconnect {gpu.address} --as gpu\n%rdefault r")
-    fresh_kernel.ok("import numpy as np\nframe = np.arange(4.0)\nx, y = 1, 2\n"
-                    "%remote --on r globals().update(result=[1, 2], model=len) or 0")
+    fresh_kernel.ok(
+        "import numpy as np\nframe = np.arange(4.0)\nx, y = 1, 2\n"
+        "%remote --on r globals().update(result=[1, 2], model=len) or 0"
+    )
     moving = block("%rpush frame ")
     assert "# the remote gets a copy" in moving
     fresh_kernel.ok(moving)

@@ -10,17 +10,20 @@ def test_name_is_main(connected):
 
 
 def test_shell_commands_run_remotely_with_output_in_the_cell(connected):
-    cell = connected.ok("%%remote\nimport os\nword = 'there'\n"
-                        "!echo pid $PPID {word}; echo oops >&2\nlisted = !echo one; echo two\n"
-                        "print(listed, _exit_code)")
+    cell = connected.ok(
+        "%%remote\nimport os\nword = 'there'\n"
+        "!echo pid $PPID {word}; echo oops >&2\nlisted = !echo one; echo two\n"
+        "print(listed, _exit_code)"
+    )
     server_pid = connected.ok("%remote __import__('os').getpid()").result["text/plain"]
     assert cell.stdout == f"pid {server_pid} there\n['one', 'two'] 0\n"
     assert cell.stderr == "oops\n"
 
 
 def test_time_and_timeit_time_remote_code(connected):
-    cell = connected.ok("%%remote\nimport os\n%time total = sum(range(1000))\n"
-                        "%timeit -n 3 -r 2 os.getpid()\nmarker = os.getpid()")
+    cell = connected.ok(
+        "%%remote\nimport os\n%time total = sum(range(1000))\n%timeit -n 3 -r 2 os.getpid()\nmarker = os.getpid()"
+    )
     lines = cell.stdout.splitlines()
     assert re.fullmatch(r"CPU times: user .+, sys: .+, total: .+", lines[0]), lines
     assert lines[1].startswith("Wall time: ")
@@ -53,7 +56,8 @@ def test_child_process_output_lands_in_the_cell(connected):
         "subprocess.run([sys.executable, '-c', 'print(\"child out\"); import sys; print(\"child err\", file=sys.stderr)'])\n"
         "code = os.system('echo from os.system')\n"
         "kept = subprocess.run(['echo', 'captured'], capture_output=True, text=True).stdout\n"
-        "print('after', code, repr(kept))")
+        "print('after', code, repr(kept))"
+    )
     assert cell.stdout == "child out\nfrom os.system\nafter 0 'captured\\n'\n"
     assert cell.stderr == "child err\n"
 
@@ -64,5 +68,6 @@ def test_children_of_unrouted_work_keep_the_server_terminal(connected):
     cell = connected.ok(
         "%%remote\nimport contextvars, subprocess\n"
         "done = contextvars.Context().run(subprocess.run, ['echo', 'to the terminal'])\n"
-        "print('rc', done.returncode)")
+        "print('rc', done.returncode)"
+    )
     assert cell.stdout == "rc 0\n"

@@ -15,13 +15,15 @@ from .waits import Marker, wait_until
 def ticker(down, printed, n=40, on="r"):
     """A remote thread (on session ``on``) prints ticks 0-3, waits until the test cut
     the link (``down.set()``), prints the rest while it is down, then reaches ``printed``."""
-    return (f"%%remote --on {on}\nimport threading\n"
-            "def tick():\n"
-            "    for i in range(4):\n        print('tick', i)\n"
-            f"    {down.awaited}\n"
-            f"    for i in range(4, {n}):\n        print('tick', i)\n"
-            f"    {printed.touch}\n"
-            "threading.Thread(target=tick).start()")
+    return (
+        f"%%remote --on {on}\nimport threading\n"
+        "def tick():\n"
+        "    for i in range(4):\n        print('tick', i)\n"
+        f"    {down.awaited}\n"
+        f"    for i in range(4, {n}):\n        print('tick', i)\n"
+        f"    {printed.touch}\n"
+        "threading.Thread(target=tick).start()"
+    )
 
 
 @pytest.fixture
@@ -42,14 +44,12 @@ def link(kernel, start_rsym_server, start_proxy):
 
 def session_id(server, nth=1):
     """The id of the ``nth`` session ``server`` opened: ids are random, its log names them."""
-    server.wait_for_log("opened by")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        ids = [line.split("session ", 1)[1].split()[0] for line in list(server.log) if " opened by " in line]
-        if len(ids) >= nth:
-            return ids[nth - 1]
-        time.sleep(0.02)
-    raise AssertionError(f"no session {nth} in {server.log}")
+
+    def ids():
+        return [line.split("session ", 1)[1].split()[0] for line in list(server.log) if " opened by " in line]
+
+    wait_until(lambda: len(ids()) >= nth, what=f"session {nth} in the server's log")
+    return ids()[nth - 1]
 
 
 def drop(kernel, proxy):
@@ -91,15 +91,19 @@ def test_namespace_and_thread_output_survive_a_drop(kernel, link):
 def test_waiting_cell_fails_with_one_line_and_gets_its_later_output(kernel, link):
     _, proxy = link()
     down = Marker("link down")
-    cell = kernel.submit(f"%%remote\nfor i in range(30):\n    print('step', i, flush=True)\n"
-                         f"    if i == 2:\n        {down.awaited}\n'done'")
+    cell = kernel.submit(
+        f"%%remote\nfor i in range(30):\n    print('step', i, flush=True)\n"
+        f"    if i == 2:\n        {down.awaited}\n'done'"
+    )
     cell.wait_for(lambda c: "step 2\n" in c.stdout, 10, "the first steps")
     proxy.cut()
     down.set()  # steps 3-29 are printed while the link is down or after
     cell.wait(10)
     line = one_line_error(cell, "LinkDropped")
-    assert line == (f"ConnectionError: the link to {proxy.address} dropped while this cell waited; the "
-                    "remote work goes on and its output will land here when r resumes (its next use resumes it)")
+    assert line == (
+        f"ConnectionError: the link to {proxy.address} dropped while this cell waited; the "
+        "remote work goes on and its output will land here when r resumes (its next use resumes it)"
+    )
     resumed_line(kernel.ok("%remote 1"), proxy)
     cell.wait_for(lambda c: "step 29\n" in c.stdout, 10, "every step")
     assert cell.stdout == "".join(f"step {i}\n" for i in range(30))
@@ -150,8 +154,10 @@ def test_objects_from_before_the_drop_give_one_line(kernel, link):
     shown = kernel.ok("os_").result["text/plain"]
     assert shown.startswith("<remote object; display failed: StaleObject: this remote object came over"), shown
     cell = kernel.ok("%%remote\ntry:\n    h()\nexcept ConnectionError as exc:\n    print(exc)")
-    assert cell.stdout == ("this notebook object belonged to a connection that dropped; only functions "
-                           "handed over with -i or %rpush --ref are re-bound when the session resumes\n")
+    assert cell.stdout == (
+        "this notebook object belonged to a connection that dropped; only functions "
+        "handed over with -i or %rpush --ref are re-bound when the session resumes\n"
+    )
 
 
 def test_interrupt_after_a_resume(kernel, link):
@@ -184,8 +190,10 @@ def test_grace_expiry_is_one_line(kernel, link):
     line = server.wait_for_log("expired")
     assert f"session {session_id(server)} expired (nobody resumed it within 1 s)" in line
     line = one_line_error(kernel.run("%remote x"), "SessionExpired")
-    assert line == (f"ConnectionError: the session r on {proxy.address} is gone: it expired (nobody resumed "
-                    f"it within 1 s); %rconnect {proxy.address} --as r starts a new one")
+    assert line == (
+        f"ConnectionError: the session r on {proxy.address} is gone: it expired (nobody resumed "
+        f"it within 1 s); %rconnect {proxy.address} --as r starts a new one"
+    )
     kernel.ok(f"%rconnect {proxy.address} --token {server.token}")
     assert kernel.ok("%remote 'x' in globals()").result["text/plain"] == "False"
 
@@ -198,8 +206,10 @@ def test_refused_connection_fails_at_once_then_resumes(kernel, link):
     # no retries: they would take the resume window (a minute); 20 s is the bound a retry breaks
     line = one_line_error(kernel.run("%remote 1", timeout=20), "SessionLost")
     kernel.ok("%config RSym.resume_window = 4.0")
-    assert line.startswith(f"ConnectionError: lost the connection to {proxy.address} and could not resume r "
-                           f"(cannot connect to {proxy.address}: Connection refused)")
+    assert line.startswith(
+        f"ConnectionError: lost the connection to {proxy.address} and could not resume r "
+        f"(cannot connect to {proxy.address}: Connection refused)"
+    )
     proxy.listen_again()
     resumed_line(kernel.ok("%remote 1"), proxy)
 
@@ -239,8 +249,10 @@ def test_stock_server_says_resuming_needs_our_server(kernel, start_server, start
         drop(kernel, proxy)
         line = one_line_error(kernel.run("%remote 1"), "SessionLost")
         assert line.startswith(f"ConnectionError: lost the connection to {proxy.address} (")
-        assert line.endswith(f"%rconnect {proxy.address} --as r to reconnect; a stock rpyc_classic keeps "
-                             "no session: resuming needs jupyter-rsym serve")
+        assert line.endswith(
+            f"%rconnect {proxy.address} --as r to reconnect; a stock rpyc_classic keeps "
+            "no session: resuming needs jupyter-rsym serve"
+        )
     finally:
         kernel.ok("%rdisconnect --all")
 
@@ -324,8 +336,10 @@ def test_server_without_grace_says_so(kernel, link):
     _, proxy = link("--resume-grace", "0")
     drop(kernel, proxy)
     line = one_line_error(kernel.run("%remote 1"), "SessionLost")
-    assert line.endswith(f"%rconnect {proxy.address} --as r to reconnect; this jupyter-rsym serve keeps no "
-                         "session: it runs with --resume-grace 0")
+    assert line.endswith(
+        f"%rconnect {proxy.address} --as r to reconnect; this jupyter-rsym serve keeps no "
+        "session: it runs with --resume-grace 0"
+    )
 
 
 def test_resume_over_ssh(kernel, sshd, start_rsym_server):
@@ -356,9 +370,11 @@ def test_functions_handed_by_reference_are_rebound_on_resume(kernel, link, hand)
     resumed_line(kernel.ok("%remote 1"), proxy)
     assert kernel.ok("%remote shout('in a cell')").result["text/plain"] == "'IN A CELL'"
     called = Marker("called")
-    kernel.ok("%%remote\nimport threading\nanswers = []\n"
-              f"def call():\n    answers.append(shout('from a thread'))\n    {called.touch}\n"
-              "threading.Thread(target=call).start()")
+    kernel.ok(
+        "%%remote\nimport threading\nanswers = []\n"
+        f"def call():\n    answers.append(shout('from a thread'))\n    {called.touch}\n"
+        "threading.Thread(target=call).start()"
+    )
     called.wait()
     assert kernel.ok("%remote answers").result["text/plain"] == "['FROM A THREAD']"
     handing.wait_for(lambda c: "shout from a thread" in c.stdout, 10, "the thread's call in the handing cell")

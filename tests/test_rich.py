@@ -38,8 +38,10 @@ def test_attach_imports_no_optional_library():
     with ClassicServer() as server:
         session = RemoteSession.connect("r", parse_address(server.address, 18812), RSym())
         try:
-            loaded = session.eval("sorted(m for m in __import__('sys').modules "
-                                  "if m.split('.')[0] in ('IPython', 'matplotlib', 'tqdm', 'pandas'))")
+            loaded = session.eval(
+                "sorted(m for m in __import__('sys').modules "
+                "if m.split('.')[0] in ('IPython', 'matplotlib', 'tqdm', 'pandas'))"
+            )
             assert list(loaded) == []
             assert session.eval("'rpyc' in __import__('sys').modules")  # and the probe itself works
         finally:
@@ -47,7 +49,8 @@ def test_attach_imports_no_optional_library():
 
 
 def test_display_keeps_its_place_between_prints(connected):
-    cell = connected.ok(remote("""
+    cell = connected.ok(
+        remote("""
         import sys
         print('a')
         display('plain')
@@ -58,7 +61,8 @@ def test_display_keeps_its_place_between_prints(connected):
         print('d')
         handle.update(HTML('<i>2</i>'))
         'last'
-    """))
+    """)
+    )
     assert cell.outputs == [
         ("stdout", "a\n"),
         ("display", {"text/plain": "'plain'"}),
@@ -82,15 +86,18 @@ def test_a_second_session_on_the_same_server_keeps_plots_working(connected, clas
     connected.ok(f"%rconnect {classic_server.address} --as second")
     try:
         for name in ("second", "r"):
-            cell = connected.ok(f"%%remote --on {name}\nimport matplotlib.pyplot as plt\n"
-                                "plt.figure(); plt.plot([1, 2])\nplt.show()\nprint('shown')")
+            cell = connected.ok(
+                f"%%remote --on {name}\nimport matplotlib.pyplot as plt\n"
+                "plt.figure(); plt.plot([1, 2])\nplt.show()\nprint('shown')"
+            )
             assert kinds(cell) == [("display", ["image/png", "text/plain"]), ("stdout", "shown\n")], name
     finally:
         connected.ok("%rdisconnect second")
 
 
 def test_every_rich_representation_is_computed_remotely(connected):
-    cell = connected.ok(remote("""
+    cell = connected.ok(
+        remote("""
         class Rich:
             def _repr_mimebundle_(self, include=None, exclude=None):
                 return {'text/html': '<p>bundle</p>'}, {'text/html': {'isolated': True}}
@@ -113,12 +120,17 @@ def test_every_rich_representation_is_computed_remotely(connected):
                 raise RuntimeError('no repr either')
         display(Rich())
         display(Broken())
-    """))
+    """)
+    )
     (rich, broken) = cell.displays
     assert rich == {
-        "text/html": "<p>bundle</p>", "text/markdown": "**md**", "text/latex": "$x$",
-        "application/json": {"k": [1, 2]}, "image/svg+xml": "<svg></svg>",
-        "image/png": base64.b64encode(b"\x89PNG-bytes").decode(), "text/plain": "Rich()",
+        "text/html": "<p>bundle</p>",
+        "text/markdown": "**md**",
+        "text/latex": "$x$",
+        "application/json": {"k": [1, 2]},
+        "image/svg+xml": "<svg></svg>",
+        "image/png": base64.b64encode(b"\x89PNG-bytes").decode(),
+        "text/plain": "Rich()",
     }
     metadata = cell.of_type("display_data")[0]["content"]["metadata"]
     assert metadata == {"text/html": {"isolated": True}, "image/png": {"width": 10}}
@@ -126,14 +138,16 @@ def test_every_rich_representation_is_computed_remotely(connected):
 
 
 def test_display_from_a_remote_call_and_a_remote_thread(connected):
-    connected.ok(remote("""
+    connected.ok(
+        remote("""
         import threading, time
         def show(tag):
             display(f'shown {tag}')
         def later(tag):
             time.sleep(0.5)
             show(tag)
-    """))
+    """)
+    )
     called = connected.ok("r.namespace['show']('by call')")
     assert called.displays == [{"text/plain": "'shown by call'"}]
     starter = connected.ok("%%remote\nthreading.Thread(target=later, args=('late',)).start()")
@@ -144,42 +158,51 @@ def test_display_from_a_remote_call_and_a_remote_thread(connected):
 
 
 def test_clear_output_and_raw_display(connected):
-    cell = connected.ok(remote("""
+    cell = connected.ok(
+        remote("""
         from IPython.display import clear_output
         print('gone')
         clear_output()
         display({'text/html': '<u>raw</u>', 'text/plain': 'raw'}, raw=True)
-    """))
+    """)
+    )
     assert cell.outputs == [("display", {"text/html": "<u>raw</u>", "text/plain": "raw"})]
 
 
 def test_plots_show_at_cell_end_at_show_and_as_value(connected):
-    cell = connected.ok(remote("""
+    cell = connected.ok(
+        remote("""
         import matplotlib.pyplot as plt
         plt.plot([1, 3, 2])
         print('plotted')
-    """))
+    """)
+    )
     assert kinds(cell) == [("stdout", "plotted\n"), ("display", ["image/png", "text/plain"])]
     assert png_of(cell.displays[0]).startswith(PNG)
     assert cell.displays[0]["text/plain"].startswith("<Figure size")
 
-    cell = connected.ok(remote("""
+    cell = connected.ok(
+        remote("""
         plt.figure(); plt.plot([1, 2])
         print('before')
         plt.show()
         print('after')
-    """))
-    assert kinds(cell) == [("stdout", "before\n"), ("display", ["image/png", "text/plain"]),
-                           ("stdout", "after\n")]
+    """)
+    )
+    assert kinds(cell) == [("stdout", "before\n"), ("display", ["image/png", "text/plain"]), ("stdout", "after\n")]
 
-    cell = connected.ok(remote("""
+    cell = connected.ok(
+        remote("""
         fig, ax = plt.subplots()
         ax.bar([1, 2], [3, 4])
         print(type(fig.canvas).__name__)  # Agg, whatever the process's backend
         fig
-    """))
-    assert kinds(cell) == [("stdout", "FigureCanvasAgg\n"),
-                           ("result", ["image/png", "text/plain"])]  # once, as the value
+    """)
+    )
+    assert kinds(cell) == [
+        ("stdout", "FigureCanvasAgg\n"),
+        ("result", ["image/png", "text/plain"]),
+    ]  # once, as the value
     assert png_of(cell.result).startswith(PNG)
     # figures are closed after they show
     assert connected.ok("%remote plt.get_fignums()").result["text/plain"] == "[]"
@@ -189,22 +212,26 @@ def test_plots_show_at_cell_end_at_show_and_as_value(connected):
 
 
 def test_progress_ends_as_one_line_in_order(connected):
-    cell = connected.ok(remote("""
+    cell = connected.ok(
+        remote("""
         import sys, time
         print('start')
         for i in range(1, 6):
             print(f'\\r{i}/5', end='', file=sys.stderr)
             time.sleep(0.07)  # a batch each
         print('done')
-    """))
+    """)
+    )
     assert cell.rendered == [("stdout", "start\n"), ("stderr", "5/5"), ("stdout", "done\n")]
 
-    cell = connected.ok(remote("""
+    cell = connected.ok(
+        remote("""
         from tqdm import tqdm
         for i in tqdm(range(4), desc='steps'):
             time.sleep(0.05)
         print('finished')
-    """))
+    """)
+    )
     (progress, finished) = cell.rendered
     assert progress[0] == "stderr" and progress[1].count("\n") == 1
     assert progress[1].startswith("steps: 100%") and "4/4" in progress[1]
@@ -212,7 +239,8 @@ def test_progress_ends_as_one_line_in_order(connected):
 
 
 def test_tqdm_in_a_remote_thread_updates_the_starting_cell(connected):
-    starter = connected.ok(remote("""
+    starter = connected.ok(
+        remote("""
         import threading, time
         from tqdm import tqdm
         def work():
@@ -220,7 +248,8 @@ def test_tqdm_in_a_remote_thread_updates_the_starting_cell(connected):
                 time.sleep(0.1)
             print('bg done')
         threading.Thread(target=work).start()
-    """))
+    """)
+    )
     other = connected.ok("import time\ntime.sleep(1.0)\nprint('meanwhile')")
     starter.wait_for(lambda c: "bg done" in c.stdout, 10, "the thread's end")
     (progress, done) = starter.rendered
@@ -231,7 +260,8 @@ def test_tqdm_in_a_remote_thread_updates_the_starting_cell(connected):
 
 def test_logging_lands_in_the_cell_not_on_the_server_terminal(connected, classic_server, tmp_path):
     logfile = tmp_path / "remote.log"
-    cell = connected.ok(remote(f"""
+    cell = connected.ok(
+        remote(f"""
         import logging
         file_handler = logging.FileHandler({str(logfile)!r})
         logging.getLogger('lab').addHandler(file_handler)
@@ -240,7 +270,8 @@ def test_logging_lands_in_the_cell_not_on_the_server_terminal(connected, classic
         logging.warning('root-%d', 3)
         file_handler.close()
         logging.getLogger('lab').removeHandler(file_handler)
-    """))
+    """)
+    )
     assert cell.stdout == ""
     lines = cell.stderr.splitlines()
     assert len(lines) == 2, cell.stderr
@@ -259,11 +290,13 @@ def test_log_level_setting_lets_quieter_records_into_the_cell(connected, classic
     """``RSym.log_level`` changed (read at connect): INFO records show in the cell."""
     connected.ok(f"%config RSym.log_level = 'INFO'\n%rconnect {classic_server.address} --as chatty")
     try:
-        cell = connected.ok(remote("""
+        cell = connected.ok(
+            remote("""
             import logging
             logging.getLogger('lab').info('detail-%d', 5)
             logging.getLogger('lab').debug('noise-%d', 6)
-        """).replace("%%remote", "%%remote --on chatty"))
+        """).replace("%%remote", "%%remote --on chatty")
+        )
         lines = cell.stderr.splitlines()
         assert len(lines) == 1 and lines[0].endswith(": detail-5") and "INFO lab" in lines[0], cell.stderr
     finally:
@@ -273,22 +306,26 @@ def test_log_level_setting_lets_quieter_records_into_the_cell(connected, classic
 
 
 def test_top_level_await(connected):
-    cell = connected.ok(remote("""
+    cell = connected.ok(
+        remote("""
         import asyncio
         await asyncio.sleep(0.01)
         queue = asyncio.Queue()
         await queue.put(21)
         print('awaited')
         (await queue.get()) * 2
-    """))
+    """)
+    )
     assert cell.outputs == [("stdout", "awaited\n"), ("result", {"text/plain": "42"})]
     # the loop lives on: the next cell awaits on objects of the last one
     assert connected.ok("%%remote\nawait queue.put(1)\nawait queue.get()").result["text/plain"] == "1"
-    cell = connected.run(remote("""
+    cell = connected.run(
+        remote("""
         async def fails():
             raise ValueError('async bad')
         await fails()
-    """))
+    """)
+    )
     assert (cell.error["ename"], cell.error["evalue"]) == ("ValueError", "async bad")
     text = cell.error_text
     assert "await fails()" in text and "raise ValueError('async bad')" in text
@@ -316,7 +353,8 @@ def bare_remote(tmp_path):
 
 
 def test_display_without_ipython_or_matplotlib_on_the_remote(bare_remote):
-    cell = bare_remote.ok(remote("""
+    cell = bare_remote.ok(
+        remote("""
         class Card:
             def _repr_html_(self):
                 return '<b>card</b>'
@@ -332,7 +370,8 @@ def test_display_without_ipython_or_matplotlib_on_the_remote(bare_remote):
             print('no IPython')
         handle = display('v1', display_id='fixed')
         handle.update('v2')
-    """))
+    """)
+    )
     assert [k for k, _ in cell.outputs] == ["stdout", "display", "stdout", "display"]
     assert cell.outputs[0] == ("stdout", "a\n")
     assert cell.outputs[1][1]["text/html"] == "<b>card</b>"
@@ -371,8 +410,13 @@ def test_server_own_ipython_and_matplotlib_are_untouched(kernel):
         # IPython was imported before the agent came: its display routes all the same
         cell = kernel.ok("%%remote --on srv\nfrom IPython.display import display as d, HTML\nd(HTML('<p>x</p>'))")
         assert kinds(cell) == [("display", ["text/html", "text/plain"])]
-        wait_until(lambda: kernel.ok("%remote --on srv hasattr(__import__('server_plots'), 'later')")
-                   .result["text/plain"] == "True", what="the server's own later figure")
+        wait_until(
+            lambda: (
+                kernel.ok("%remote --on srv hasattr(__import__('server_plots'), 'later')").result["text/plain"]
+                == "True"
+            ),
+            what="the server's own later figure",
+        )
         check = kernel.ok(
             "%remote --on srv (plt.get_backend(), plt.get_fignums(), "
             "type(__import__('server_plots').own.canvas).__name__, "
@@ -397,10 +441,11 @@ def test_rich_output_through_our_own_server(kernel, rsym_server):
     kernel.ok("%load_ext jupyter_rsym")
     kernel.ok(f"%rconnect {rsym_server.address} --token {rsym_server.token} --as ours")
     try:
-        cell = kernel.ok("%%remote --on ours\nimport matplotlib.pyplot as plt\nprint('a')\n"
-                         "display('shown')\nlines = plt.plot([1, 2])")
-        assert kinds(cell) == [("stdout", "a\n"), ("display", ["text/plain"]),
-                               ("display", ["image/png", "text/plain"])]
+        cell = kernel.ok(
+            "%%remote --on ours\nimport matplotlib.pyplot as plt\nprint('a')\n"
+            "display('shown')\nlines = plt.plot([1, 2])"
+        )
+        assert kinds(cell) == [("stdout", "a\n"), ("display", ["text/plain"]), ("display", ["image/png", "text/plain"])]
         cell = kernel.submit("%%remote --on ours\ninput('ours? ')", allow_stdin=True)
         assert kernel.answer("yes")["parent"] == cell.msg_id
         assert cell.wait().assert_ok().result["text/plain"] == "'yes'"

@@ -1,6 +1,5 @@
 """Issue 3: every callback's and remote thread's output lands in the cell that caused it."""
 
-
 import pytest
 
 SAY = "def say(tag):\n    print('said', tag)\n    return tag\n"
@@ -61,11 +60,15 @@ def test_display_and_exception_in_async_callback(connected):
         "def shows(x):\n    display(HTML(f'<i>{x}</i>'))\n"
         "def fails(x):\n    raise ValueError(f'bad {x}')\n"
     )
-    connected.ok("%%remote\nimport threading\nresults = []\n"
-                 "def call(f, x):\n    try:\n        results.append(f(x))\n"
-                 "    except Exception as e:\n        results.append(type(e).__name__ + ': ' + str(e))\n")
-    a = connected.ok("r.modules.threading.Timer(0.3, r.namespace['call'], [shows, 1]).start()\n"
-                     "r.modules.threading.Timer(0.3, r.namespace['call'], [fails, 2]).start()")
+    connected.ok(
+        "%%remote\nimport threading\nresults = []\n"
+        "def call(f, x):\n    try:\n        results.append(f(x))\n"
+        "    except Exception as e:\n        results.append(type(e).__name__ + ': ' + str(e))\n"
+    )
+    a = connected.ok(
+        "r.modules.threading.Timer(0.3, r.namespace['call'], [shows, 1]).start()\n"
+        "r.modules.threading.Timer(0.3, r.namespace['call'], [fails, 2]).start()"
+    )
     b = connected.ok("import time\ntime.sleep(1.5)")
     a.wait_for(lambda c: c.displays and "ValueError" in c.stderr, 10, "display and error")
     assert a.displays[0]["text/html"] == "<i>1</i>"
@@ -100,7 +103,8 @@ def test_stress_many_threads_many_cells(connected):
     assert fifth.stdout == ""
     for k, cell in enumerate(cells):
         expected = sorted(f"cb{k} {t * 1000 + i}" for t in range(k, 20, 4) for i in range(200))
-        cell.wait_for(lambda c: c.stdout.count("\n") >= len(expected), 30, f"cb{k} lines")
+        count = len(expected)
+        cell.wait_for(lambda c, n=count: c.stdout.count("\n") >= n, 30, f"cb{k} lines")
         lines = cell.stdout.splitlines()
         assert sorted(lines) == expected  # each exactly once, nothing foreign
         # per remote thread, lines arrive in the order they were made

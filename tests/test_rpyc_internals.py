@@ -32,8 +32,19 @@ FUNCTIONS = [
 ]
 # attributes of a live connection (set in Connection.__init__)
 CONNECTION_ATTRIBUTES = [
-    "_recvlock", "_request_callbacks", "_seqcounter", "_local_objects", "_config", "_channel", "_closed",
-    "_send_queue", "_sendlock", "_recv_event", "_netref_classes_cache", "_HANDLERS", "_bind_threads",
+    "_recvlock",
+    "_request_callbacks",
+    "_seqcounter",
+    "_local_objects",
+    "_config",
+    "_channel",
+    "_closed",
+    "_send_queue",
+    "_sendlock",
+    "_recv_event",
+    "_netref_classes_cache",
+    "_HANDLERS",
+    "_bind_threads",
 ]
 MODULE_ATTRIBUTES = [(brine, "_dump_registry"), (brine, "TAG_STR_L4"), (brine, "I4"), (netref, "LOCAL_ATTRS")]
 
@@ -64,4 +75,5 @@ def test_rpyc_connection_keeps_its_private_attributes():
 
 def test_the_pin_holds_the_tested_minor():
     assert rpyc.__version__.split(".")[:2] == ["6", "0"], (
-        f"rpyc {rpyc.__version__}: jupyter_rsym is tested with rpyc 6.0.x (pyproject.toml pins it)")
+        f"rpyc {rpyc.__version__}: jupyter_rsym is tested with rpyc 6.0.x (pyproject.toml pins it)"
+    )

@@ -6,8 +6,10 @@ import pytest
 
 @pytest.fixture(scope="module")
 def filled(connected):
-    connected.ok("%%remote\nimport os\ncount = 3\nwords = ['a', 'b']\n_hidden = 1\n"
-                 "def helper():\n    pass\nbig = list(range(1000))")
+    connected.ok(
+        "%%remote\nimport os\ncount = 3\nwords = ['a', 'b']\n_hidden = 1\n"
+        "def helper():\n    pass\nbig = list(range(1000))"
+    )
     return connected
 
 
@@ -32,15 +34,18 @@ def test_namespace_repr_shows_user_variables(filled):
     shown = filled.ok("r.namespace").result["text/plain"]
     assert "__builtins__" not in shown and "_hidden" not in shown and "display" not in shown
     assert "'count': 3" in shown and "'words': ['a', 'b']" in shown
-    assert filled.ok("r.namespace['_hidden'], len(r.namespace['__builtins__']) > 10").result[
-        "text/plain"] == "(1, True)"
+    assert (
+        filled.ok("r.namespace['_hidden'], len(r.namespace['__builtins__']) > 10").result["text/plain"] == "(1, True)"
+    )
 
 
 def test_one_request_each(filled):
-    count = ("import jupyter_rsym.link.client as c\nsent = []\n"
-             "orig = c.RoutedConnection._get_seq_id\n"
-             "def counting(self):\n    sent.append(1)\n    return orig(self)\n"
-             "c.RoutedConnection._get_seq_id = counting\n")
+    count = (
+        "import jupyter_rsym.link.client as c\nsent = []\n"
+        "orig = c.RoutedConnection._get_seq_id\n"
+        "def counting(self):\n    sent.append(1)\n    return orig(self)\n"
+        "c.RoutedConnection._get_seq_id = counting\n"
+    )
     filled.ok(count)
     filled.ok("%rwhos")
     filled.ok("c.RoutedConnection._get_seq_id = orig")

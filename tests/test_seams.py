@@ -7,36 +7,42 @@ import sys
 import pytest
 import rpyc
 
-from jupyter_rsym.remote import bundle
-from jupyter_rsym.link.address import Address, AddressError, parse_address
 from jupyter_rsym.kernel.config import RSym
-from tests.servers import ClassicServer
+from jupyter_rsym.link.address import Address, AddressError, parse_address
 from jupyter_rsym.link.session import RemoteSession
+from jupyter_rsym.remote import bundle
+from tests.servers import ClassicServer
 
 BLOCKED = ("IPython", "ipykernel", "traitlets", "jupyter_client", "zmq")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("gpu-box", Address("gpu-box", 18812)),
-    ("tcp://10.0.0.2:1", Address("10.0.0.2", 1)),
-    ("[::1]:9", Address("::1", 9)),
-    ("tls://lab:4443", Address("lab", 4443, "tls")),
-    ("ssh://robot", Address("robot", 18812, "ssh")),
-    ("ssh://me@robot:2222/18900", Address("robot", 18900, "ssh", "me", 2222)),
-    ("ssh://me@[::1]/7", Address("::1", 7, "ssh", "me")),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("gpu-box", Address("gpu-box", 18812)),
+        ("tcp://10.0.0.2:1", Address("10.0.0.2", 1)),
+        ("[::1]:9", Address("::1", 9)),
+        ("tls://lab:4443", Address("lab", 4443, "tls")),
+        ("ssh://robot", Address("robot", 18812, "ssh")),
+        ("ssh://me@robot:2222/18900", Address("robot", 18900, "ssh", "me", 2222)),
+        ("ssh://me@[::1]/7", Address("::1", 7, "ssh", "me")),
+    ],
+)
 def test_addresses_parse(text, expected):
     address = parse_address(text, 18812)
     assert address == expected
     assert parse_address(str(address), 18812) == address  # str() round-trips
 
 
-@pytest.mark.parametrize("text, message", [
-    ("ssh://@robot", "expected ssh://[USER@]HOST[:SSHPORT][/PORT]"),
-    ("ssh://robot/notaport", "expected ssh://[USER@]HOST[:SSHPORT][/PORT]"),
-    ("ftp://robot", "unknown scheme 'ftp'"),
-    ("host:0", "cannot parse address"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("ssh://@robot", "expected ssh://[USER@]HOST[:SSHPORT][/PORT]"),
+        ("ssh://robot/notaport", "expected ssh://[USER@]HOST[:SSHPORT][/PORT]"),
+        ("ftp://robot", "unknown scheme 'ftp'"),
+        ("host:0", "cannot parse address"),
+    ],
+)
 def test_bad_addresses_say_why(text, message):
     with pytest.raises(AddressError, match=re.escape(message)):
         parse_address(text, 18812)
@@ -102,15 +108,18 @@ def test_bundle_is_sent_once_per_server_process():
         again, versions, _ = bundle.install(second.eval)
         assert len(sent) == 1  # only asked: the process kept this version
         assert bundle.VERSION in versions
-        assert second.eval(f"id(__import__('sys').modules[{bundle.MODULE_NAME!r}])") == \
-            first.eval(f"id(__import__('sys').modules[{bundle.MODULE_NAME!r}])")
+        assert second.eval(f"id(__import__('sys').modules[{bundle.MODULE_NAME!r}])") == first.eval(
+            f"id(__import__('sys').modules[{bundle.MODULE_NAME!r}])"
+        )
         first.close()
         second.close()
 
 
 def test_a_server_that_imports_the_agent_gets_no_upload():
-    code = ("import sys; from jupyter_rsym.remote import bundle; bundle.register(); "
-            "from rpyc.cli.rpyc_classic import main; sys.exit(main())")
+    code = (
+        "import sys; from jupyter_rsym.remote import bundle; bundle.register(); "
+        "from rpyc.cli.rpyc_classic import main; sys.exit(main())"
+    )
     server = ClassicServer()
     server._args[1:3] = ["-c", code]
     with server:

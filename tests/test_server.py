@@ -61,8 +61,7 @@ def test_token_file_holds_the_token(fresh, start_rsym_server, tmp_path):
     connected_line(fresh.ok(f"%rconnect {server.address} --token token-from-the-file"), server.address)
     assert fresh.ok("%remote __import__('os').getpid()").result["text/plain"] == str(server.process.pid)
     server.wait_for_log("admitted (token)")
-    line = one_line_error(fresh.run(f"%rconnect {server.address} --token {server.token}x --as other"),
-                          "ConnectFailed")
+    line = one_line_error(fresh.run(f"%rconnect {server.address} --token {server.token}x --as other"), "ConnectFailed")
     assert line == f"ConnectionError: wrong token for {server.address}: the server holds another one"
     server.wait_for_log("refused: wrong token")
 
@@ -71,29 +70,45 @@ def test_wrong_ways_in_are_one_clear_line(fresh, rsym_server, tls_rsym_server, c
     plain, tls = rsym_server, tls_rsym_server
     tls_port = f"127.0.0.1:{tls.port}"
     cases = [
-        (f"%rconnect {plain.address} --token {'0' * 64}",
-         f"ConnectionError: wrong token for {plain.address}: the server holds another one"),
-        (f"%rconnect {plain.address} --token not-it",  # its proof would be an offline oracle
-         f"ConnectionError: not proving a weak token to {plain.address}: the token has 6 characters, "
-         f"fewer than 22 (128 bits); make one with: {auth.MAKE_ONE}"),
-        (f"%rconnect {plain.address}",
-         f"ConnectionError: {plain.address} requires a token: %rconnect {plain.address} --token TOKEN "
-         "(or set JUPYTER_RSYM_TOKEN, or RSym.token_file)"),
-        (f"%rconnect {classic_server.address} --token {plain.token}",
-         f"ConnectionError: {classic_server.address} asks for no token: it is a plain rpyc server "
-         "(rpyc_classic, or jupyter-rsym serve --no-auth); connect without --token"),
-        (f"%rconnect {tls.address} --token {tls.token} --ca {tls_files.other_ca}",
-         f"ConnectionError: cannot verify the TLS certificate of {tls.address} (unable to get local "
-         "issuer certificate); pass --ca FILE with the CA that signed it"),
-        (f"%rconnect tls://{plain.address} --token {plain.token} --ca {tls_files.ca}",
-         f"ConnectionError: tls://{plain.address} closed the connection in the TLS handshake; if it is "
-         f"a plain server, connect to {plain.address} without tls://"),
-        (f"%rconnect {tls_port} --token {tls.token}",
-         f"ConnectionError: {tls_port} speaks TLS: connect to tls://{tls_port}"),
+        (
+            f"%rconnect {plain.address} --token {'0' * 64}",
+            f"ConnectionError: wrong token for {plain.address}: the server holds another one",
+        ),
+        (
+            f"%rconnect {plain.address} --token not-it",  # its proof would be an offline oracle
+            f"ConnectionError: not proving a weak token to {plain.address}: the token has 6 characters, "
+            f"fewer than 22 (128 bits); make one with: {auth.MAKE_ONE}",
+        ),
+        (
+            f"%rconnect {plain.address}",
+            f"ConnectionError: {plain.address} requires a token: %rconnect {plain.address} --token TOKEN "
+            "(or set JUPYTER_RSYM_TOKEN, or RSym.token_file)",
+        ),
+        (
+            f"%rconnect {classic_server.address} --token {plain.token}",
+            f"ConnectionError: {classic_server.address} asks for no token: it is a plain rpyc server "
+            "(rpyc_classic, or jupyter-rsym serve --no-auth); connect without --token",
+        ),
+        (
+            f"%rconnect {tls.address} --token {tls.token} --ca {tls_files.other_ca}",
+            f"ConnectionError: cannot verify the TLS certificate of {tls.address} (unable to get local "
+            "issuer certificate); pass --ca FILE with the CA that signed it",
+        ),
+        (
+            f"%rconnect tls://{plain.address} --token {plain.token} --ca {tls_files.ca}",
+            f"ConnectionError: tls://{plain.address} closed the connection in the TLS handshake; if it is "
+            f"a plain server, connect to {plain.address} without tls://",
+        ),
+        (
+            f"%rconnect {tls_port} --token {tls.token}",
+            f"ConnectionError: {tls_port} speaks TLS: connect to tls://{tls_port}",
+        ),
         (f"%rconnect {tls_port}", f"ConnectionError: {tls_port} speaks TLS: connect to tls://{tls_port}"),
-        (f"%rconnect {tls.address} --ca {tls_files.ca}",
-         f"ConnectionError: {tls.address} requires a token: %rconnect {tls.address} --token TOKEN "
-         "(or set JUPYTER_RSYM_TOKEN, or RSym.token_file)"),
+        (
+            f"%rconnect {tls.address} --ca {tls_files.ca}",
+            f"ConnectionError: {tls.address} requires a token: %rconnect {tls.address} --token TOKEN "
+            "(or set JUPYTER_RSYM_TOKEN, or RSym.token_file)",
+        ),
     ]
     for line, expected in cases:
         assert one_line_error(fresh.run(line), "ConnectFailed") == expected
@@ -101,14 +116,18 @@ def test_wrong_ways_in_are_one_clear_line(fresh, rsym_server, tls_rsym_server, c
     # a stock server says nothing to a TLS hello: the connect timeout ends the wait
     fresh.ok("%config RSym.connect_timeout = 1")
     try:
-        line = one_line_error(fresh.run(f"%rconnect tls://{classic_server.address} --ca {tls_files.ca}"),
-                              "ConnectFailed")
+        line = one_line_error(
+            fresh.run(f"%rconnect tls://{classic_server.address} --ca {tls_files.ca}"), "ConnectFailed"
+        )
     finally:
         fresh.ok("%config RSym.connect_timeout = 5")
-    assert line == (f"ConnectionError: tls://{classic_server.address} did not answer the TLS handshake "
-                    f"in 1 s; if it is a plain server, connect to {classic_server.address} without tls://")
+    assert line == (
+        f"ConnectionError: tls://{classic_server.address} did not answer the TLS handshake "
+        f"in 1 s; if it is a plain server, connect to {classic_server.address} without tls://"
+    )
     assert "--ca, --cert, --key and --fingerprint are for tls:// addresses" in one_line_error(
-        fresh.run(f"%rconnect {plain.address} --ca {tls_files.ca}"), "UsageError")
+        fresh.run(f"%rconnect {plain.address} --ca {tls_files.ca}"), "UsageError"
+    )
     # each server logged why, and serves a well-behaved client all along
     plain.wait_for_log("refused: wrong token")
     plain.wait_for_log("refused: no token")
@@ -121,20 +140,30 @@ def test_wrong_ways_in_are_one_clear_line(fresh, rsym_server, tls_rsym_server, c
 
 
 def test_client_certificates(fresh, start_rsym_server, tls_files):
-    server = start_rsym_server("--tls-cert", str(tls_files.server_cert), "--tls-key",
-                               str(tls_files.server_key), "--tls-client-ca", str(tls_files.ca))
+    server = start_rsym_server(
+        "--tls-cert",
+        str(tls_files.server_cert),
+        "--tls-key",
+        str(tls_files.server_key),
+        "--tls-client-ca",
+        str(tls_files.ca),
+    )
     base = f"%rconnect {server.address} --token {server.token} --ca {tls_files.ca}"
     assert one_line_error(fresh.run(base), "ConnectFailed") == (
-        f"ConnectionError: {server.address} wants a client certificate: pass --cert FILE --key FILE")
+        f"ConnectionError: {server.address} wants a client certificate: pass --cert FILE --key FILE"
+    )
     cell = fresh.ok(f"{base} --cert {tls_files.client_cert} --key {tls_files.client_key}")
     connected_line(cell, server.address)
     assert fresh.ok("%remote 6 * 7").result["text/plain"] == "42"
     # the same from the settings (as for RSym.connections opened at load)
-    fresh.ok(f"%config RSym.tls_ca = {str(tls_files.ca)!r}\n%config RSym.tls_cert = {str(tls_files.client_cert)!r}\n"
-             f"%config RSym.tls_key = {str(tls_files.client_key)!r}")
+    fresh.ok(
+        f"%config RSym.tls_ca = {str(tls_files.ca)!r}\n%config RSym.tls_cert = {str(tls_files.client_cert)!r}\n"
+        f"%config RSym.tls_key = {str(tls_files.client_key)!r}"
+    )
     try:
-        connected_line(fresh.ok(f"%rconnect {server.address} --token {server.token} --as again"),
-                       server.address, "again")
+        connected_line(
+            fresh.ok(f"%rconnect {server.address} --token {server.token} --as again"), server.address, "again"
+        )
     finally:
         fresh.ok("%config RSym.tls_ca = ''\n%config RSym.tls_cert = ''\n%config RSym.tls_key = ''")
 
@@ -177,8 +206,9 @@ def test_stops_cleanly_on_sigterm_and_ctrl_c(tmp_path):
             sock = socket.create_connection((server.host, server.port))
             assert auth.authenticate(sock, server.token, 5) is True
             # the welcome can overtake the log line
-            wait_until(lambda log_file=log_file: "admitted (token)" in log_file.read_text(),
-                       what="the admission logged")
+            wait_until(
+                lambda log_file=log_file: "admitted (token)" in log_file.read_text(), what="the admission logged"
+            )
             server.process.send_signal(signum)
             assert server.process.wait(10) == 0
             assert sock.recv(10) == b""  # its connections were closed
@@ -193,11 +223,15 @@ def test_stops_cleanly_on_sigterm_and_ctrl_c(tmp_path):
 def test_bad_server_arguments_are_one_line(tmp_path):
     run = [sys.executable, "-m", "jupyter_rsym", "serve", "--port", "0"]
     cases = [
-        (["--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", str(tmp_path / "missing.key")],
-         f"jupyter-rsym serve: cannot start: --tls-cert {tmp_path / 'missing.pem'}: no such file"),
+        (
+            ["--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", str(tmp_path / "missing.key")],
+            f"jupyter-rsym serve: cannot start: --tls-cert {tmp_path / 'missing.pem'}: no such file",
+        ),
         (["--tls-cert", "x.pem"], "jupyter-rsym serve: --tls-cert and --tls-key go together"),
-        (["--token-file", str(tmp_path / "none")],
-         f"jupyter-rsym serve: cannot start: --token-file {tmp_path / 'none'}: no such file"),
+        (
+            ["--token-file", str(tmp_path / "none")],
+            f"jupyter-rsym serve: cannot start: --token-file {tmp_path / 'none'}: no such file",
+        ),
         (["--port", "99999"], "jupyter-rsym serve: --port 99999: a port is 0 (any free one) to 65535"),
     ]
     for args, expected in cases:
@@ -222,12 +256,17 @@ def test_server_side_imports_without_ipython():
 
 # -- another rpyc major, another jupyter_rsym, a bare Python -----------------------
 
+
 @pytest.fixture(scope="session")
 def rpyc5(tmp_path_factory):
     """A directory holding rpyc 5 (installed from the package index by pip)."""
     target = tmp_path_factory.mktemp("rpyc5")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
-                    "rpyc==5.3.1"], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), "rpyc==5.3.1"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return target
 
 
@@ -235,11 +274,15 @@ def test_servers_of_another_rpyc_major(fresh, rpyc5):
     env = {**__import__("os").environ, "PYTHONPATH": str(rpyc5)}
     with ClassicServer(env=env) as stock, RsymServer(env=env) as ours:
         line = one_line_error(fresh.run(f"%rconnect {stock.address}"), "ConnectFailed")
-        assert line == (f"ConnectionError: {stock.address} speaks another rpyc protocol (rpyc 5 or "
-                        f"older?): install rpyc 6.x there, as in this notebook (rpyc {rpyc.__version__})")
+        assert line == (
+            f"ConnectionError: {stock.address} speaks another rpyc protocol (rpyc 5 or "
+            f"older?): install rpyc 6.x there, as in this notebook (rpyc {rpyc.__version__})"
+        )
         line = one_line_error(fresh.run(f"%rconnect {ours.address} --token {ours.token}"), "ConnectFailed")
-        assert line == (f"ConnectionError: {ours.address} runs rpyc 5.3.1, this notebook rpyc "
-                        f"{rpyc.__version__}: install rpyc 6.x on the server")
+        assert line == (
+            f"ConnectionError: {ours.address} runs rpyc 5.3.1, this notebook rpyc "
+            f"{rpyc.__version__}: install rpyc 6.x on the server"
+        )
     assert fresh.ok("1 + 1").result["text/plain"] == "2"
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import rpyc
 
-from jupyter_rsym.remote import auth
-from jupyter_rsym.link.address import parse_address
-from jupyter_rsym.remote.bundle import AGENT_NAME, PACKAGE_DIR
 from jupyter_rsym.kernel.config import RSym
+from jupyter_rsym.link.address import parse_address
 from jupyter_rsym.link.deploy import MARKER, REMOTE_PACKAGE, DeployedServer
 from jupyter_rsym.link.schemes import transport_for
+from jupyter_rsym.remote import auth
+from jupyter_rsym.remote.bundle import AGENT_NAME, PACKAGE_DIR
 
 from .harness import KernelHarness
 from .test_faults import remote_sleep
@@ -40,8 +40,10 @@ def a_python(version):
     installed = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
     found = installed[-1] if installed else shutil.which(f"python{version}")
     if found is None:
-        pytest.fail(f"no Python {version} here: the deploy test needs one; install it with "
-                    f"`pyenv install {version}` (or a python{version} on PATH)")
+        pytest.fail(
+            f"no Python {version} here: the deploy test needs one; install it with "
+            f"`pyenv install {version}` (or a python{version} on PATH)"
+        )
     return found
 
 
@@ -190,10 +192,17 @@ def known_hosts_cases(sshd, tmp_path):
     }, empty
 
 
-@pytest.mark.parametrize("case", [
-    "unknown host key", "changed host key", "authentication refused",
-    "sshd unreachable", "remote port closed", "no python at --python",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown host key",
+        "changed host key",
+        "authentication refused",
+        "sshd unreachable",
+        "remote port closed",
+        "no python at --python",
+    ],
+)
 def test_errors_are_one_line(clean, sshd, classic_server, tmp_path, case):
     kernel = clean
     cases, empty_known_hosts = known_hosts_cases(sshd, tmp_path)
@@ -235,8 +244,9 @@ def test_deploy_onto_a_python_without_rpyc(clean, sshd):
     connect = kernel.ok(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON} --as d", timeout=40)
     token, directory, pid = deployed(kernel, "d")
     assert connect.stdout.startswith("Connected d to ssh://rsym-test/"), connect.stdout
-    version = subprocess.run([SYSTEM_PYTHON, "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True
+    ).stdout.strip()
     assert f": Python {version} on Linux" in connect.stdout, connect.stdout
     where = kernel.ok("%%remote --on d\nimport os, sys\nprint(sys.executable, os.getpid())").stdout
     assert where == f"{SYSTEM_PYTHON} {pid}\n"
@@ -245,9 +255,9 @@ def test_deploy_onto_a_python_without_rpyc(clean, sshd):
     assert directory.stat().st_mode & 0o777 == 0o700
     assert set(os.listdir(directory)) <= {"rpyc", REMOTE_PACKAGE}
     assert not list(directory.rglob("*.pyc"))
-    assert sorted(p.relative_to(directory / REMOTE_PACKAGE).as_posix()
-                  for p in (directory / REMOTE_PACKAGE).rglob("*.py")) == sorted(
-        p.relative_to(PACKAGE_DIR).as_posix() for p in PACKAGE_DIR.rglob("*.py"))
+    assert sorted(
+        p.relative_to(directory / REMOTE_PACKAGE).as_posix() for p in (directory / REMOTE_PACKAGE).rglob("*.py")
+    ) == sorted(p.relative_to(PACKAGE_DIR).as_posix() for p in PACKAGE_DIR.rglob("*.py"))
     # it is our server: the agent was there already (nothing sent), and other
     # users of the host, who can reach its loopback port, need the token
     agent_file = kernel.ok(f"%remote --on d __import__('sys').modules[{AGENT_NAME!r}].__file__").result
@@ -282,12 +292,16 @@ def test_deploy_onto_the_oldest_python_and_refuse_an_older_one(clean):
     assert kernel.ok("%%remote --on d -i say\nsay('on 3.8')").stdout == "said on 3.8\n"
     kernel.ok("%rdisconnect d")
     older = a_python("3.7")
-    line = one_line_error(kernel.run(f"%rconnect ssh://rsym-test --deploy --python {older}", timeout=40),
-                          "ConnectFailed")
-    version = subprocess.run([older, "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True).stdout.strip()
-    assert line == (f"ConnectionError: the server deployed on rsym-test with {older} failed to start: "
-                    f"jupyter_rsym needs Python 3.8 or newer on the remote, this is {version}")
+    line = one_line_error(
+        kernel.run(f"%rconnect ssh://rsym-test --deploy --python {older}", timeout=40), "ConnectFailed"
+    )
+    version = subprocess.run(
+        [older, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True
+    ).stdout.strip()
+    assert line == (
+        f"ConnectionError: the server deployed on rsym-test with {older} failed to start: "
+        f"jupyter_rsym needs Python 3.8 or newer on the remote, this is {version}"
+    )
 
 
 @pytest.mark.parametrize("end", ["shutdown", "kill -9"])
@@ -296,8 +310,12 @@ def test_the_kernel_ending_stops_a_deployed_server(sshd, end):
     session for its grace period (short here), then ends by itself."""
     harness = KernelHarness()
     try:
-        harness.ok("%load_ext jupyter_rsym\n" + options_cell(sshd.ssh_options)
-                   + "\n%config RSym.deploy_resume_grace = " + ("1.0" if end == "kill -9" else "600.0"))
+        harness.ok(
+            "%load_ext jupyter_rsym\n"
+            + options_cell(sshd.ssh_options)
+            + "\n%config RSym.deploy_resume_grace = "
+            + ("1.0" if end == "kill -9" else "600.0")
+        )
         harness.ok(f"%rconnect ssh://rsym-test --deploy --python {SYSTEM_PYTHON}", timeout=40)
         _, directory, pid = deployed(harness, "r")
         kernel_pid = int(harness.ok("print(__import__('os').getpid())").stdout)
@@ -315,8 +333,9 @@ def test_the_kernel_ending_stops_a_deployed_server(sshd, end):
 def drop_ssh(kernel, sshd, name):
     """Kill every ssh connection on the sshd side; wait (bounded) until the kernel noticed."""
     assert sshd.kill_sessions() >= 2
-    assert wait_until(lambda: kernel.ok(f"print({name}.state)").stdout == "lost\n"), \
+    assert wait_until(lambda: kernel.ok(f"print({name}.state)").stdout == "lost\n"), (
         "the kernel did not notice the drop"
+    )
 
 
 def test_deployed_server_keeps_the_session_across_a_dropped_link(clean, sshd):
@@ -410,6 +429,7 @@ def test_transport_reopens_its_tunnel_after_a_drop(sshd, classic_server):
         with pytest.raises(EOFError):
             conn.modules.os.getpid()
         conn.close()
+
         # until the local ssh notices the drop, its tunnel still accepts and then
         # resets: a resume retries (RSym.resume_window), and so does this
         def reconnected():
@@ -429,8 +449,9 @@ def effective_ssh_options(sshd, settings):
     """What ssh itself makes of the arguments we give it (``ssh -G``: resolve, don't connect)."""
     from jupyter_rsym.link.ssh import ssh_arguments
 
-    done = subprocess.run(["ssh", "-G", *ssh_arguments(settings), sshd.host_alias],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["ssh", "-G", *ssh_arguments(settings), sshd.host_alias], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stderr
     return dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
 
@@ -440,9 +461,22 @@ def test_options_you_pass_win_over_ours(sshd):
     ServerAliveInterval (RSym.keepalive); options in RSym.ssh_options win."""
     ours = effective_ssh_options(sshd, RSym(ssh_options=sshd.ssh_options, ssh_timeout=15, keepalive=60))
     assert (ours["batchmode"], ours["connecttimeout"], ours["serveraliveinterval"]) == ("yes", "15", "60")
-    theirs = effective_ssh_options(sshd, RSym(
-        ssh_options=[*sshd.ssh_options, "-o", "BatchMode=no", "-o", "ConnectTimeout=3",
-                     "-o", "ServerAliveInterval=7"], ssh_timeout=15, keepalive=60))
+    theirs = effective_ssh_options(
+        sshd,
+        RSym(
+            ssh_options=[
+                *sshd.ssh_options,
+                "-o",
+                "BatchMode=no",
+                "-o",
+                "ConnectTimeout=3",
+                "-o",
+                "ServerAliveInterval=7",
+            ],
+            ssh_timeout=15,
+            keepalive=60,
+        ),
+    )
     assert (theirs["batchmode"], theirs["connecttimeout"], theirs["serveraliveinterval"]) == ("no", "3", "7")
     # RSym.keepalive = 0 adds none: the ssh config's own value applies
     off = effective_ssh_options(sshd, RSym(ssh_options=sshd.ssh_options, keepalive=0))

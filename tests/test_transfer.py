@@ -87,12 +87,15 @@ def test_large_values_move_in_pieces_intact(moving):
         assert requests_made(moving, "%rpush big grid mixed") > 40
         assert digest_here(moving, "big") == digest_there(moving, "big")
         assert digest_here(moving, "grid") == digest_there(moving, "grid")
-        assert moving.ok("%remote bool((mixed['grid'] == grid).all()) and mixed['blob'] == big").result[
-            "text/plain"] == "True"
+        assert (
+            moving.ok("%remote bool((mixed['grid'] == grid).all()) and mixed['blob'] == big").result["text/plain"]
+            == "True"
+        )
         moving.ok("%%remote\nbig2 = big[::-1]\ngrid2 = grid.T.copy()\ngrid2[0, 0] = -1")
         moving.ok("%rpull big2 grid2")
-        cell = moving.ok("print(big2 == big[::-1], grid2.shape, grid2.flags.writeable, "
-                         "(grid2[1:] == grid.T[1:]).all(), grid2[0, 0])")
+        cell = moving.ok(
+            "print(big2 == big[::-1], grid2.shape, grid2.flags.writeable, (grid2[1:] == grid.T[1:]).all(), grid2[0, 0])"
+        )
         assert cell.stdout == "True (500, 250) True True -1.0\n"
     finally:
         moving.ok("%config RSym.chunk_bytes = 1048576")
@@ -115,9 +118,11 @@ def test_uncopyable_values_name_themselves_and_suggest_ref(moving):
     assert moving.ok("%remote lock.locked()").result["text/plain"] == "False"
 
     # a class only the remote has: pickled there, cannot be unpickled here
-    moving.ok("%%remote\nimport sys, types\nonly = types.ModuleType('only_remote')\n"
-              "exec('class Thing:\\n    n = 5', only.__dict__)\nsys.modules['only_remote'] = only\n"
-              "thing = only.Thing()")
+    moving.ok(
+        "%%remote\nimport sys, types\nonly = types.ModuleType('only_remote')\n"
+        "exec('class Thing:\\n    n = 5', only.__dict__)\nsys.modules['only_remote'] = only\n"
+        "thing = only.Thing()"
+    )
     line = one_line_error(moving.run("%rpull thing"), "CannotCopy")
     assert line.startswith("TypeError: thing cannot be copied from r (ModuleNotFoundError:")
     assert "--ref" in line
@@ -211,7 +216,8 @@ def test_compressed_link_carries_values_intact(moving, start_server, start_proxy
         moving.ok("back = np.arange(1_000_000, dtype=np.float64) % 7\n%rpush back --on packed")
         assert proxy.bytes_to_target - before < 8_000_000 // 2
         assert moving.ok("%remote --on packed float(back.sum())").result["text/plain"] == repr(
-            float(sum(i % 7 for i in range(1_000_000))))
+            float(sum(i % 7 for i in range(1_000_000)))
+        )
     finally:
         moving.ok("%rdisconnect packed\n%config RSym.compress = False")
 

@@ -21,18 +21,24 @@ def session(request, kernel, classic_server, rsym_server):
 def test_the_class_of_a_proxy_is_one_line(session):
     session.ok("import threading\nlk = threading.Lock()\n%rpush lk --ref --on s")
     line = one_line_error(session.run("%remote --on s type(lk)"), "TypeError")
-    assert line.startswith("TypeError: cannot send <netref class 'rpyc.core.netref._thread.lock'> "
-                           "(the value of the cell) to the notebook: it is the class rpyc made for a proxy")
+    assert line.startswith(
+        "TypeError: cannot send <netref class 'rpyc.core.netref._thread.lock'> "
+        "(the value of the cell) to the notebook: it is the class rpyc made for a proxy"
+    )
     assert session.ok("%remote --on s type(lk).__name__").result["text/plain"] == "'_thread.lock'"
     assert session.ok("%remote --on s 1 + 1").result["text/plain"] == "2"
 
 
 def test_an_object_answering_every_attribute_is_one_line(session):
-    session.ok("%%remote --on s\nclass Anything:\n    def __getattr__(self, name):\n        return self\n"
-               "    def __repr__(self):\n        return 'Anything()'\nthing = Anything()")
+    session.ok(
+        "%%remote --on s\nclass Anything:\n    def __getattr__(self, name):\n        return self\n"
+        "    def __repr__(self):\n        return 'Anything()'\nthing = Anything()"
+    )
     line = one_line_error(session.run("%remote --on s thing"), "TypeError")
-    assert line.startswith("TypeError: cannot send Anything() (the value of the cell) to the notebook: "
-                           "its class answers every attribute name")
+    assert line.startswith(
+        "TypeError: cannot send Anything() (the value of the cell) to the notebook: "
+        "its class answers every attribute name"
+    )
     assert line.endswith("the session goes on")
     line = one_line_error(session.run("s.namespace['thing']"), "TypeError")
     assert "cannot send Anything() (the result of" in line
@@ -40,9 +46,11 @@ def test_an_object_answering_every_attribute_is_one_line(session):
 
 
 def test_the_notebook_refuses_the_same_way(session):
-    session.ok("class Anything:\n    def __getattr__(self, name):\n        return self\n"
-               "    def __repr__(self):\n        return 'Local()'\n"
-               "def give():\n    return Anything()\n%rpush give --on s")
+    session.ok(
+        "class Anything:\n    def __getattr__(self, name):\n        return self\n"
+        "    def __repr__(self):\n        return 'Local()'\n"
+        "def give():\n    return Anything()\n%rpush give --on s"
+    )
     cell = session.run("%%remote --on s\ntry:\n    give()\nexcept TypeError as e:\n    print(str(e).splitlines()[0])")
     assert "cannot send Local() (the result of call give()) to the remote" in cell.stdout
     assert session.ok("%remote --on s 6 * 7").result["text/plain"] == "42"

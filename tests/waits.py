@@ -53,8 +53,10 @@ class Marker:
     def awaited(self):
         """A Python statement that waits (bounded) until the marker exists: the test
         lets remote code go on with ``marker.set()``."""
-        return (f"any(__import__('os').path.exists({str(self.path)!r}) or __import__('time').sleep(0.01)"
-                f" for _ in range({int(TIMEOUT * 100)}))")
+        return (
+            f"any(__import__('os').path.exists({str(self.path)!r}) or __import__('time').sleep(0.01)"
+            f" for _ in range({int(TIMEOUT * 100)}))"
+        )
 
     def set(self):
         self.path.touch()

@@ -16,7 +16,6 @@ and hides the notebook's own.
 
 from IPython.core.completer import SimpleCompletion, context_matcher
 
-
 LOCAL = "%%local"
 COMPLETE_TIMEOUT = 2.0  # seconds: a completion never hangs the notebook
 
@@ -34,8 +33,10 @@ class AutoRemote:
         self.shell.Completer.custom_matchers.append(self.complete)
 
     def uninstall(self):
-        for hooks, hook in ((self.shell.input_transformers_cleanup, self.transform),
-                            (self.shell.Completer.custom_matchers, self.complete)):
+        for hooks, hook in (
+            (self.shell.input_transformers_cleanup, self.transform),
+            (self.shell.Completer.custom_matchers, self.complete),
+        ):
             if hook in hooks:
                 hooks.remove(hook)
 

@@ -43,8 +43,9 @@ class RemoteJob:
         self._outputs = tuple(outputs)
         self._value = self._error = None
         self._ended = threading.Event()
-        self._fanout = FanOut(sessions, source, shell, labels, inputs,
-                              [remote for remote, _ in outputs], on_finish=self._finish)
+        self._fanout = FanOut(
+            sessions, source, shell, labels, inputs, [remote for remote, _ in outputs], on_finish=self._finish
+        )
 
     @property
     def display_id(self):

@@ -36,8 +36,7 @@ class Collapser:
         now, shown = self.clock(), []
         for line in lines:
             seen = self._seen.get((stream, line))
-            if (seen is not None and now - seen.at <= self.window and host != seen.host
-                    and host not in seen.others):
+            if seen is not None and now - seen.at <= self.window and host != seen.host and host not in seen.others:
                 seen.others.append(host)
                 continue
             shown.append(line)

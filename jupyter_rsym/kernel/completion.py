@@ -96,8 +96,12 @@ class RemoteIntrospection:
         if self._originals:
             return
         completer, inspector = self.shell.Completer, self.shell.inspector
-        self._originals = {"complete": completer._complete, "ofind": self.shell._ofind,
-                           "info": inspector.info, "render_doc": pydoc.render_doc}
+        self._originals = {
+            "complete": completer._complete,
+            "ofind": self.shell._ofind,
+            "info": inspector.info,
+            "render_doc": pydoc.render_doc,
+        }
         completer._complete = self._complete
         self.shell._ofind = self._ofind
         inspector.info = self._info
@@ -106,8 +110,11 @@ class RemoteIntrospection:
     def uninstall(self):
         if not self._originals:
             return
-        for owner, name in ((self.shell.Completer, "_complete"), (self.shell, "_ofind"),
-                            (self.shell.inspector, "info")):
+        for owner, name in (
+            (self.shell.Completer, "_complete"),
+            (self.shell, "_ofind"),
+            (self.shell.inspector, "info"),
+        ):
             owner.__dict__.pop(name, None)  # back to the class's method
         pydoc.render_doc = self._originals["render_doc"]
         self._originals = {}
@@ -134,8 +141,9 @@ class RemoteIntrospection:
                 return None
             obj = session.connection.modules
         else:
-            session = next((s for s in sessions if s.connection is not None
-                            and s.connection.__dict__.get("modules") is obj), None)
+            session = next(
+                (s for s in sessions if s.connection is not None and s.connection.__dict__.get("modules") is obj), None
+            )
         if session is not None:  # obj is r.modules
             if not steps:
                 return session, ("modules",), steps
@@ -160,8 +168,9 @@ class RemoteIntrospection:
 
     def _complete(self, *, cursor_line, cursor_pos, line_buffer=None, text=None, full_text=None):
         original = self._originals["complete"]
-        kwargs = dict(cursor_line=cursor_line, cursor_pos=cursor_pos, line_buffer=line_buffer,
-                      text=text, full_text=full_text)
+        kwargs = dict(
+            cursor_line=cursor_line, cursor_pos=cursor_pos, line_buffer=line_buffer, text=text, full_text=full_text
+        )
         try:
             result = self._remote_result(cursor_line, cursor_pos, line_buffer, text, full_text)
         except Exception:
@@ -175,7 +184,7 @@ class RemoteIntrospection:
         if not line_buffer and full_text:
             line_buffer = full_text.split("\n")[cursor_line]
         line_buffer = line_buffer if line_buffer is not None else (text or "")
-        before = line_buffer[:len(line_buffer) if cursor_pos is None else cursor_pos]
+        before = line_buffer[: len(line_buffer) if cursor_pos is None else cursor_pos]
         found = complete_magic_arguments(self.extension, self.shell, before, self._timeout())
         if found is None:  # not %rpull NAME, --on NAME, ...
             if self._autoremote_cell(full_text or line_buffer):
@@ -190,8 +199,11 @@ class RemoteIntrospection:
         fragment, pairs = found
         from IPython.core.completer import SimpleCompletion
 
-        return {"completions": [SimpleCompletion(t, type=kind) for t, kind in pairs],
-                "matched_fragment": fragment, "suppress": True}
+        return {
+            "completions": [SimpleCompletion(t, type=kind) for t, kind in pairs],
+            "matched_fragment": fragment,
+            "suppress": True,
+        }
 
     def _complete_notebook_code(self, before):
         context = completion_context(before)
@@ -244,8 +256,7 @@ class RemoteIntrospection:
         except Exception:
             found, obj, fields = False, None, ()
         self._described = (obj, session, dict(fields)) if found else None
-        return OInfo(ismagic=False, isalias=False, found=found, obj=obj, namespace="Interactive",
-                     parent=None)
+        return OInfo(ismagic=False, isalias=False, found=found, obj=obj, namespace="Interactive", parent=None)
 
     def _info(self, obj, oname="", info=None, detail_level=0):
         described = self._described
@@ -256,8 +267,7 @@ class RemoteIntrospection:
             if session is None:
                 return self._originals["info"](obj, oname=oname, info=info, detail_level=detail_level)
             try:
-                _, _, fields = session.call("describe", ("object", obj), (), detail_level,
-                                            timeout=self._timeout())
+                _, _, fields = session.call("describe", ("object", obj), (), detail_level, timeout=self._timeout())
                 fields = dict(fields)
             except Exception:
                 fields = {"type_name": "remote object (no answer)"}
@@ -279,10 +289,10 @@ def completion_context(before):
     ``("name", "", fragment, "")`` or None."""
     match = _KEY.search(before)
     if match:
-        return "key", before[:match.start()], match.group(2), match.group(1)
+        return "key", before[: match.start()], match.group(2), match.group(1)
     match = _ATTRIBUTE.search(before)
     if match:
-        return "attr", before[:match.start()], match.group(1) or "", ""
+        return "attr", before[: match.start()], match.group(1) or "", ""
     match = _NAME.search(before)
     if match:
         return "name", "", match.group(1) or "", ""
@@ -293,8 +303,9 @@ def ask(session, target, steps, what, fragment, quote, hide=2, timeout=2.0):
     """The agent's completions for one target, as ``(text, kind)`` pairs
     (dict keys quoted as IPython does); nothing if it fails or is slow."""
     try:
-        pairs = session.call("complete", target, tuple(steps), "" if what == "key" else fragment,
-                             what, hide, timeout=timeout)
+        pairs = session.call(
+            "complete", target, tuple(steps), "" if what == "key" else fragment, what, hide, timeout=timeout
+        )
     except Exception:
         return []
     if what != "key":
@@ -330,8 +341,7 @@ def complete_in_namespace(session, before, hide=2, timeout=2.0):
     if found is None:
         return None
     root, steps = found
-    return fragment, ask(session, ("name", session.namespace, root), steps, what, fragment, quote,
-                         hide, timeout)
+    return fragment, ask(session, ("name", session.namespace, root), steps, what, fragment, quote, hide, timeout)
 
 
 def info_dict(oname, session, fields, inspector, detail_level=0):
@@ -348,8 +358,12 @@ def info_dict(oname, session, fields, inspector, detail_level=0):
     init_signature = fields.pop("init_definition", None)
     call_signature = fields.pop("call_signature", None)
     fields.pop("simple_callable", None)
-    out = object_info(name=oname, found=True, isclass=bool(fields.pop("isclass", False)),
-                      **{k: v for k, v in fields.items() if v is not None})
+    out = object_info(
+        name=oname,
+        found=True,
+        isclass=bool(fields.pop("isclass", False)),
+        **{k: v for k, v in fields.items() if v is not None},
+    )
     out["namespace"] = f"remote session {session.name}"
     if signature:
         out["definition"] = oname + signature
@@ -358,6 +372,5 @@ def info_dict(oname, session, fields, inspector, detail_level=0):
     if call_signature:
         out["call_def"] = oname + call_signature
     docstring = fields.get("docstring") or "<no docstring>"
-    out["docstring"] = None if inspector._source_contains_docstring(out.get("source"), docstring) \
-        else docstring
+    out["docstring"] = None if inspector._source_contains_docstring(out.get("source"), docstring) else docstring
     return out

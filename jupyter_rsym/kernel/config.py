@@ -15,9 +15,9 @@ from ..link.options import log_level_number
 class RSym(Configurable):
     """jupyter_rsym settings."""
 
-    default_port = Int(
-        18812, help="Port used when an address names no port (18812 is rpyc's classic port)."
-    ).tag(config=True)
+    default_port = Int(18812, help="Port used when an address names no port (18812 is rpyc's classic port).").tag(
+        config=True
+    )
 
     default_name = Unicode(
         "r", help="Notebook variable that %rconnect binds the session to when --as is not given."
@@ -51,18 +51,17 @@ class RSym(Configurable):
         "mark a vanished server as lost while the notebook is idle); 0 turns them off.",
     ).tag(config=True)
 
-    flush_interval = Float(
-        0.05, help="Seconds remote output may wait in the remote buffer before it is sent."
-    ).tag(config=True)
+    flush_interval = Float(0.05, help="Seconds remote output may wait in the remote buffer before it is sent.").tag(
+        config=True
+    )
 
-    batch_bytes = Int(
-        65536, help="Remote output is sent as soon as this many characters are buffered."
-    ).tag(config=True)
+    batch_bytes = Int(65536, help="Remote output is sent as soon as this many characters are buffered.").tag(
+        config=True
+    )
 
     connections = Dict(
         {},
-        help="Sessions to open when the extension loads, as {name: address}, "
-        "e.g. {'r': '127.0.0.1:18812'}.",
+        help="Sessions to open when the extension loads, as {name: address}, e.g. {'r': '127.0.0.1:18812'}.",
     ).tag(config=True)
 
     # -- secure servers (jupyter-rsym serve): tokens and TLS --------------------
@@ -74,8 +73,9 @@ class RSym(Configurable):
     ).tag(config=True)
 
     tls_ca = Unicode(
-        "", help="CA file (PEM) that tls:// servers' certificates are checked against when "
-        "%rconnect has no --ca; empty: the system's CAs."
+        "",
+        help="CA file (PEM) that tls:// servers' certificates are checked against when "
+        "%rconnect has no --ca; empty: the system's CAs.",
     ).tag(config=True)
 
     tls_cert = Unicode(
@@ -103,7 +103,8 @@ class RSym(Configurable):
     # -- SSH: ssh:// addresses and %rconnect --deploy ---------------------------
 
     ssh_options = List(
-        Unicode(), [],
+        Unicode(),
+        [],
         help="Extra arguments for ssh (and scp) on ssh:// connections, e.g. ['-F', 'my_config'] "
         "or ['-i', 'key']; your ~/.ssh/config, ssh-agent and known_hosts apply anyway.",
     ).tag(config=True)
@@ -196,8 +197,9 @@ class RSym(Configurable):
     ).tag(config=True)
 
     collapse_window = Float(
-        2.0, help="Seconds after a line is first shown during which the same line from other "
-        "hosts is counted instead of shown (RSym.collapse_output)."
+        2.0,
+        help="Seconds after a line is first shown during which the same line from other "
+        "hosts is counted instead of shown (RSym.collapse_output).",
     ).tag(config=True)
 
     fanout_progress_after = Float(

@@ -9,8 +9,9 @@ from ..link.session import RemoteSession
 from .groups import SessionGroup, count_of
 
 NO_VARIABLE = "--dask {!r}: no notebook variable of that name (a distributed.Client or a cluster)"
-WORKER_NAME = ("dask_worker = next(w for w in __import__('distributed.worker').worker.Worker._instances "
-               "if w.address == {!r})")
+WORKER_NAME = (
+    "dask_worker = next(w for w in __import__('distributed.worker').worker.Worker._instances if w.address == {!r})"
+)
 BOTH = "give either dask://HOST[:PORT] or --dask VAR, not both"
 
 
@@ -35,8 +36,13 @@ def connect_dask(extension, name, address=None, variable=None):
 
     def connect_member(announcement):
         session = RemoteSession.connect(
-            announcement["name"], dask.worker_address(announcement), settings, extension.frontend,
-            cluster.credentials(), **cluster.transport_options(announcement))
+            announcement["name"],
+            dask.worker_address(announcement),
+            settings,
+            extension.frontend,
+            cluster.credentials(),
+            **cluster.transport_options(announcement),
+        )
         try:  # cells see their worker as Client.run's functions do (get_worker() is for tasks)
             session.execute(WORKER_NAME.format(announcement["worker"]))
         except BaseException:
@@ -61,16 +67,19 @@ def connect_dask(extension, name, address=None, variable=None):
     shell.user_ns[name] = group
     names = {a["worker"]: a["name"] for a in announced.values()}
     connected = len(group.sessions)
-    print(f"Connected {name} to {cluster.address}: {count_of(range(connected), 'worker')} "
-          f"({about}); --on {name} runs a cell on all, --on {name}/WORKER on one")
+    print(
+        f"Connected {name} to {cluster.address}: {count_of(range(connected), 'worker')} "
+        f"({about}); --on {name} runs a cell on all, --on {name}/WORKER on one"
+    )
     if unreachable:
         reason = str(next(iter(unreachable.values()))).splitlines()[0]
-        print(f"{name}: could not reach {count_of(unreachable, 'worker')} "
-              f"({', '.join(unreachable)}): {reason}")
+        print(f"{name}: could not reach {count_of(unreachable, 'worker')} ({', '.join(unreachable)}): {reason}")
     if failed:
         reason = next(iter(failed.values()))
-        print(f"{name}: no server started on {count_of(failed, 'worker')} "
-              f"({', '.join(names.get(w, w) for w in failed)}): {reason}")
+        print(
+            f"{name}: no server started on {count_of(failed, 'worker')} "
+            f"({', '.join(names.get(w, w) for w in failed)}): {reason}"
+        )
     if not connected:
         extension.groups.remove(name)
         shell.user_ns.pop(name, None)

@@ -84,8 +84,10 @@ class Debugging:
             print(f"%debug: session {session.name} is {session.state}; its remote frames are gone")
             return
         if not session.call("post_mortem", timeout=0):
-            print(f"%debug: {session.name} keeps no remote exception (%rdebug --clear dropped it, "
-                  "or it was not raised by remote code)")
+            print(
+                f"%debug: {session.name} keeps no remote exception (%rdebug --clear dropped it, "
+                "or it was not raised by remote code)"
+            )
 
     # -- remote pdb prompts --------------------------------------------------
 
@@ -193,8 +195,9 @@ class Debugging:
                 held = {entry[0] for entry in session.call("parked")}
             except Exception:
                 held = set()  # the session is gone: so are its threads
-            for number in [n for n, p in self.parked.items()
-                           if p.session is session and n not in held and not p.waiting]:
+            for number in [
+                n for n, p in self.parked.items() if p.session is session and n not in held and not p.waiting
+            ]:
                 del self.parked[number]
         return sorted(self.parked.values(), key=lambda p: p.number)
 

@@ -12,12 +12,19 @@ from .background import JobList
 from .completion import RemoteIntrospection
 from .config import RSym
 from .debugging import Debugging
-from .magics import (AutoRemoteMagics, ConnectionMagics, DebugMagics, JobMagics, NamespaceMagics, RemoteMagics,
-                     TransferMagics)
+from .groups import Groups
+from .magics import (
+    AutoRemoteMagics,
+    ConnectionMagics,
+    DebugMagics,
+    JobMagics,
+    NamespaceMagics,
+    RemoteMagics,
+    TransferMagics,
+)
 from .output import CellLabels, OutputSink
 from .progress import Progress
 from .registry import SessionRegistry
-from .groups import Groups
 from .richrepr import RemoteDisplay, RemoteTracebacks
 from .stdin import RunningCell, StdinBridge
 
@@ -64,9 +71,15 @@ class Extension:
         self.debugging = Debugging(shell, self.settings, self.running, self.jobs, self.sessions)
         self.introspection = RemoteIntrospection(shell, self)
         self.failed = {}  # name -> (address, why): RSym.connections entries that did not connect
-        self._magics = [ConnectionMagics(shell, self), RemoteMagics(shell, self),
-                        JobMagics(shell, self), AutoRemoteMagics(shell, self), TransferMagics(shell, self),
-                        NamespaceMagics(shell, self), DebugMagics(shell, self)]
+        self._magics = [
+            ConnectionMagics(shell, self),
+            RemoteMagics(shell, self),
+            JobMagics(shell, self),
+            AutoRemoteMagics(shell, self),
+            TransferMagics(shell, self),
+            NamespaceMagics(shell, self),
+            DebugMagics(shell, self),
+        ]
 
     def load(self):
         self.shell.configurables.append(self.settings)
@@ -149,8 +162,7 @@ class Extension:
         settings = self.settings
         if timeout is not None:
             settings = RSym(**{**settings.trait_values(config=True), "timeout": timeout})
-        session = RemoteSession.connect(name, address, settings, self.frontend, credentials,
-                                        **transport_options)
+        session = RemoteSession.connect(name, address, settings, self.frontend, credentials, **transport_options)
         self.sessions.add(session)
         self.failed.pop(name, None)
         self.shell.user_ns[name] = session

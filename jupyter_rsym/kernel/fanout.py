@@ -24,13 +24,13 @@ import itertools
 import threading
 import time
 
-from ..remote import bundle
 from ..link.client import INTERRUPT_GRACE
 from ..link.errors import Interrupted, NoAnswer, RSymError, from_rpyc_exception, remote_exception
-from ..link.sigint import deferred
 from ..link.routing import Router
 from ..link.sidelink import CANCEL_TIMEOUT
+from ..link.sigint import deferred
 from ..link.transfer import to_remote
+from ..remote import bundle
 
 RUNNING, OK, FAILED, CANCELLED = "running", "ok", "failed", "cancelled"
 FETCH_TIMEOUT = 10.0  # seconds to fetch a session's start function, the first time
@@ -79,8 +79,9 @@ class FanOut:
     under the cell's parent (the cell's output goes there).
     """
 
-    def __init__(self, sessions, source, shell=None, labels=None, inputs=None, outputs=(),
-                 on_finish=None, collapse=None):
+    def __init__(
+        self, sessions, source, shell=None, labels=None, inputs=None, outputs=(), on_finish=None, collapse=None
+    ):
         self.hosts = [HostRun(self, session) for session in sessions]
         self.source = source
         self.inputs = dict(inputs or {})
@@ -138,6 +139,7 @@ class FanOut:
                 with done:
                     replies[host] = from_rpyc_exception(value) if is_exc else value
                     done.notify_all()
+
             return on_reply
 
         asked = []
@@ -152,7 +154,8 @@ class FanOut:
             except RSymError as exc:
                 self.settle(host, FAILED, error=exc)
         deadline = time.monotonic() + min(
-            [FETCH_TIMEOUT] + [h.session.connection.liveness_interval or FETCH_TIMEOUT for h in asked])
+            [FETCH_TIMEOUT] + [h.session.connection.liveness_interval or FETCH_TIMEOUT for h in asked]
+        )
         with done:
             while any(host not in replies for host in asked):
                 left = deadline - time.monotonic()
@@ -285,7 +288,7 @@ class FanOut:
             for host in hosts:
                 host.cancelling = True
                 try:
-                    expression = CANCEL_JOB.format(host.session.link_id, host.key)
+                    expression = CANCEL_JOB.format(host.session.side.link_id, host.key)
                     asked.append((host, host.session.usable_side().eval_async(expression, CANCEL_TIMEOUT)))
                 except Exception:
                     pass  # no side connection: the host is settled as cancelled anyway
@@ -296,4 +299,3 @@ class FanOut:
                 except Exception:
                     pass
         return states
-

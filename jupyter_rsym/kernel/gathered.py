@@ -13,9 +13,9 @@ that failed are left out of both and listed by one ``FanoutError``
 import html
 import traceback
 
+from ..link.transfer import from_remote
 from .fanout import CANCELLED, OK, FanOut
 from .fanprogress import FanProgress
-from ..link.transfer import from_remote
 
 MAX_TRACEBACK_LINES = 40  # per host, in a FanoutError; the last lines are kept
 NO_REMOTE = "-o {}: the remote namespace has no variable named {!r}"
@@ -95,16 +95,14 @@ def _error_lines(error):
     return [line for text in lines for line in text.rstrip("\n").split("\n")]
 
 
-def run_foreground(sessions, source, shell, labels, inputs, outputs, timeout=None, collapse=None,
-                   progress_after=0.0):
+def run_foreground(sessions, source, shell, labels, inputs, outputs, timeout=None, collapse=None, progress_after=0.0):
     """Run ``source`` on ``sessions`` at once and wait in the calling thread
     (see ``FanOut.wait``).  Binds the ``-o`` names and returns the cell's
     value; if some hosts failed, shows the others' values, then raises one
     ``FanoutError``.  ``collapse`` (s): lines several hosts print alike are
     shown once (``collapse.py``); ``progress_after`` (s, 0: never): a
     progress line (``fanprogress.py``)."""
-    fanout = FanOut(sessions, source, shell, labels, inputs, [remote for remote, _ in outputs],
-                    collapse=collapse)
+    fanout = FanOut(sessions, source, shell, labels, inputs, [remote for remote, _ in outputs], collapse=collapse)
     if len(sessions) > 1 and (collapse or progress_after):
         progress = FanProgress(fanout, progress_after)
 
@@ -161,4 +159,3 @@ def gather(fanout, outputs):
     shown = HostValues((name, value) for name, value in values.items() if value is not None)
     error = FanoutError(errors, len(fanout.hosts), shown) if errors else None
     return (shown or None), assigned, error
-

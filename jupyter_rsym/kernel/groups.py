@@ -71,8 +71,7 @@ class SessionGroup:
         self._queue.put(announcement)
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name=f"jupyter-rsym group {self.name}")
+                self._thread = threading.Thread(target=self._run, daemon=True, name=f"jupyter-rsym group {self.name}")
                 self._thread.start()
 
     def _run(self):
@@ -145,8 +144,10 @@ class SessionGroup:
         """Wait until ``count`` members are connected (workers that joined get
         theirs within seconds), as ``Client.wait_for_workers`` does for workers;
         TimeoutError after ``timeout`` s."""
+
         def enough():
             return sum(1 for s in self._members.values() if s.state == "connected") >= count
+
         with self._changed:
             if not self._changed.wait_for(enough, timeout):
                 raise TimeoutError(f"{self.name}: fewer than {count} connected workers after {timeout:g} s")
@@ -180,7 +181,8 @@ class SessionGroup:
         up = sum(1 for s in members if s.state == "connected")
         states = f"{up} connected" + (f", {len(members) - up} lost" if up != len(members) else "")
         return self.state, f"group of {count_of(members, 'worker')}: {states}" + (
-            f"; {self.about}" if self.about else "")
+            f"; {self.about}" if self.about else ""
+        )
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -216,8 +218,7 @@ def count_of(items, noun):
 
 
 def _named(pairs):
-    return ", ".join(f"{name}: {str(why).splitlines()[0] if str(why) else type(why).__name__}"
-                     for name, why in pairs)
+    return ", ".join(f"{name}: {str(why).splitlines()[0] if str(why) else type(why).__name__}" for name, why in pairs)
 
 
 class Groups:

@@ -29,7 +29,7 @@ def complete_magic_arguments(extension, shell, before, timeout):
         return None
     magic, rest = match.group(2), match.group(3)
     word = _WORD.search(rest).group(0)
-    preceding = rest[:len(rest) - len(word)].split()
+    preceding = rest[: len(rest) - len(word)].split()
     sessions = [s.name for s in extension.sessions]
     if (preceding and preceding[-1] == "--on") or before.endswith("--on=" + word):
         fragment = word.rsplit(",", 1)[-1]
@@ -48,7 +48,8 @@ def complete_magic_arguments(extension, shell, before, timeout):
             return word, []
         return word, [(name, "remote " + kind) for name, kind, _ in found if name.startswith(word)]
     if magic == "rpush":
-        names = sorted(n for n in shell.user_ns if not n.startswith("_") and n.startswith(word)
-                       and n not in shell.user_ns_hidden)
+        names = sorted(
+            n for n in shell.user_ns if not n.startswith("_") and n.startswith(word) and n not in shell.user_ns_hidden
+        )
         return word, [(name, "variable") for name in names]
     return None

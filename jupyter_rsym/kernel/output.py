@@ -46,7 +46,7 @@ def _cell_key(parent):
 def _collapse(line):
     """What a terminal shows of a line with carriage returns (a trailing one moves nothing)."""
     body = line.rstrip("\r")
-    return body[body.rfind("\r") + 1:]
+    return body[body.rfind("\r") + 1 :]
 
 
 class CellLabels:
@@ -204,8 +204,10 @@ class OutputSink(frontend.OutputSink):
                 print(data.get("text/plain", ""))
                 return
             self._display_pub.publish(
-                data, json.loads(metadata) if metadata else {},
-                transient=json.loads(transient) if transient else {}, update=bool(update))
+                data,
+                json.loads(metadata) if metadata else {},
+                transient=json.loads(transient) if transient else {},
+                update=bool(update),
+            )
         except Exception as exc:  # never fail the batch: the agent would drop the link
-            print(f"jupyter_rsym: could not show remote {kind}: {type(exc).__name__}: {exc}",
-                  file=sys.stderr)
+            print(f"jupyter_rsym: could not show remote {kind}: {type(exc).__name__}: {exc}", file=sys.stderr)

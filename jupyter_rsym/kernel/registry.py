@@ -10,8 +10,10 @@ class SessionRegistry:
 
     NO_SESSION = "no remote session: connect first with %rconnect HOST[:PORT]"
     UNKNOWN = "no session named {!r}; %rconnections lists them"
-    NO_DEFAULT = ("the default session {!r} (RSym.default_session) is not open; "
-                  "%rdefault NAME picks another, %rconnections lists them")
+    NO_DEFAULT = (
+        "the default session {!r} (RSym.default_session) is not open; "
+        "%rdefault NAME picks another, %rconnections lists them"
+    )
 
     def __init__(self, preferred=lambda: ""):
         self._sessions = {}

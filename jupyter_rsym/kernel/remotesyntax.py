@@ -27,5 +27,6 @@ def remote_source(cell):
     if rewritten.count(SHELL) <= cell.count(SHELL):  # nothing of IPython's syntax
         return cell
     typed = set(cell.splitlines())
-    return "".join(line if line.rstrip("\n") in typed else line.replace(SHELL, REMOTE_SHELL)
-                   for line in rewritten.splitlines(True))
+    return "".join(
+        line if line.rstrip("\n") in typed else line.replace(SHELL, REMOTE_SHELL) for line in rewritten.splitlines(True)
+    )

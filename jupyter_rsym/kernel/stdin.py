@@ -49,8 +49,7 @@ class RunningCell:
             self._shell.events.register("post_run_cell", self._post_run_cell)
 
     def uninstall(self):
-        for event, callback in (("pre_run_cell", self._pre_run_cell),
-                                ("post_run_cell", self._post_run_cell)):
+        for event, callback in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
             try:
                 self._shell.events.unregister(event, callback)
             except ValueError:
@@ -102,8 +101,9 @@ class RunningCell:
                 if exc.errno == zmq.EAGAIN:
                     break
                 raise
-        session.send(socket, "input_request", {"prompt": prompt, "password": password},
-                     running.parent, ident=running.ident)
+        session.send(
+            socket, "input_request", {"prompt": prompt, "password": password}, running.parent, ident=running.ident
+        )
         while self.current is running:
             readable, _, failed = zmq.select([socket], [], [socket], POLL)
             if readable or failed:

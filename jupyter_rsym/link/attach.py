@@ -56,14 +56,17 @@ def attach(conn, opening, emit, options, timeout):
         interrupt = interrupt.value[0]
         if interrupt is None:  # the bundle was just sent: look again, beside attach
             interrupt = control.async_request(
-                consts.HANDLE_CALLATTR, control_root.value, "eval",
-                (f"__import__('sys').modules[{bundle.AGENT_NAME!r}].interrupt",), (),
-                timeout=timeout)
+                consts.HANDLE_CALLATTR,
+                control_root.value,
+                "eval",
+                (f"__import__('sys').modules[{bundle.AGENT_NAME!r}].interrupt",),
+                (),
+                timeout=timeout,
+            )
         agent = dict(conn.sync_request(consts.HANDLE_CALL, attach_agent, (root, emit, options), ()))
         if isinstance(interrupt, AsyncResult):
             interrupt = interrupt.value
-        return Attached(control, control_root.value, interrupt, agent,
-                        bundle.version_note(evaluate, versions))
+        return Attached(control, control_root.value, interrupt, agent, bundle.version_note(evaluate, versions))
     except BaseException:
         control.close()
         raise
@@ -80,8 +83,13 @@ def begin(conn, opening, timeout):
         control_root = control.async_request(consts.HANDLE_GETROOT, timeout=timeout)
         root = conn.root
         interrupt = control.async_request(
-            consts.HANDLE_CALLATTR, control_root.value, "eval",
-            (bundle.probe_expression("interrupt"),), (), timeout=timeout)
+            consts.HANDLE_CALLATTR,
+            control_root.value,
+            "eval",
+            (bundle.probe_expression("interrupt"),),
+            (),
+            timeout=timeout,
+        )
     except BaseException:
         control.close()
         raise

@@ -26,8 +26,8 @@ from ..remote.tracebacks import BASES_ATTR, box_exception
 from ..remote.wire import Piece, no_delay_during, register_pieces, send_message
 from .errors import Interrupted, NoAnswer, RanTooLong, RemoteError, from_rpyc_exception, set_attributes
 from .proxies import QuickRoot
-from .routing import OriginTrackingObjects, report_callback_error
 from .reader import WaiterCount
+from .routing import OriginTrackingObjects, report_callback_error
 
 _CALLS = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR)
 _CHECKED = (consts.HANDLE_CALL, consts.HANDLE_CALLATTR, consts.HANDLE_GETATTR)
@@ -391,10 +391,12 @@ class ControlService(ClassicClient):
 
 def _checked(handler_id, handler):
     """``handler``, failing with one line when rpyc could not send its result (``boxing``)."""
+
     def run(conn, *args):
         result = handler(conn, *args)
         reason = unsendable(result)
         if reason is not None:
             raise refusal(result, reason, handler_id, args, "the remote")
         return result
+
     return run

@@ -36,14 +36,16 @@ from .transport import Credentials, TlsTransport
 DEFAULT_PORT = 8786  # the scheduler's
 SCHEME = "dask-worker"  # the transport of one worker's session (TRANSPORTS key)
 BAD_DASK = "cannot parse address {!r}: expected dask://HOST[:PORT]"
-NOT_A_CLIENT = ("--dask {!r}: expected a distributed.Client or a cluster object with "
-                "scheduler_address (LocalCluster, SLURMCluster, ...), got {}")
+NOT_A_CLIENT = (
+    "--dask {!r}: expected a distributed.Client or a cluster object with "
+    "scheduler_address (LocalCluster, SLURMCluster, ...), got {}"
+)
 NO_DISTRIBUTED = "dask:// needs the distributed package: pip install 'jupyter_rsym[dask]'"
 
 
 def parse_scheduler(text):
     """``dask://HOST[:PORT]`` -> ``(host, port)``."""
-    rest = text.strip()[len("dask://"):]
+    rest = text.strip()[len("dask://") :]
     try:
         host, port = _host_port(rest, text, BAD_DASK)
     except AddressError:
@@ -82,8 +84,7 @@ class DaskCluster:
         scheme = "tls" if security.get_connection_args("client").get("ssl_context") else "tcp"
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            client = distributed.Client(f"{scheme}://{where}", timeout=timeout, security=security,
-                                        set_as_default=False)
+            client = distributed.Client(f"{scheme}://{where}", timeout=timeout, security=security, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise ConnectFailed(f"cannot reach the Dask scheduler at {where}: {exc}") from None
         return cls(client, True, f"dask://{where}")
@@ -127,22 +128,27 @@ class DaskCluster:
             if isinstance(answer, dict):
                 announced[worker] = answer
             else:
-                failed[worker] = setup_error or (f"{type(answer).__name__}: {answer}"
-                                                 if isinstance(answer, BaseException) else "no server")
+                failed[worker] = setup_error or (
+                    f"{type(answer).__name__}: {answer}" if isinstance(answer, BaseException) else "no server"
+                )
         return announced, failed
 
     def workers(self):
         """The scheduler's current workers: ``{address: name}``."""
-        return {address: str(info.get("name", address))
-                for address, info in self.client.scheduler_info()["workers"].items()}
+        return {
+            address: str(info.get("name", address)) for address, info in self.client.scheduler_info()["workers"].items()
+        }
 
     def credentials(self):
         return Credentials(token=self.token)
 
     def transport_options(self, announcement):
         """What ``worker_transport`` needs for this worker's server."""
-        return {"context": self.context, "fingerprint": None if self.cluster_tls else announcement["fingerprint"],
-                "group": self.address}
+        return {
+            "context": self.context,
+            "fingerprint": None if self.cluster_tls else announcement["fingerprint"],
+            "group": self.address,
+        }
 
     def close(self):
         """Unsubscribe, unregister the plugin (every worker's server stops) and
@@ -151,8 +157,10 @@ class DaskCluster:
         client = self.client
         if self.started:
             self.started = False
-            for step in (lambda: client.unsubscribe_topic(self.topic),
-                         lambda: client.unregister_worker_plugin(self.topic)):
+            for step in (
+                lambda: client.unsubscribe_topic(self.topic),
+                lambda: client.unregister_worker_plugin(self.topic),
+            ):
                 try:
                     step()
                 except Exception:
@@ -201,13 +209,17 @@ class WorkerTransport(TlsTransport):
             seen = "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
             if seen != self.fingerprint:  # before a byte of ours goes out
                 stream.close()
-                raise ConnectFailed(f"the TLS certificate of {self.address} has fingerprint {seen}, "
-                                    f"not the {self.fingerprint} its worker announced through Dask")
+                raise ConnectFailed(
+                    f"the TLS certificate of {self.address} has fingerprint {seen}, "
+                    f"not the {self.fingerprint} its worker announced through Dask"
+                )
         return stream
 
     @property
     def rconnect_args(self):
         return self.group or str(self.address)
+
+
 # -- end of stand-in ------------------------------------------------------------
 
 

@@ -104,10 +104,31 @@ def _self_signed(host):
             _with_cryptography(name, password.encode(), cert_file, key_file)
         except ImportError:
             subprocess.run(
-                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                 "-keyout", key_file, "-out", cert_file, "-days", "3650", "-subj", "/CN=jupyter-rsym dask worker",
-                 "-addext", f"subjectAltName={name}", "-passout", "env:RSYM_KEY_PASSWORD"],
-                check=True, capture_output=True, env=dict(os.environ, RSYM_KEY_PASSWORD=password))
+                [
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-keyout",
+                    key_file,
+                    "-out",
+                    cert_file,
+                    "-days",
+                    "3650",
+                    "-subj",
+                    "/CN=jupyter-rsym dask worker",
+                    "-addext",
+                    f"subjectAltName={name}",
+                    "-passout",
+                    "env:RSYM_KEY_PASSWORD",
+                ],
+                check=True,
+                capture_output=True,
+                env=dict(os.environ, RSYM_KEY_PASSWORD=password),
+            )
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert_file, key_file, password=password)
         with open(cert_file) as pem:
@@ -129,17 +150,29 @@ def _with_cryptography(name, password, cert_file, key_file):
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jupyter-rsym dask worker")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     with open(cert_file, "wb") as out:
         out.write(cert.public_bytes(serialization.Encoding.PEM))
     with open(key_file, "wb") as out:
-        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.BestAvailableEncryption(password)))
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(password),
+            )
+        )
+
+
 # -- end of stand-in -----------------------------------------------------------
 
 
@@ -199,11 +232,16 @@ class ServerPlugin(WorkerPlugin):
         server._listen()
         bundle.register()  # the notebook finds the agent here and sends none
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True,
-                                        name="jupyter-rsym dask server")
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True, name="jupyter-rsym dask server")
         self._thread.start()
-        return {"worker": worker.address, "name": str(worker.name), "host": dial, "port": server.port,
-                "fingerprint": fingerprint, "pid": os.getpid()}
+        return {
+            "worker": worker.address,
+            "name": str(worker.name),
+            "host": dial,
+            "port": server.port,
+            "fingerprint": fingerprint,
+            "pid": os.getpid(),
+        }
 
     def teardown(self, worker):
         server, self._server = self._server, None

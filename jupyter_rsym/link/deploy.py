@@ -44,10 +44,12 @@ from .errors import ConnectFailed
 # parses), then run the launcher that follows on stdin
 MIN_PYTHON = (3, 8)  # rpyc 6's
 MARKER = "jupyter-rsym-launcher"  # on the launcher's command line: how STOP_SCRIPT knows it
-BOOTSTRAP = ("import sys;sys.version_info<%r and sys.exit('jupyter_rsym needs Python %d.%d or newer"
-             " on the remote, this is '+sys.version.split()[0]);"
-             "exec(compile(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())),"
-             "'%s','exec'))" % (MIN_PYTHON, *MIN_PYTHON, MARKER))
+BOOTSTRAP = (
+    "import sys;sys.version_info<%r and sys.exit('jupyter_rsym needs Python %d.%d or newer"
+    " on the remote, this is '+sys.version.split()[0]);"
+    "exec(compile(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())),"
+    "'%s','exec'))" % (MIN_PYTHON, *MIN_PYTHON, MARKER)
+)
 # run with the deployed Python over a login: SIGTERM the launcher PID (argv[1])
 # only while its command line holds MARKER, wait (bounded) until it ended; if it
 # does not end, SIGKILL it and delete its DIRECTORY (argv[2]) here
@@ -81,7 +83,7 @@ FAILED = "the server deployed on {target} with {python} failed to start: {line}"
 NOT_READY = "the server deployed on {target} with {python} did not start in {seconds:g} s{line}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def archive():
     """The files the remote server needs, as tar.gz bytes (built once per process)."""
     buffer = io.BytesIO()
@@ -124,16 +126,21 @@ class DeployedServer:
     def _start(self, machine):
         process = machine.popen(["exec", shquote(self.python), "-c", shquote(BOOTSTRAP)])
         self._readers = [
-            threading.Thread(target=self._read, args=(process, stream, first), daemon=True,
-                             name="jupyter-rsym deployed server output")
+            threading.Thread(
+                target=self._read,
+                args=(process, stream, first),
+                daemon=True,
+                name="jupyter-rsym deployed server output",
+            )
             for stream, first in ((process.stdout, True), (process.stderr, False))
         ]
         for reader in self._readers:
             reader.start()
         launcher = (bundle.PACKAGE_DIR / "launcher.py").read_bytes()
         data = archive()
-        spec = json.dumps({"token": self.token, "archive_bytes": len(data), "package": REMOTE_PACKAGE,
-                           "resume_grace": self.grace}).encode()
+        spec = json.dumps(
+            {"token": self.token, "archive_bytes": len(data), "package": REMOTE_PACKAGE, "resume_grace": self.grace}
+        ).encode()
         try:
             process.stdin.write(b"%d\n%s%s\n%s" % (len(launcher), launcher, spec, data))
             process.stdin.flush()
@@ -209,5 +216,4 @@ class DeployedServer:
 
     def stop_by_pid(self, machine, timeout=STOP_TIMEOUT):
         """SIGTERM the launcher over ``machine`` (see ``STOP_SCRIPT``)."""
-        machine[self.python]["-c", STOP_SCRIPT, str(self.pid), self.directory].run(
-            timeout=timeout * 2 + 5)
+        machine[self.python]["-c", STOP_SCRIPT, str(self.pid), self.directory].run(timeout=timeout * 2 + 5)

@@ -76,8 +76,8 @@ class CannotCopy(RSymError, TypeError):
 
     def __init__(self, name, where, reason):
         super().__init__(
-            f"{name} cannot be copied {where} ({reason}); hand a reference instead "
-            f"with --ref (r.push/r.pull: ref=True)")
+            f"{name} cannot be copied {where} ({reason}); hand a reference instead with --ref (r.push/r.pull: ref=True)"
+        )
         self.name = name
 
 
@@ -204,9 +204,15 @@ def _make_class(type_name, module, bases=(), local=True):
 
 # rpyc's frames, the agent's (sent as a bundle, or imported by our server), and
 # this package's (both ends leave them out already: this is for other texts)
-_INTERNAL_FILES = ("/rpyc/", "\\rpyc\\", "<jupyter_rsym remote", "/jupyter_rsym/remote/", "/jupyter_rsym_remote/",
-                   "\\jupyter_rsym\\remote\\",
-                   '"' + os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
+_INTERNAL_FILES = (
+    "/rpyc/",
+    "\\rpyc\\",
+    "<jupyter_rsym remote",
+    "/jupyter_rsym/remote/",
+    "/jupyter_rsym_remote/",
+    "\\jupyter_rsym\\remote\\",
+    '"' + os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+)
 KEEP_FIRST, KEEP_LAST = 10, 20  # frames of a long traceback that are shown
 
 

@@ -33,3 +33,14 @@ def rpyc_config(settings):
         "propagate_KeyboardInterrupt_locally": False,
         "logger": None,
     }
+
+
+def agent_options(settings, ask):
+    """What ``agent.attach`` is told about a new connection; ``ask`` answers remote ``input()``."""
+    return (
+        ("compress", settings.compress),
+        ("batch_bytes", settings.batch_bytes),
+        ("flush_interval", settings.flush_interval),
+        ("ask", ask),
+        ("log_level", log_level_number(settings.log_level)),
+    )

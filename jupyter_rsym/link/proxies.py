@@ -32,8 +32,7 @@ class QuickRoot:
         if id_pack[2] and id_pack[1] == self.module_type:
             cls = self._netref_classes_cache.get(("module", id_pack[0]))
             if cls is None:
-                cls = self._netref_classes_cache[("module", id_pack[0])] = \
-                    netref.class_factory(id_pack, MODULE_METHODS)
+                cls = self._netref_classes_cache[("module", id_pack[0])] = netref.class_factory(id_pack, MODULE_METHODS)
             return cls(self, id_pack)
         return super()._netref_factory(id_pack)
 

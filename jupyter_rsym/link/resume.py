@@ -29,21 +29,27 @@ from functools import partial
 from rpyc.core import consts
 from rpyc.lib import get_id_pack
 
-from .attach import Attached, begin, evaluator
 from ..remote.bundle import probe_expression
+from .attach import Attached, begin, evaluator
 from .errors import ConnectFailed, LinkDropped, RSymError, SessionExpired, SessionLost
 
 BACKOFF = (0.1, 0.25, 0.5, 1.0)  # pauses between tries, then the last one repeats
 
 RESUMED = "Resumed {name} on {address}: the link had dropped {ago}; remote output from meanwhile goes to its cells"
-WAITING = ("the link to {address} dropped while this cell waited; the remote work goes on and its "
-           "output will land here when {name} resumes (its next use resumes it)")
+WAITING = (
+    "the link to {address} dropped while this cell waited; the remote work goes on and its "
+    "output will land here when {name} resumes (its next use resumes it)"
+)
 NOT_SENT = "the link to {address} had dropped; {name} resumes on its next use: run the cell again"
-STALE = ("this remote object came over a connection of {name} that dropped {ago}, and it is gone with "
-         "that connection; fetch it again from the session, e.g. {name}.namespace['x'] or {name}.modules.os")
+STALE = (
+    "this remote object came over a connection of {name} that dropped {ago}, and it is gone with "
+    "that connection; fetch it again from the session, e.g. {name}.namespace['x'] or {name}.modules.os"
+)
 GONE = "the session {name} on {address} is gone: {why}; %rconnect {rconnect} --as {name} starts a new one"
-UNREACHABLE = ("lost the connection to {address} and could not resume {name} ({why}); "
-               "%rconnect {rconnect} --as {name} to reconnect")
+UNREACHABLE = (
+    "lost the connection to {address} and could not resume {name} ({why}); "
+    "%rconnect {rconnect} --as {name} to reconnect"
+)
 NOT_KEPT = {
     "stock": "a stock rpyc_classic keeps no session: resuming needs jupyter-rsym serve",
     "off": "this jupyter-rsym serve keeps no session: it runs with --resume-grace 0",
@@ -143,14 +149,16 @@ def resume_session(ticket, received, refs, gone):
     once): the root, the agent's ``resume`` (which tells the module type
     too), and the resume, whose reply holds all the session uses.
     """
+
     def set_up(conn, opening, emit, options, timeout):
         control, control_root, root, interrupt = begin(conn, opening, timeout)
         try:
             resume_there, _, conn.module_type = evaluator(conn, root)(probe_expression("resume"))
             if resume_there is None:
                 raise SessionExpired(gone("the server does not know it (was it restarted?)"))
-            answer = conn.sync_request(consts.HANDLE_CALL, resume_there, (
-                root, ticket.id, ticket.secret, emit, received, refs, options), ())
+            answer = conn.sync_request(
+                consts.HANDLE_CALL, resume_there, (root, ticket.id, ticket.secret, emit, received, refs, options), ()
+            )
             if answer[0] != "resumed":
                 raise SessionExpired(gone(answer[1]))
             return Attached(control, control_root.value, interrupt.value[0], dict(answer[1]), "")
@@ -189,7 +197,8 @@ def unusable(session):
     why = session.keeping.why_not()
     return SessionLost(
         f"lost the connection to {session.address} ({session.lost_reason}); "
-        f"%rconnect {session.rconnect_args} --as {session.name} to reconnect" + (f"; {why}" if why else ""))
+        f"%rconnect {session.rconnect_args} --as {session.name} to reconnect" + (f"; {why}" if why else "")
+    )
 
 
 def tell_idle_drop(session, router):
@@ -230,15 +239,18 @@ def resume(session):
         return GONE.format(name=session.name, address=session.address, why=why, rconnect=session.rconnect_args)
 
     try:
-        reconnect(lambda: session.reopen(resume_session(
-            keeping.ticket, session.output.received, keeping.refs.pairs(), gone)),
-            session.transport, session.settings.resume_window)
+        reconnect(
+            lambda: session.reopen(resume_session(keeping.ticket, session.output.received, keeping.refs.pairs(), gone)),
+            session.transport,
+            session.settings.resume_window,
+        )
     except SessionExpired as exc:
         keeping.ticket, keeping.not_kept, session.lost_reason = None, None, "session gone"
         raise exc from None
     except RSymError as exc:
-        raise SessionLost(UNREACHABLE.format(
-            address=session.address, name=session.name, why=exc, rconnect=session.rconnect_args)) from None
+        raise SessionLost(
+            UNREACHABLE.format(address=session.address, name=session.name, why=exc, rconnect=session.rconnect_args)
+        ) from None
     return RESUMED.format(name=session.name, address=session.address, ago=ago(lost_at))
 
 
@@ -252,5 +264,6 @@ def stable_ref(session, func):
     if stub is None:
         name = getattr(func, "__name__", None) or getattr(getattr(func, "func", None), "__name__", "function")
         stub = keeping.refs.stubs[ref_id] = session.call_target(
-            lambda: (keeping.ticket.stable, (ref_id, func, name)), None)
+            lambda: (keeping.ticket.stable, (ref_id, func, name)), None
+        )
     return stub

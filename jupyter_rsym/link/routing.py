@@ -52,8 +52,10 @@ def compact_header(parent):
     if not parent:
         return None
     header = parent.get("header", parent)
-    return {sys.intern(key): sys.intern(value) if key in _INTERNED and type(value) is str else value
-            for key, value in header.items()}
+    return {
+        sys.intern(key): sys.intern(value) if key in _INTERNED and type(value) is str else value
+        for key, value in header.items()
+    }
 
 
 class Router:
@@ -190,6 +192,8 @@ class OriginTrackingObjects(RefCountingColl):
 
 def report_callback_error(typ, val, tb):
     """Print a callback's traceback without rpyc's dispatch frames."""
-    print("A notebook function called by a remote thread raised (the remote caller "
-          "received the exception):", file=sys.stderr)
+    print(
+        "A notebook function called by a remote thread raised (the remote caller received the exception):",
+        file=sys.stderr,
+    )
     sys.stderr.write(format_exception(val, tb))

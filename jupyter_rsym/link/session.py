@@ -13,12 +13,12 @@ from .attach import Opening, attach
 from .client import ClientService, ControlService
 from .errors import Interrupted, NoAnswer, SessionLost, StaleObject, clean_traceback, remote_exception
 from .frontend import Frontend
-from .options import log_level_number, rpyc_config
+from .options import agent_options, rpyc_config
 from .proxies import RemoteModules
 from .reader import BackgroundServer, LostListeners
 from .routing import Router
-from .sidelink import SideLink
 from .schemes import transport_for
+from .sidelink import SideLink
 
 CONNECTED, CLOSED, LOST = "connected", "closed", "lost"
 
@@ -97,8 +97,7 @@ class RemoteSession:
         config = rpyc_config(settings)
         config["sync_request_timeout"] = settings.connect_timeout
         service = ClientService(self.router, self._seqs, self.keeping.refs.pinned)
-        control = Opening(lambda: self.transport.connect(ControlService, config),
-                          self.transport.concurrent_streams)
+        control = Opening(lambda: self.transport.connect(ControlService, config), self.transport.concurrent_streams)
         try:
             conn = self.transport.connect(service, config, lambda conn: self._set_up(conn, control, set_up))
         except BaseException:
@@ -124,11 +123,16 @@ class RemoteSession:
         while the main connection's server thread is busy (``attach.py``:
         both in a few round trips)."""
         conn.session = self
-        found = set_up(conn, opening, self.output.emit, self._agent_options(), self.settings.connect_timeout)
+        found = set_up(
+            conn,
+            opening,
+            self.output.emit,
+            agent_options(self.settings, self._stdin.ask),
+            self.settings.connect_timeout,
+        )
         agent = self._agent = found.agent
         self.version_note = found.version_note
-        self.side = SideLink(found, agent["link"], self.address,
-                             self.settings.timeout or self.settings.connect_timeout)
+        self.side = SideLink(found, agent["link"], self.address, self.settings.timeout or self.settings.connect_timeout)
         self.description = agent["description"]
         self.keeping.update(agent["session"])
         self.remote_functions.clear()
@@ -136,12 +140,6 @@ class RemoteSession:
         conn.modules = RemoteModules(agent["getmodule"], agent["modules"])
         conn.builtins = conn.modules.builtins
         conn.eval, conn.execute, conn.namespace = agent["eval"], agent["execute"], agent["namespace"]
-
-    def _agent_options(self):
-        settings = self.settings
-        return (("compress", settings.compress), ("batch_bytes", settings.batch_bytes),
-                ("flush_interval", settings.flush_interval), ("ask", self._stdin.ask),
-                ("log_level", log_level_number(settings.log_level)))
 
     def _check_alive(self):
         """Ping over the side connection: a busy server answers, a hung one does not."""
@@ -179,11 +177,6 @@ class RemoteSession:
         return self.side
 
     @property
-    def link_id(self):
-        """The agent's id for this session's connection (what ``cancel`` names)."""
-        return self.side.link_id
-
-    @property
     def resumable(self):
         """Whether the server keeps this session across a dropped link."""
         return self.keeping.ticket is not None
@@ -210,7 +203,8 @@ class RemoteSession:
         """
         try:
             status, payload = self.call_target(
-                lambda: (self._agent["run_cell"], (source, self._namespace, mode)), timeout)
+                lambda: (self._agent["run_cell"], (source, self._namespace, mode)), timeout
+            )
         except Interrupted as stop:
             stop.show_where_cell_stopped()
             raise
@@ -262,9 +256,13 @@ class RemoteSession:
         data: see ``client.RoutedConnection.pipeline``)."""
         conn = self._usable()
         func = self._agent[name]
-        conn.pipeline(consts.HANDLE_CALL, ((func, args, ()) for args in calls),
-                      lambda call, reply: on_reply(call[1], reply), window,
-                      conn._config["sync_request_timeout"])
+        conn.pipeline(
+            consts.HANDLE_CALL,
+            ((func, args, ()) for args in calls),
+            lambda call, reply: on_reply(call[1], reply),
+            window,
+            conn._config["sync_request_timeout"],
+        )
 
     def notify(self, name, *args):
         """Call the agent's function ``name`` without waiting for its answer."""

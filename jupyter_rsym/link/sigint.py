@@ -17,9 +17,11 @@ from contextlib import contextmanager
 from ..remote.wire import FrameChannel
 
 try:  # the C functions: the signal module's wrappers convert to enums (~10 us a call)
-    from _signal import getsignal, signal as set_handler
+    from _signal import getsignal
+    from _signal import signal as set_handler
 except ImportError:  # pragma: no cover
-    from signal import getsignal, signal as set_handler
+    from signal import getsignal
+    from signal import signal as set_handler
 
 
 class InterruptGuard:
@@ -89,8 +91,10 @@ class GuardedChannel(FrameChannel):
 def deferred():
     """Hold Ctrl-C in the main thread of a running cell until the block ends,
     then raise it: for writes to a connection that must not be cut in half."""
-    if threading.current_thread() is not threading.main_thread() \
-            or getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield
         return
     pressed = []

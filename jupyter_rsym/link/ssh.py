@@ -75,9 +75,12 @@ def ssh_arguments(settings):
     wait = max(1, math.ceil(settings.ssh_timeout))
     arguments = [
         *settings.ssh_options,
-        "-o", "BatchMode=yes",
-        "-o", f"ConnectTimeout={wait}",
-        "-o", "ExitOnForwardFailure=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"ConnectTimeout={wait}",
+        "-o",
+        "ExitOnForwardFailure=yes",
     ]
     if settings.keepalive:  # notice a vanished host while idle, as TCP keepalive does
         arguments += ["-o", f"ServerAliveInterval={settings.keepalive}"]
@@ -157,12 +160,16 @@ class SshTransport(Transport):
         machine = Machine.__new__(Machine)  # kept even if __init__ (the login) fails
         try:
             machine.__init__(
-                address.host, user=address.user, port=address.ssh_port, ssh_opts=self.options,
-                scp_opts=self.options, connect_timeout=self.login_timeout, new_session=True,
+                address.host,
+                user=address.user,
+                port=address.ssh_port,
+                ssh_opts=self.options,
+                scp_opts=self.options,
+                connect_timeout=self.login_timeout,
+                new_session=True,
             )
         except LOGIN_FAILED as exc:
-            raise login_failure(self.target, address.host, exc, machine.last_process,
-                                self.login_timeout) from None
+            raise login_failure(self.target, address.host, exc, machine.last_process, self.login_timeout) from None
         except CommandNotFound:
             raise ConnectFailed(f"no ssh client here to reach {self.target}: install OpenSSH") from None
         except BaseException:  # an interrupt while logging in: leave no ssh behind
@@ -174,8 +181,7 @@ class SshTransport(Transport):
     def _deploy(self, python):
         from .deploy import DeployedServer
 
-        self.server = DeployedServer(self._machine, self.target, python, self.login_timeout,
-                                     self.deploy_grace)
+        self.server = DeployedServer(self._machine, self.target, python, self.login_timeout, self.deploy_grace)
         self.address = replace(self.address, port=self.server.port)
         self.token, self.token_required = self.server.token, True
 
@@ -193,11 +199,11 @@ class SshTransport(Transport):
         machine = self._machine
         try:
             machine = self._logged_in()
-            self._tunnel = machine.tunnel(path, self.address.port, lhost=None, dhost=LOOPBACK,
-                                          connect_timeout=self.login_timeout)
+            self._tunnel = machine.tunnel(
+                path, self.address.port, lhost=None, dhost=LOOPBACK, connect_timeout=self.login_timeout
+            )
         except LOGIN_FAILED as exc:
-            raise login_failure(self.target, self.address.host, exc, machine.last_process,
-                                self.login_timeout) from None
+            raise login_failure(self.target, self.address.host, exc, machine.last_process, self.login_timeout) from None
         self._socket_path = path
 
     def _logged_in(self):
@@ -231,8 +237,7 @@ class SshTransport(Transport):
             try:
                 sock = self._connect_tunnel()
             except OSError as exc:
-                raise ConnectFailed(f"cannot open the SSH tunnel to {self.address}: "
-                                    f"{exc.strerror or exc}") from None
+                raise ConnectFailed(f"cannot open the SSH tunnel to {self.address}: {exc.strerror or exc}") from None
         return SocketStream(sock)
 
     def _connect_tunnel(self):
@@ -252,8 +257,12 @@ class SshTransport(Transport):
 
     def not_a_server(self, exc):
         if isinstance(exc, EOFError):  # ssh closes our end when nothing listens there
-            return ConnectFailed(PORT_CLOSED.format(  # the server is gone: a resume fails at once
-                address=self.address, port=self.address.port, host=self.address.host), refused=True)
+            return ConnectFailed(
+                PORT_CLOSED.format(  # the server is gone: a resume fails at once
+                    address=self.address, port=self.address.port, host=self.address.host
+                ),
+                refused=True,
+            )
         return super().not_a_server(exc)
 
     def close(self):

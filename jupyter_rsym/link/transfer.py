@@ -85,14 +85,16 @@ def _upload(session, name, parts, sizes, writable):
     """Send a large value's parts in pieces; returns the handle ``store`` takes."""
     handle = secrets.randbits(62)
     chunk = session.settings.chunk_bytes
-    progress = session.frontend.progress(f"pushing {name} to {session.name}", sum(sizes), session.settings.progress_after)
+    progress = session.frontend.progress(
+        f"pushing {name} to {session.name}", sum(sizes), session.settings.progress_after
+    )
 
     def calls():
         layout = (tuple(sizes), tuple(writable))  # sent with the first piece only
         for index, part in enumerate(parts):
             view = memoryview(part).cast("B")
             for offset in range(0, len(view), chunk):
-                yield (handle, index, offset, Piece(view[offset:offset + chunk]), layout)
+                yield (handle, index, offset, Piece(view[offset : offset + chunk]), layout)
                 layout = None
 
     def sent(args, reply):
@@ -177,9 +179,14 @@ def _download(session, name, handle, sizes, writable):
     """Read a large value's parts in pieces into one buffer per part."""
     chunk = session.settings.chunk_bytes
     receiver = bulk.Receiver(sizes, writable)
-    pieces = [(index, offset, min(chunk, size - offset))
-              for index, size in enumerate(sizes) for offset in range(0, size, chunk)]
-    progress = session.frontend.progress(f"pulling {name} from {session.name}", sum(sizes), session.settings.progress_after)
+    pieces = [
+        (index, offset, min(chunk, size - offset))
+        for index, size in enumerate(sizes)
+        for offset in range(0, size, chunk)
+    ]
+    progress = session.frontend.progress(
+        f"pulling {name} from {session.name}", sum(sizes), session.settings.progress_after
+    )
 
     def received(args, data):
         _, index, offset, _, _ = args

@@ -16,7 +16,6 @@ server one round trip.
 
 import base64
 import os
-import socket
 import ssl
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,24 +89,27 @@ class Transport:
         except auth.NoChallenge:
             raise ConnectFailed(
                 f"{address} asks for no token: it is a plain rpyc server (rpyc_classic, or "
-                "jupyter-rsym serve --no-auth); connect without --token") from None
+                "jupyter-rsym serve --no-auth); connect without --token"
+            ) from None
         except auth.ServerMismatch as exc:
             raise ConnectFailed(other_major(address, exc.version)) from None
-        except socket.timeout:
+        except TimeoutError:
             raise ConnectFailed(f"{address} did not answer the token handshake in {self.timeout:g} s") from None
         except ssl.SSLError as exc:
             raise ConnectFailed(self._tls_refused(exc)) from None
         except (auth.HandshakeError, EOFError, OSError) as exc:
             raise ConnectFailed(
-                f"{address} broke off the token handshake ({exc}): is it a jupyter-rsym server "
-                f"on rpyc {RPYC_MAJOR}.x?") from None
+                f"{address} broke off the token handshake ({exc}): is it a jupyter-rsym server on rpyc {RPYC_MAJOR}.x?"
+            ) from None
 
     def _refusal(self, text):
         """The line for a refusal our server sent (as an rpyc exception), or None."""
         address = self.address
         if auth.TOKEN_REQUIRED in text:
-            return (f"{address} requires a token: %rconnect {address} --token TOKEN "
-                    f"(or set {TOKEN_ENV}, or RSym.token_file)")
+            return (
+                f"{address} requires a token: %rconnect {address} --token TOKEN "
+                f"(or set {TOKEN_ENV}, or RSym.token_file)"
+            )
         if auth.TLS_REQUIRED in text:
             return f"{address} speaks TLS: connect to tls://{address.host}:{address.port}"
         if auth.WRONG_TOKEN in text:
@@ -203,8 +205,7 @@ class TcpTransport(Transport):
     concurrent_streams = True
 
     def new_stream(self):
-        return tcp_stream(self.address, self.address.host, self.address.port,
-                          self.timeout, self.keepalive)
+        return tcp_stream(self.address, self.address.host, self.address.port, self.timeout, self.keepalive)
 
 
 class TlsStream(WireStream):
@@ -241,17 +242,20 @@ class TlsTransport(Transport):
             sock.close()
             raise ConnectFailed(
                 f"cannot verify the TLS certificate of {address} ({exc.verify_message}); "
-                "pass --ca FILE with the CA that signed it") from None
-        except socket.timeout:
+                "pass --ca FILE with the CA that signed it"
+            ) from None
+        except TimeoutError:
             sock.close()
             raise ConnectFailed(
                 f"{address} did not answer the TLS handshake in {self.timeout:g} s; if it is a "
-                f"plain server, connect to {address.host}:{address.port} without tls://") from None
+                f"plain server, connect to {address.host}:{address.port} without tls://"
+            ) from None
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError):
             sock.close()
             raise ConnectFailed(
                 f"{address} closed the connection in the TLS handshake; if it is a plain server, "
-                f"connect to {address.host}:{address.port} without tls://") from None
+                f"connect to {address.host}:{address.port} without tls://"
+            ) from None
         except ssl.SSLError as exc:
             sock.close()
             raise ConnectFailed(self._tls_refused(exc)) from None
@@ -261,7 +265,8 @@ class TlsTransport(Transport):
                 tls.close()
                 raise ConnectFailed(
                     f"the TLS certificate of {address} has fingerprint {seen}, not {self.fingerprint} "
-                    "(--fingerprint): another server, or the server made a new certificate")
+                    "(--fingerprint): another server, or the server made a new certificate"
+                )
         tls.settimeout(None)
         return TlsStream(tls)
 
@@ -272,9 +277,13 @@ def tcp_stream(address, host, port, timeout, keepalive):
     try:
         stream = WireStream.connect(
             # no TCP_NODELAY: measured slower for rpyc's request/reply pattern
-            host, port, timeout=timeout, keepalive=keepalive or False, attempts=1
+            host,
+            port,
+            timeout=timeout,
+            keepalive=keepalive or False,
+            attempts=1,
         )
-    except socket.timeout:
+    except TimeoutError:
         raise ConnectFailed(f"no answer from {address} in {timeout:g} s") from None
     except ConnectionRefusedError as exc:
         raise ConnectFailed(f"cannot connect to {address}: {exc.strerror or exc}", refused=True) from None
@@ -286,9 +295,14 @@ def tcp_stream(address, host, port, timeout, keepalive):
 
 def tls_context(credentials, settings):
     """The client's TLS context for ``credentials`` (falling back to the RSym settings)."""
-    ca, cert, key = (os.path.expanduser(path) if path else None for path in (
-        credentials.ca or settings.tls_ca, credentials.cert or settings.tls_cert,
-        credentials.key or settings.tls_key))
+    ca, cert, key = (
+        os.path.expanduser(path) if path else None
+        for path in (
+            credentials.ca or settings.tls_ca,
+            credentials.cert or settings.tls_cert,
+            credentials.key or settings.tls_key,
+        )
+    )
     for option, path in (("--ca", ca), ("--cert", cert), ("--key", key)):
         if path and not os.path.isfile(path):  # ssl's own error names no file
             raise ConnectFailed(f"the TLS file {path} ({option}, or RSym.tls_{option[2:]}) does not exist")
@@ -342,8 +356,10 @@ def _token(credentials, settings):
 def other_major(address, version):
     """The line for a server that runs another rpyc major (``version`` if known)."""
     if version is None:
-        return (f"{address} speaks another rpyc protocol (rpyc 5 or older?): "
-                f"install rpyc {RPYC_MAJOR}.x there, as in this notebook (rpyc {rpyc.__version__})")
+        return (
+            f"{address} speaks another rpyc protocol (rpyc 5 or older?): "
+            f"install rpyc {RPYC_MAJOR}.x there, as in this notebook (rpyc {rpyc.__version__})"
+        )
     theirs = int(version.split(".")[0])
     if theirs < int(RPYC_MAJOR):
         fix = f"install rpyc {RPYC_MAJOR}.x on the server"

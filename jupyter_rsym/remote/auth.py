@@ -147,6 +147,7 @@ def _mac(token, label, *parts):
 
 # -- rpyc frames ---------------------------------------------------------------
 
+
 def frame(msg, seq, args):
     """One rpyc 6 frame: header, message type, brine ``(seq, args)``, flusher."""
     payload = brine.I1.pack(msg) + brine.dump((seq, args))
@@ -196,7 +197,7 @@ class FrameReader:
         end = HEADER.size + self._length() + len(FLUSHER)
         if len(self.buffer) < end:
             return None
-        payload, self.buffer = self.buffer[HEADER.size:end - 1], self.buffer[end:]
+        payload, self.buffer = self.buffer[HEADER.size : end - 1], self.buffer[end:]
         return decode(payload)
 
 
@@ -214,22 +215,26 @@ def decode(payload):
 
 def ping_data(msg, args):
     """The data of a ping request, or None if the message is something else."""
-    if not (msg == consts.MSG_REQUEST and isinstance(args, tuple) and len(args) == 2
-            and args[0] == consts.HANDLE_PING):
+    if not (msg == consts.MSG_REQUEST and isinstance(args, tuple) and len(args) == 2 and args[0] == consts.HANDLE_PING):
         return None
     boxed = args[1]
-    if (isinstance(boxed, tuple) and len(boxed) == 2 and boxed[0] == consts.LABEL_VALUE
-            and isinstance(boxed[1], tuple) and len(boxed[1]) == 1):
+    if (
+        isinstance(boxed, tuple)
+        and len(boxed) == 2
+        and boxed[0] == consts.LABEL_VALUE
+        and isinstance(boxed[1], tuple)
+        and len(boxed[1]) == 1
+    ):
         return boxed[1][0]
     return None
 
 
 def _ours(data, kind, size):
-    return (isinstance(data, tuple) and len(data) == size and data[0] == PROTOCOL
-            and data[1] == kind)
+    return isinstance(data, tuple) and len(data) == size and data[0] == PROTOCOL and data[1] == kind
 
 
 # -- the server side -----------------------------------------------------------
+
 
 class ServerHandshake:
     """The server's side for one connection, driven by the bytes that arrive.
@@ -339,6 +344,7 @@ class TokenAuthenticator:
 
 
 # -- the client side -----------------------------------------------------------
+
 
 def authenticate(sock, token, timeout, strict=True):
     """Run the client's side on ``sock`` (blocking, bounded by ``timeout`` s).

@@ -17,8 +17,12 @@ line that names the value and the operation, and the session goes on.
 
 from rpyc.core import brine, consts, netref
 
-_OPERATIONS = {consts.HANDLE_GETATTR: "getattr", consts.HANDLE_CALL: "call",
-               consts.HANDLE_CALLATTR: "method call", consts.HANDLE_GETROOT: "root"}
+_OPERATIONS = {
+    consts.HANDLE_GETATTR: "getattr",
+    consts.HANDLE_CALL: "call",
+    consts.HANDLE_CALLATTR: "method call",
+    consts.HANDLE_GETROOT: "root",
+}
 MAX_SHOWN = 80  # characters of the value's repr in the message
 
 
@@ -30,8 +34,10 @@ def unsendable(obj):
     if type(obj) is tuple:
         return next(filter(None, map(unsendable, obj)), None)
     if issubclass(type(obj), type) and issubclass(obj, netref.BaseNetref):
-        return ("it is the class rpyc made for a proxy, which rpyc cannot send; "
-                "type(x).__name__ or isinstance() tell the type")
+        return (
+            "it is the class rpyc made for a proxy, which rpyc cannot send; "
+            "type(x).__name__ or isinstance() tell the type"
+        )
     try:
         id_pack = getattr(obj, "____id_pack__", None)
     except Exception as exc:
@@ -42,8 +48,13 @@ def unsendable(obj):
 
 
 def _is_id(id_pack):
-    return (type(id_pack) is tuple and len(id_pack) == 3 and type(id_pack[0]) is str
-            and type(id_pack[1]) is int and type(id_pack[2]) is int)
+    return (
+        type(id_pack) is tuple
+        and len(id_pack) == 3
+        and type(id_pack[0]) is str
+        and type(id_pack[1]) is int
+        and type(id_pack[2]) is int
+    )
 
 
 def refusal(obj, reason, handler, args, where):
@@ -56,7 +67,7 @@ def refusal(obj, reason, handler, args, where):
     except Exception:
         shown = f"<{type(obj).__name__} object>"
     if len(shown) > MAX_SHOWN:
-        shown = shown[:MAX_SHOWN - 3] + "..."
+        shown = shown[: MAX_SHOWN - 3] + "..."
     operation = _OPERATIONS.get(handler, "request")
     name = _name_of(handler, args)
     what = f"the result of {operation} {name}" if name else f"the result of a {operation}"

@@ -51,8 +51,7 @@ def _out_of_band(value):
     if kind is bytes or kind is bytearray:
         return len(value) >= OUT_OF_BAND
     # a memoryview (any size) has no pickling of its own
-    return (kind is memoryview and value.c_contiguous and value.ndim >= 1
-            and value.format.lstrip("@") in _SINGLE_FORMATS)
+    return kind is memoryview and value.c_contiguous and value.ndim >= 1 and value.format.lstrip("@") in _SINGLE_FORMATS
 
 
 def pack(value):
@@ -90,7 +89,7 @@ class Receiver:
     def put(self, index, offset, data):
         part = self.parts[index]
         if type(part) is bytearray:
-            memoryview(part)[offset:offset + len(data)] = data
+            memoryview(part)[offset : offset + len(data)] = data
         elif type(part) is _Bytes:
             part.put(offset, data)
         elif not part and len(data) < self.sizes[index] and _Bytes.available():
@@ -101,8 +100,14 @@ class Receiver:
 
     def finish(self):
         parts, self.parts = self.parts, None
-        return [part if type(part) is bytearray else part.value if type(part) is _Bytes
-                else (part[0] if len(part) == 1 else b"".join(part)) for part in parts]
+        return [
+            part
+            if type(part) is bytearray
+            else part.value
+            if type(part) is _Bytes
+            else (part[0] if len(part) == 1 else b"".join(part))
+            for part in parts
+        ]
 
 
 class _Bytes:
@@ -142,11 +147,12 @@ class _Bytes:
 
                 api = ctypes.pythonapi
                 cls._make = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
-                    ("PyBytes_FromStringAndSize", api))
-                cls._address = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(
-                    ("PyBytes_AsString", api))
+                    ("PyBytes_FromStringAndSize", api)
+                )
+                cls._address = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(("PyBytes_AsString", api))
                 cls._make_bytearray = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
-                    ("PyByteArray_FromStringAndSize", api))
+                    ("PyByteArray_FromStringAndSize", api)
+                )
             except Exception:  # not CPython: collect and join
                 cls._make = False
         return bool(cls._make)
@@ -207,6 +213,7 @@ def reason(exc):
 
 # -- called by the notebook ----------------------------------------------------
 
+
 def fetch(namespace, names, mode, limit):
     """The values of ``names`` in ``namespace``, one answer per name.
 
@@ -256,7 +263,7 @@ def read(handle, index, offset, size, last=False):
         _outgoing.pop(handle, None)
     if offset == 0 and type(part) is bytes and size >= len(part):
         return part
-    return bytes(memoryview(part)[offset:offset + size])
+    return bytes(memoryview(part)[offset : offset + size])
 
 
 def write(handle, index, offset, data, layout=None):

@@ -30,7 +30,7 @@ PREFIX = "_jupyter_rsym_remote_"
 # runs in its turn.  ``__bundle__``, set last on the top package, marks it
 # complete; a lock keeps two notebooks that connect at once from building it
 # twice.
-LOADER = '''
+LOADER = """
 def load(name, version, modules):
     import linecache, sys, threading, types
     with sys.__dict__.setdefault("_jupyter_rsym_load_lock", threading.Lock()):
@@ -72,7 +72,7 @@ def build(name, version, modules, linecache, sys, types):
         raise
     made[name].__bundle__ = version
     return made[name]
-'''
+"""
 
 
 def _module_name(path):
@@ -88,7 +88,7 @@ def _imported(name, is_package, source, names):
     for node in ast.parse(source).body:
         if not isinstance(node, ast.ImportFrom) or not node.level:
             continue
-        anchor = base[:len(base) - (node.level - 1)] if node.level > 1 else base
+        anchor = base[: len(base) - (node.level - 1)] if node.level > 1 else base
         target = ".".join(anchor + (node.module.split(".") if node.module else []))
         for alias in node.names:
             for candidate in (f"{target}.{alias.name}".lstrip("."), target):
@@ -146,17 +146,18 @@ def probe_expression(entry=None, name=MODULE_NAME):
     versions the process has; the id of its module type, which lets the
     notebook make proxies of modules without asking for their methods)."""
     found = "m.agent" if entry is None else f"m.agent.{entry}"
-    return (f"(lambda m: {found} if getattr(m, '__bundle__', None) else None)"
-            f"(__import__('sys').modules.get({name!r})), "
-            f"tuple(sorted(k[{len(PREFIX)}:] for k in __import__('sys').modules "
-            f"if k.startswith({PREFIX!r}) and '.' not in k)), id(type(__import__('sys')))")
+    return (
+        f"(lambda m: {found} if getattr(m, '__bundle__', None) else None)"
+        f"(__import__('sys').modules.get({name!r})), "
+        f"tuple(sorted(k[{len(PREFIX)}:] for k in __import__('sys').modules "
+        f"if k.startswith({PREFIX!r}) and '.' not in k)), id(type(__import__('sys')))"
+    )
 
 
 def load_expression(entry=None):
     """A remote expression that builds the package from the bundle and
     returns its agent (or the agent's function ``entry``)."""
-    load = (f"(lambda ns: exec({LOADER!r}, ns) or ns['load']"
-            f"({MODULE_NAME!r}, {VERSION!r}, {SOURCES!r}))({{}}).agent")
+    load = f"(lambda ns: exec({LOADER!r}, ns) or ns['load']({MODULE_NAME!r}, {VERSION!r}, {SOURCES!r}))({{}}).agent"
     return load if entry is None else f"{load}.{entry}"
 
 
@@ -191,6 +192,8 @@ def version_note(evaluate, versions):
         return ""
     from . import __version__ as ours
 
-    return (f"the server runs jupyter_rsym {theirs} (agent {', '.join(versions)}), this notebook "
-            f"{ours} (agent {VERSION}): sent this notebook's agent; install jupyter_rsym {ours} "
-            "on the server to skip that")
+    return (
+        f"the server runs jupyter_rsym {theirs} (agent {', '.join(versions)}), this notebook "
+        f"{ours} (agent {VERSION}): sent this notebook's agent; install jupyter_rsym {ours} "
+        "on the server to skip that"
+    )

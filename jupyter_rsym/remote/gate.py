@@ -90,8 +90,11 @@ class RefusalLog:
             return
         if self._count:
             addresses = len(self._addresses)
-            self.write(None, f"refused {self._count} connections from {addresses} "
-                       f"address{'es' if addresses != 1 else ''} in the last {self.interval:g} s")
+            self.write(
+                None,
+                f"refused {self._count} connections from {addresses} "
+                f"address{'es' if addresses != 1 else ''} in the last {self.interval:g} s",
+            )
         self._end, self._lines, self._count, self._addresses = None, 0, 0, set()
 
 
@@ -103,8 +106,9 @@ class Gate:
     ``log(peer, text)`` reports refusals (``peer`` None: a count line).
     """
 
-    def __init__(self, admit, log, token=None, tls=None, timeout=10.0, max_pending=256,
-                 max_per_address=16, logged_refusals=20):
+    def __init__(
+        self, admit, log, token=None, tls=None, timeout=10.0, max_pending=256, max_per_address=16, logged_refusals=20
+    ):
         self.admit, self.log = admit, RefusalLog(log, logged_refusals)
         self.token, self.tls = token, tls
         self.timeout, self.max_pending = timeout, max_pending
@@ -186,8 +190,10 @@ class Gate:
             sock, peer, deadline = self._incoming.popleft()
             waiting = Waiting(sock, peer, deadline)
             if self._per_address[waiting.address] >= self.max_per_address:
-                self._drop(waiting, f"refused: {self.max_per_address} connections from "
-                           f"{waiting.address} were waiting at the gate")
+                self._drop(
+                    waiting,
+                    f"refused: {self.max_per_address} connections from {waiting.address} were waiting at the gate",
+                )
                 continue
             if len(self._waiting) >= self.max_pending:
                 bare = next((w for w in self._waiting.values() if w.bare), None)
@@ -210,8 +216,9 @@ class Gate:
             first = next(iter(self._waiting.values()))
             if first.deadline > now:
                 break
-            self._drop(first, None if first.step == "drain" else
-                       f"dropped: no complete handshake in {self.timeout:g} s")
+            self._drop(
+                first, None if first.step == "drain" else f"dropped: no complete handshake in {self.timeout:g} s"
+            )
 
     # -- one connection's steps -------------------------------------------------
 
@@ -226,8 +233,9 @@ class Gate:
             if waiting.step == "token":
                 self._token_handshake(waiting)
         except _TLS_WAIT as wait:
-            self._wait_for(waiting, selectors.EVENT_WRITE if isinstance(wait, ssl.SSLWantWriteError)
-                           else selectors.EVENT_READ)
+            self._wait_for(
+                waiting, selectors.EVENT_WRITE if isinstance(wait, ssl.SSLWantWriteError) else selectors.EVENT_READ
+            )
         except ssl.SSLError as exc:
             self._refuse_tls(waiting, f"refused: TLS handshake failed ({exc.reason or exc})")
         except BlockingIOError:
@@ -244,8 +252,7 @@ class Gate:
             waiting.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # the wrapped socket keeps the file descriptor, so the entry keeps its place
             self._selector.unregister(waiting.sock)
-            waiting.sock = self.tls.wrap_socket(
-                waiting.sock, server_side=True, do_handshake_on_connect=False)
+            waiting.sock = self.tls.wrap_socket(waiting.sock, server_side=True, do_handshake_on_connect=False)
             waiting.tls_started = True
             self._selector.register(waiting.sock, selectors.EVENT_READ)
             waiting.step = "tls"

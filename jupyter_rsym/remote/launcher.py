@@ -66,8 +66,9 @@ def serve(spec, stopping):
     rsym_server = importlib.import_module(spec["package"] + ".server")
 
     rsym_server._setup_logging(None)  # its log goes to stderr, kept by the notebook, never shown
-    server = rsym_server.Server("127.0.0.1", 0, token=spec["token"], exit_when_idle=True,
-                                resume_grace=spec.get("resume_grace", DEFAULT_GRACE))
+    server = rsym_server.Server(
+        "127.0.0.1", 0, token=spec["token"], exit_when_idle=True, resume_grace=spec.get("resume_grace", DEFAULT_GRACE)
+    )
     server._listen()
     bundle.register()  # the notebook finds the agent here and sends nothing
 
@@ -99,8 +100,7 @@ def read_stop(stdin, stopping):
 
 def wait_for_stop(stdin, stopping):
     """Block until a ``stop`` line, or the server ended by itself."""
-    threading.Thread(target=read_stop, args=(stdin, stopping), daemon=True,
-                     name="jupyter-rsym stdin").start()
+    threading.Thread(target=read_stop, args=(stdin, stopping), daemon=True, name="jupyter-rsym stdin").start()
     while not stopping.wait(0.5):  # in slices: SIGTERM's handler runs between them
         pass
 

@@ -20,7 +20,6 @@ import builtins
 import os
 import re
 import sys
-import threading
 import traceback
 
 HEADER = "Traceback (most recent call last):"
@@ -60,8 +59,9 @@ def format_exception(exc, tb=_OWN, internal=None):
     blocks, seen, current = [], set(), exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        blocks.append(_format_one(current, tb if current is exc and tb is not _OWN
-                                  else current.__traceback__, internal))
+        blocks.append(
+            _format_one(current, tb if current is exc and tb is not _OWN else current.__traceback__, internal)
+        )
         if current.__cause__ is not None:
             blocks.append(CAUSE)
             current = current.__cause__
@@ -84,8 +84,7 @@ def _format_one(exc, tb, internal):
         te = traceback.TracebackException(type(exc), exc, tb, compact=True)
     except TypeError:  # Python < 3.10 on the remote
         te = traceback.TracebackException(type(exc), exc, tb)
-    te.stack = traceback.StackSummary.from_list(
-        [f for f in te.stack if not f.filename.startswith(internal)])
+    te.stack = traceback.StackSummary.from_list([f for f in te.stack if not f.filename.startswith(internal)])
     return "".join(te.format(chain=False))
 
 
@@ -118,7 +117,7 @@ def _split_section(text):
             end += 1
         else:
             break
-    return "".join(lines[:start]), "".join(lines[start + 1:end]), "".join(lines[end:])
+    return "".join(lines[:start]), "".join(lines[start + 1 : end]), "".join(lines[end:])
 
 
 def exception_line(text):
@@ -143,7 +142,7 @@ def exception_type(exc, text):
     printed, message = exception_line(text)
     module = type(exc).__module__
     if module.startswith(_GENERIC_MODULE):
-        module = module[len(_GENERIC_MODULE):]
+        module = module[len(_GENERIC_MODULE) :]
     if not printed:  # no exception line to read (an exception group)
         return type(exc).__name__.rpartition(".")[2], module, _safe_str(exc).split(_RPYC_SECTION_START)[0]
     head, _, name = printed.rpartition(".")
@@ -197,8 +196,9 @@ def box_exception(conn, typ, val, tb):
     from rpyc.core import vinegar
 
     config = conn._config
-    dumped = vinegar.dump(typ, val, tb, include_local_traceback=False,
-                          include_local_version=config["include_local_version"])
+    dumped = vinegar.dump(
+        typ, val, tb, include_local_traceback=False, include_local_version=config["include_local_version"]
+    )
     if not isinstance(dumped, tuple):
         return dumped
     bases = builtin_bases(val)

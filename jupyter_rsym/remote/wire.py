@@ -93,7 +93,7 @@ def _send_all(sock, parts):
     if type(sock) is socket.socket and hasattr(sock, "sendmsg"):
         first = 0
         while first < len(views):
-            sent = sock.sendmsg(views[first:first + IOV_MAX])
+            sent = sock.sendmsg(views[first : first + IOV_MAX])
             while sent:
                 size = views[first].nbytes
                 if sent >= size:
@@ -105,7 +105,7 @@ def _send_all(sock, parts):
         return
     for view in views:
         while view:
-            view = view[sock.send(view):]
+            view = view[sock.send(view) :]
 
 
 class Piece:
@@ -165,7 +165,7 @@ class FrameChannel(Channel):
         header = self.stream.read(self.FRAME_HEADER.size)
         length, compressed = self.FRAME_HEADER.unpack(header)
         if compressed or length < LARGE:
-            data = self.stream.read(length + len(self.FLUSHER))[:-len(self.FLUSHER)]
+            data = self.stream.read(length + len(self.FLUSHER))[: -len(self.FLUSHER)]
             return zlib.decompress(data) if compressed else data
         head = self.stream.read(1)
         body = self.stream.read(length - 1)

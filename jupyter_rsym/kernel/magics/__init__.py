@@ -8,5 +8,12 @@ from .jobs import JobMagics
 from .namespace import NamespaceMagics
 from .pushpull import TransferMagics
 
-__all__ = ["AutoRemoteMagics", "ConnectionMagics", "DebugMagics", "JobMagics", "NamespaceMagics", "RemoteMagics",
-           "TransferMagics"]
+__all__ = [
+    "AutoRemoteMagics",
+    "ConnectionMagics",
+    "DebugMagics",
+    "JobMagics",
+    "NamespaceMagics",
+    "RemoteMagics",
+    "TransferMagics",
+]

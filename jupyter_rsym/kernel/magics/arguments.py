@@ -9,7 +9,9 @@ BAD_NAME = "{option} {item!r}: expected NAME or {form} with Python identifiers"
 def on_session(func):
     """``--on NAME``: the session to use (default: the most recent one)."""
     return magic_arguments.argument(
-        "--on", metavar="NAME", default=None,
+        "--on",
+        metavar="NAME",
+        default=None,
         help="session to use (default: the most recently connected one)",
     )(func)
 
@@ -17,7 +19,9 @@ def on_session(func):
 def on_sessions(func):
     """``--on NAME[,NAME...]`` or ``--on all``: the sessions a cell runs on."""
     return magic_arguments.argument(
-        "--on", metavar="NAMES", default=None,
+        "--on",
+        metavar="NAMES",
+        default=None,
         help="session(s) to run on: NAME, NAME,NAME,... (at once, each in its own remote "
         "namespace) or all (every connected session); default: the most recently connected one",
     )(func)
@@ -26,12 +30,20 @@ def on_sessions(func):
 def transfer_names(func):
     """``-i`` / ``-o``: names handed to and copied back from the remote."""
     func = magic_arguments.argument(
-        "-o", "--output", action="append", metavar="NAMES", default=[],
+        "-o",
+        "--output",
+        action="append",
+        metavar="NAMES",
+        default=[],
         help="after the cell, copy these remote names into the notebook; comma-separated, "
         "repeatable, REMOTE=LOCAL renames",
     )(func)
     return magic_arguments.argument(
-        "-i", "--input", action="append", metavar="NAMES", default=[],
+        "-i",
+        "--input",
+        action="append",
+        metavar="NAMES",
+        default=[],
         help="before the cell, hand these notebook names to the remote (functions by "
         "reference, data as a copy); comma-separated, repeatable, REMOTE=LOCAL renames",
     )(func)
@@ -103,7 +115,7 @@ def split_options(parser, line):
             if word.startswith("--"):
                 raise UsageError(f"unrecognized arguments: {word}")
             break
-        rest = rest[len(word):].lstrip()
+        rest = rest[len(word) :].lstrip()
         if action.nargs != 0 and not attached and rest:
-            rest = rest[len(rest.split(None, 1)[0]):].lstrip()
+            rest = rest[len(rest.split(None, 1)[0]) :].lstrip()
     return line[: len(line) - len(rest)], rest.strip()

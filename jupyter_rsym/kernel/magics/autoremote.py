@@ -14,9 +14,10 @@ class AutoRemoteMagics(ExtensionMagics):
 
     @magic_arguments.magic_arguments()
     @magic_arguments.argument(
-        "name", nargs="?", default=None,
-        help="session plain cells run on (default: the most recently connected one), "
-        "or off",
+        "name",
+        nargs="?",
+        default=None,
+        help="session plain cells run on (default: the most recently connected one), or off",
     )
     @line_magic
     def autoremote(self, line):
@@ -55,8 +56,7 @@ class AutoRemoteMagics(ExtensionMagics):
         if session.state != "connected":
             raise UsageError(f"session {session.name!r} is {session.state}; %rconnect it first")
         mode.session_name = session.name
-        print(f"autoremote on: plain cells run on {session.name} "
-              f"(%%local runs one cell here; %autoremote off)")
+        print(f"autoremote on: plain cells run on {session.name} (%%local runs one cell here; %autoremote off)")
 
     @cell_magic
     def local(self, line, cell):

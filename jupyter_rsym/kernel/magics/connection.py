@@ -8,8 +8,8 @@ from ...link.address import AddressError, parse_address
 from ...link.errors import RSymError
 from ...link.session import RemoteSession
 from ...link.transport import Credentials
-from . import arguments
 from ..daskconnect import connect_dask
+from . import arguments
 from .base import ExtensionMagics
 
 BAD_VARIABLE = "--as {!r}: a notebook variable must be a Python identifier"
@@ -20,12 +20,16 @@ DEPLOY_NEEDS_SSH = "--deploy needs an ssh:// address: it starts the server over 
 PYTHON_NEEDS_DEPLOY = "--python goes with --deploy (the Python the deployed server runs on)"
 NO_ADDRESS = "the following arguments are required: address (HOST[:PORT], tls://, ssh://, dask://), or --dask VAR"
 UNBOUND = "{name} is open but bound to no notebook variable (%reset, del?): %rbind {name} binds it again"
-KEPT = ("{name} is already connected to {address}: kept, with its remote namespace "
-        "(%rdisconnect {name} first for a new session)")
+KEPT = (
+    "{name} is already connected to {address}: kept, with its remote namespace "
+    "(%rdisconnect {name} first for a new session)"
+)
 REPLACED = "Closed the previous {name} ({address}, {state}): replaced by this session"
 SHADOWED = "Note: the notebook variable {name} held {kind} {value}; it now holds the session"
-NEW_DEFAULT = ("{name} is now the default session (was {was}): %%remote, %remote, %rpush and "
-               "%rpull use it without --on; %rdefault {was} switches back")
+NEW_DEFAULT = (
+    "{name} is now the default session (was {was}): %%remote, %remote, %rpush and "
+    "%rpull use it without --on; %rdefault {was} switches back"
+)
 DEFAULT_LINE = "default: {name} ({why}; %rdefault NAME changes it)"
 
 
@@ -35,52 +39,73 @@ class ConnectionMagics(ExtensionMagics):
 
     @magic_arguments.magic_arguments()
     @magic_arguments.argument(
-        "address", nargs="?", default=None,
+        "address",
+        nargs="?",
+        default=None,
         help="HOST[:PORT] of an rpyc classic server, tls://HOST[:PORT], "
         "ssh://[USER@]HOST[:SSHPORT][/PORT] for one on PORT of an SSH host's loopback "
         "(reached through a tunnel), or dask://HOST[:PORT] for a session in every worker "
         "of that Dask scheduler (a group, named --as, default RSym.dask_name 'dask')",
     )
     @magic_arguments.argument(
-        "--dask", metavar="VAR", default=None,
+        "--dask",
+        metavar="VAR",
+        default=None,
         help="a session in every worker of the Dask cluster of the notebook variable VAR "
         "(a distributed.Client, or a cluster object with scheduler_address and security)",
     )
     @magic_arguments.argument(
-        "--as", dest="name", metavar="NAME", default=None,
+        "--as",
+        dest="name",
+        metavar="NAME",
+        default=None,
         help="notebook variable to bind the session to (default: RSym.default_name, 'r')",
     )
     @magic_arguments.argument(
-        "--timeout", type=float, default=None, metavar="S",
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
         help="seconds to wait for each remote call on this session (default: RSym.timeout)",
     )
     @magic_arguments.argument(
-        "--token", default=None, metavar="T",
+        "--token",
+        default=None,
+        metavar="T",
         help="token of a jupyter-rsym serve server (default: $JUPYTER_RSYM_TOKEN, then "
         "RSym.token_file, offered only to servers that ask)",
     )
     @magic_arguments.argument(
-        "--ca", default=None, metavar="FILE",
+        "--ca",
+        default=None,
+        metavar="FILE",
         help="tls:// only: CA file to check the server's certificate with (default: RSym.tls_ca, "
         "else the system's CAs)",
     )
     @magic_arguments.argument(
-        "--fingerprint", default=None, metavar="SHA256:...",
+        "--fingerprint",
+        default=None,
+        metavar="SHA256:...",
         help="tls:// only: accept exactly the server certificate with this fingerprint (as "
         "jupyter-rsym serve --tls-self-signed prints it) instead of checking a CA and the host name",
     )
-    @magic_arguments.argument("--cert", default=None, metavar="FILE",
-                              help="tls:// only: client certificate (default: RSym.tls_cert)")
-    @magic_arguments.argument("--key", default=None, metavar="FILE",
-                              help="tls:// only: the client certificate's key (default: RSym.tls_key)")
     @magic_arguments.argument(
-        "--deploy", action="store_true",
+        "--cert", default=None, metavar="FILE", help="tls:// only: client certificate (default: RSym.tls_cert)"
+    )
+    @magic_arguments.argument(
+        "--key", default=None, metavar="FILE", help="tls:// only: the client certificate's key (default: RSym.tls_key)"
+    )
+    @magic_arguments.argument(
+        "--deploy",
+        action="store_true",
         help="ssh:// only: copy our server into a fresh temporary directory on the host, start "
         "it there on a free loopback port with a random token, and connect; %%rdisconnect stops "
         "it and removes the directory. The host needs only Python and sshd.",
     )
     @magic_arguments.argument(
-        "--python", metavar="PATH", default=None,
+        "--python",
+        metavar="PATH",
+        default=None,
         help="with --deploy: the remote Python to run the server (default: RSym.ssh_python)",
     )
     @line_magic
@@ -165,8 +190,7 @@ class ConnectionMagics(ExtensionMagics):
         previous = next((s for s in sessions if s.name == name), None)
         held = self.shell.user_ns.get(name, previous)
         was_default, was_state = sessions.default_name(), previous and previous.state
-        session = self.extension.connect(name, address, timeout=args.timeout,
-                                         credentials=credentials, **options)
+        session = self.extension.connect(name, address, timeout=args.timeout, credentials=credentials, **options)
         if session is previous:  # kept, or resumed (and it said so)
             if was_state == "connected":
                 print(KEPT.format(name=name, address=session.address))
@@ -233,8 +257,9 @@ class ConnectionMagics(ExtensionMagics):
                     print(f"{sessions.default_name()} is now the default session (the most recently connected)")
 
     @magic_arguments.magic_arguments()
-    @magic_arguments.argument("-v", "--verbose", action="store_true",
-                              help="list each member of a group (%%rconnect dask://) too")
+    @magic_arguments.argument(
+        "-v", "--verbose", action="store_true", help="list each member of a group (%%rconnect dask://) too"
+    )
     @line_magic
     def rconnections(self, line):
         """List sessions: name, address, state, round-trip time, remote Python.
@@ -268,8 +293,9 @@ class ConnectionMagics(ExtensionMagics):
             state, detail = group.summary()
             rows.append((group.name, group.address, state, "-", detail))
             for member in group.sessions if args.verbose else ():
-                rows.append((f"{group.name}/{member.name}", str(member.address), *self._probe(member),
-                             member.description))
+                rows.append(
+                    (f"{group.name}/{member.name}", str(member.address), *self._probe(member), member.description)
+                )
         if len(rows) == 1:
             print("no sessions; connect with %rconnect HOST[:PORT]")
             return
@@ -281,14 +307,20 @@ class ConnectionMagics(ExtensionMagics):
                 print(UNBOUND.format(name=session.name))
         preferred = self.extension.settings.default_session
         if len(self.extension.sessions):
-            print(DEFAULT_LINE.format(name=self.extension.sessions.default_name(),
-                                      why="RSym.default_session" if preferred else "the most recently connected"))
+            print(
+                DEFAULT_LINE.format(
+                    name=self.extension.sessions.default_name(),
+                    why="RSym.default_session" if preferred else "the most recently connected",
+                )
+            )
 
     @magic_arguments.magic_arguments()
-    @magic_arguments.argument("name", nargs="?", default=None,
-                              help="the session to use without --on; omitted: show the default")
-    @magic_arguments.argument("--newest", action="store_true",
-                              help="use the most recently connected session again (the initial rule)")
+    @magic_arguments.argument(
+        "name", nargs="?", default=None, help="the session to use without --on; omitted: show the default"
+    )
+    @magic_arguments.argument(
+        "--newest", action="store_true", help="use the most recently connected session again (the initial rule)"
+    )
     @line_magic
     def rdefault(self, line):
         """Show or set the default session: the one ``%%remote``, ``%remote``,
@@ -318,13 +350,19 @@ class ConnectionMagics(ExtensionMagics):
         if name is None:
             print("no sessions; connect with %rconnect HOST[:PORT]")
             return
-        print(DEFAULT_LINE.format(name=name, why="RSym.default_session" if settings.default_session
-                                  else "the most recently connected"))
+        print(
+            DEFAULT_LINE.format(
+                name=name, why="RSym.default_session" if settings.default_session else "the most recently connected"
+            )
+        )
 
     @magic_arguments.magic_arguments()
     @magic_arguments.argument("name", help="the session, as %rconnections lists it")
     @magic_arguments.argument(
-        "--as", dest="variable", metavar="VARIABLE", default=None,
+        "--as",
+        dest="variable",
+        metavar="VARIABLE",
+        default=None,
         help="notebook variable to bind it to (default: the session's name)",
     )
     @line_magic
@@ -359,8 +397,7 @@ class ConnectionMagics(ExtensionMagics):
 
     def _bound(self, session):
         """Whether a notebook variable (not ``_``, ``Out``, ...) holds the session."""
-        return any(value is session and not name.startswith("_")
-                   for name, value in self.shell.user_ns.items())
+        return any(value is session and not name.startswith("_") for name, value in self.shell.user_ns.items())
 
     @staticmethod
     def _probe(session):

@@ -16,12 +16,19 @@ class DebugMagics(ExtensionMagics):
     """Attach to remote breakpoints that no cell could prompt for."""
 
     @magic_arguments.magic_arguments()
-    @magic_arguments.argument("number", nargs="?", type=int, default=None,
-                              help="attach to this parked breakpoint: its pdb prompt comes up in this cell")
-    @magic_arguments.argument("--clear", action="store_true",
-                              help="drop the remote exception each session keeps for %%debug")
-    @magic_arguments.argument("--on", default="all",
-                              help="with --clear: these sessions (NAME, A,B or all; default all)")
+    @magic_arguments.argument(
+        "number",
+        nargs="?",
+        type=int,
+        default=None,
+        help="attach to this parked breakpoint: its pdb prompt comes up in this cell",
+    )
+    @magic_arguments.argument(
+        "--clear", action="store_true", help="drop the remote exception each session keeps for %%debug"
+    )
+    @magic_arguments.argument(
+        "--on", default="all", help="with --clear: these sessions (NAME, A,B or all; default all)"
+    )
     @line_magic
     def rdebug(self, line):
         """List parked remote breakpoints, or attach to one.
@@ -81,8 +88,7 @@ class DebugMagics(ExtensionMagics):
         rows = [("#", "session", "cause", "where", "age")]
         now = time.monotonic()
         for entry in parked:
-            rows.append((str(entry.number), entry.session.name, entry.cause, entry.where,
-                         f"{now - entry.since:.0f} s"))
+            rows.append((str(entry.number), entry.session.name, entry.cause, entry.where, f"{now - entry.since:.0f} s"))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

@@ -23,17 +23,22 @@ class RemoteMagics(ExtensionMagics):
     @on_sessions
     @transfer_names
     @magic_arguments.argument(
-        "--timeout", type=float, default=None, metavar="S",
-        help="fail the cell if it runs longer than S seconds (default: RSym.cell_timeout, "
-        "0 = no limit)",
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="fail the cell if it runs longer than S seconds (default: RSym.cell_timeout, 0 = no limit)",
     )
     @magic_arguments.argument(
-        "--bg", action="store_true",
+        "--bg",
+        action="store_true",
         help="run in the background: return a job handle at once (done(), result(timeout), "
         "cancel()); output, value and errors still land in this cell; %%rjobs lists jobs",
     )
     @magic_arguments.argument(
-        "--no-collapse", dest="collapse", action="store_false",
+        "--no-collapse",
+        dest="collapse",
+        action="store_false",
         help="on several hosts, show every host's copy of a line (default: RSym.collapse_output "
         "shows a line many hosts print alike once, then how many repeated it)",
     )
@@ -150,13 +155,21 @@ class RemoteMagics(ExtensionMagics):
         if args.bg:
             if args.timeout is not None:
                 raise UsageError(BG_TIMEOUT)
-            return self.extension.jobs.start(sessions, cell, self.shell, self.extension.labels,
-                                             values, outputs)
+            return self.extension.jobs.start(sessions, cell, self.shell, self.extension.labels, values, outputs)
         if len(sessions) > 1:
             many = len(sessions) >= settings.many_hosts  # readable output at many hosts
             collapse = settings.collapse_window if many and args.collapse and settings.collapse_output else None
-            return run_foreground(sessions, cell, self.shell, self.extension.labels, values,
-                                  outputs, timeout, collapse, settings.fanout_progress_after if many else 0)
+            return run_foreground(
+                sessions,
+                cell,
+                self.shell,
+                self.extension.labels,
+                values,
+                outputs,
+                timeout,
+                collapse,
+                settings.fanout_progress_after if many else 0,
+            )
         session = sessions[0]
         session.push(values, fallback=True)
         value = session.run(cell, mode, timeout=timeout)

@@ -15,8 +15,9 @@ class JobMagics(ExtensionMagics):
     """List background jobs and get their handles back."""
 
     @magic_arguments.magic_arguments()
-    @magic_arguments.argument("number", nargs="?", type=int, default=None,
-                              help="return the handle of this job instead of listing")
+    @magic_arguments.argument(
+        "number", nargs="?", type=int, default=None, help="return the handle of this job instead of listing"
+    )
     @line_magic
     def rjobs(self, line):
         """List background jobs: number, sessions, state, run time, cell.
@@ -45,8 +46,9 @@ class JobMagics(ExtensionMagics):
                 raise UsageError(NO_JOB.format(args.number)) from None
         rows = [("job", "sessions", "state", "time", "cell")]
         for job in jobs:
-            rows.append((str(job.number), ", ".join(job.sessions), job.state,
-                         f"{job.elapsed:.1f} s", str(job.cell or "")))
+            rows.append(
+                (str(job.number), ", ".join(job.sessions), job.state, f"{job.elapsed:.1f} s", str(job.cell or ""))
+            )
         if len(rows) == 1:
             print("no background jobs; start one with %%remote --bg")
             return None

@@ -11,7 +11,8 @@ EMPTY = "the remote namespace of {} has no variables"
 
 def _types(func):
     return magic_arguments.argument(
-        "types", nargs="*", metavar="TYPE", help="only variables of these type names (int, function, ...)")(func)
+        "types", nargs="*", metavar="TYPE", help="only variables of these type names (int, function, ...)"
+    )(func)
 
 
 @magics_class

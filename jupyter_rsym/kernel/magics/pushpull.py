@@ -15,7 +15,8 @@ DEFAULT_HINT = " (the default session; --on NAME looks in another)"
 def _options(func):
     """``--on`` and ``--ref``, the same for both magics."""
     func = magic_arguments.argument(
-        "--ref", action="store_true",
+        "--ref",
+        action="store_true",
         help="hand references (proxies) instead of copies",
     )(func)
     return on_session(func)
@@ -26,8 +27,9 @@ class TransferMagics(ExtensionMagics):
     """Copy values to and from a remote namespace."""
 
     @magic_arguments.magic_arguments()
-    @magic_arguments.argument("names", nargs="+", metavar="NAME[=REMOTE]",
-                              help="notebook variables to send; =REMOTE binds under another name")
+    @magic_arguments.argument(
+        "names", nargs="+", metavar="NAME[=REMOTE]", help="notebook variables to send; =REMOTE binds under another name"
+    )
     @_options
     @needs_local_scope
     @line_magic
@@ -70,8 +72,9 @@ class TransferMagics(ExtensionMagics):
         session.push(values, ref=args.ref)
 
     @magic_arguments.magic_arguments()
-    @magic_arguments.argument("names", nargs="+", metavar="NAME[=LOCAL]",
-                              help="remote variables to fetch; =LOCAL binds under another name")
+    @magic_arguments.argument(
+        "names", nargs="+", metavar="NAME[=LOCAL]", help="remote variables to fetch; =LOCAL binds under another name"
+    )
     @_options
     @line_magic
     def rpull(self, line):
@@ -102,7 +105,8 @@ class TransferMagics(ExtensionMagics):
         try:
             values = session.pull([remote for remote, _ in pairs], ref=args.ref)
         except KeyError as missing:
-            raise UsageError(NO_REMOTE.format(name=missing.args[0], session=session.name,
-                                              hint="" if args.on else DEFAULT_HINT)) from None
+            raise UsageError(
+                NO_REMOTE.format(name=missing.args[0], session=session.name, hint="" if args.on else DEFAULT_HINT)
+            ) from None
         for remote, local in pairs:
             self.shell.user_ns[local] = values[remote]

@@ -34,11 +34,27 @@ stdout router, one flusher thread).
 """
 
 from .. import bulk, tracebacks, wire
-from . import (breakpoints, capture, children, excepthook, inputs, introspect, jobs, lasterror, logs, plots, publish,
-               reprs, resumable, routes, tags, userns)
+from . import (
+    breakpoints,
+    capture,
+    children,
+    excepthook,
+    inputs,
+    introspect,
+    jobs,
+    lasterror,
+    logs,
+    plots,
+    publish,
+    reprs,
+    resumable,
+    routes,
+    tags,
+    userns,
+)
 from .cells import run_cell
-from .reprs import mimebundle
 from .interrupts import interrupt
+from .reprs import mimebundle
 
 __all__ = ["attach", "describe", "interrupt", "mimebundle", "resume", "run_cell"]
 
@@ -155,5 +171,4 @@ def describe():
         from rpyc import __version__ as rpyc_version
     except ImportError:
         rpyc_version = "?"
-    return "Python %s on %s, rpyc %s" % (
-        platform.python_version(), platform.platform(terse=True), rpyc_version)
+    return "Python %s on %s, rpyc %s" % (platform.python_version(), platform.platform(terse=True), rpyc_version)

@@ -29,6 +29,7 @@ _original = {}
 
 # -- post-mortem (the kept exception: see ``lasterror``) ---------------------
 
+
 def post_mortem():
     """pdb on the kept exception's frames, prompting in the calling request's
     cell; False if none is kept."""
@@ -50,6 +51,7 @@ def post_mortem():
 
 
 # -- breakpoint() ------------------------------------------------------------
+
 
 def _start(route, frame):
     prompter = Prompter(route, parkable=_may_park())
@@ -98,6 +100,7 @@ def install():
 
 # -- prompts and parking -------------------------------------------------------
 
+
 class Parked:
     """A thread waiting at a breakpoint that no cell could prompt for."""
 
@@ -128,8 +131,9 @@ class Prompter:
             route = entry.route if entry is not None and entry.route else self.route
             where = remotepdb.where(self.debugger.curframe) if self.debugger.curframe else "?"
             try:
-                status, value = route[0].ask(route[1], prompt, False,
-                                             (PDB, where, entry.number if entry else 0, self._output()))
+                status, value = route[0].ask(
+                    route[1], prompt, False, (PDB, where, entry.number if entry else 0, self._output())
+                )
             except Exception as exc:
                 if entry is not None and entry.route:
                     self._detach()  # the attaching cell was interrupted: park again
@@ -227,8 +231,11 @@ def release(numbers=None):
     ``numbers``); returns how many."""
     link = routes.current_link()
     with _lock:
-        found = [e for (lid, n), e in _parked.items()
-                 if lid == id(link) and (numbers is None or n in numbers) and e.route is None]
+        found = [
+            e
+            for (lid, n), e in _parked.items()
+            if lid == id(link) and (numbers is None or n in numbers) and e.route is None
+        ]
     for entry in found:
         entry.released = True
         entry.wake.set()
@@ -239,5 +246,8 @@ def parked():
     """The calling request's link's parked breakpoints: (number, where, thread, since) tuples."""
     link = routes.current_link()
     with _lock:
-        return tuple((n, e.where, e.thread.name, e.since) for (lid, n), e in sorted(_parked.items(), key=lambda i: i[0][1])
-                     if lid == id(link))
+        return tuple(
+            (n, e.where, e.thread.name, e.since)
+            for (lid, n), e in sorted(_parked.items(), key=lambda i: i[0][1])
+            if lid == id(link)
+        )

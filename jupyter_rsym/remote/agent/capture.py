@@ -92,8 +92,7 @@ class Link:
     def pending(self):
         """Whether output waits to be shipped on the current connection."""
         route = self._route
-        return bool(self._chunks) or (route is not None and bool(self._batches)
-                                      and self._batches[-1][0] > route.sent)
+        return bool(self._chunks) or (route is not None and bool(self._batches) and self._batches[-1][0] > route.sent)
 
     def flushing_here(self):
         """Whether the calling thread is inside this link's flush (its emit request)."""
@@ -238,8 +237,10 @@ class _Route:
 
 
 ITEM_BYTES = 64  # about what an item costs in a batch on the wire: its cause, kind and payload
-DROPPED = ("[jupyter-rsym: %d characters of output dropped here: more than the server keeps "
-           "(--resume-buffer %d) waited while the link was down]\n")
+DROPPED = (
+    "[jupyter-rsym: %d characters of output dropped here: more than the server keeps "
+    "(--resume-buffer %d) waited while the link was down]\n"
+)
 
 
 def _line_cut(text, excess):

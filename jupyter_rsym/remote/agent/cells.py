@@ -44,7 +44,8 @@ def run_cell(source, namespace, mode="exec"):
         if has_value:  # one code object: pdb steps from the body into the last line
             last = tree.body[-1]
             tree.body[-1] = ast.copy_location(
-                ast.Assign(targets=[ast.Name(VALUE, ast.Store())], value=last.value), last)
+                ast.Assign(targets=[ast.Name(VALUE, ast.Store())], value=last.value), last
+            )
             ast.fix_missing_locations(tree)
         run_awaiting(compile(tree, filename, "exec", ASYNC), namespace)
         return ("ok", cell_ended(namespace.pop(VALUE, None) if has_value else None))
@@ -88,8 +89,7 @@ def cell_ended(value):
 def describe_exception(exc):
     tb = exc.__traceback__
     # our own frames, and the compiler's for the cell's syntax errors
-    while tb is not None and (tb.tb_frame.f_globals is globals()
-                              or tb.tb_frame.f_code.co_filename == _COMPILER):
+    while tb is not None and (tb.tb_frame.f_globals is globals() or tb.tb_frame.f_code.co_filename == _COMPILER):
         tb = tb.tb_next
     text = tracebacks.format_exception(exc, tb)
     name, module, message = tracebacks.exception_type(exc, text)

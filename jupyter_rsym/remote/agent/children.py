@@ -52,8 +52,9 @@ def install():
         finally:
             for _, write_end, _ in pipes:
                 os.close(write_end)  # the child has its copy; EOF comes when it exits
-        popen._rsym_copiers = [threading.Thread(target=_copy, args=(read_end, name), daemon=True)
-                               for read_end, _, name in pipes]
+        popen._rsym_copiers = [
+            threading.Thread(target=_copy, args=(read_end, name), daemon=True) for read_end, _, name in pipes
+        ]
         for copier in popen._rsym_copiers:
             copier.start()
 

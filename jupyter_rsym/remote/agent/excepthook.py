@@ -19,8 +19,7 @@ def report_thread_errors():
         if routes.current() is None or args.exc_type is SystemExit:
             return hook(args)
         name = args.thread.name if args.thread is not None else threading.get_ident()
-        sys.stderr.write("Exception in thread %s:\n%s" % (
-            name, format_exception(args.exc_value, args.exc_traceback)))
+        sys.stderr.write("Exception in thread %s:\n%s" % (name, format_exception(args.exc_value, args.exc_traceback)))
 
     excepthook._rsym_patched = True
     threading.excepthook = excepthook

@@ -44,8 +44,9 @@ def ask(route, prompt, password):
     except Exception as exc:
         if INTERRUPTED in str(exc):
             raise KeyboardInterrupt("input() " + INTERRUPTED) from None
-        raise EOFError("input(): the notebook did not answer (%s: %s)"
-                       % (type(exc).__name__, str(exc).split("\n", 1)[0])) from None
+        raise EOFError(
+            "input(): the notebook did not answer (%s: %s)" % (type(exc).__name__, str(exc).split("\n", 1)[0])
+        ) from None
     if status == "ok":
         return value
     raise EOFError(value)

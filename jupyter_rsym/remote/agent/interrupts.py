@@ -35,7 +35,8 @@ def _set_async_exc(ident, exc_type):
     import ctypes
 
     return ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(ident), ctypes.py_object(exc_type) if exc_type else None)
+        ctypes.c_ulong(ident), ctypes.py_object(exc_type) if exc_type else None
+    )
 
 
 def finish(key):

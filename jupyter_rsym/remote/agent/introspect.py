@@ -189,8 +189,11 @@ def _doc(obj):
 
 def fields(obj, detail=1):
     """IPython's ``Inspector.info`` fields for ``obj``, computed here."""
-    out = {"type_name": type(obj).__name__, "base_class": str(type(obj)),
-           "simple_callable": inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj)}
+    out = {
+        "type_name": type(obj).__name__,
+        "base_class": str(type(obj)),
+        "simple_callable": inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj),
+    }
     try:
         text = str(obj)
         if not detail and len(text) > STRING_MAX:
@@ -235,7 +238,7 @@ def fields(obj, detail=1):
     if init_doc and init_doc != _doc(object.__init__) and not out["simple_callable"]:
         out["init_docstring"] = init_doc
     if callable(obj) and not out["simple_callable"] and not isinstance(obj, types.ModuleType):
-        call = getattr(obj, "__call__", None)
+        call = getattr(obj, "__call__", None)  # noqa: B004  (its docstring and signature)
         out["call_signature"] = _signature(call)
         call_doc = _doc(call)
         if call_doc and call_doc != _doc(types.FunctionType.__call__):

@@ -39,8 +39,10 @@ def start_cell(key, source, namespace, inputs, outputs, done):
     job = (id(link.conn), key)
     _no_delay(link.conn)
     thread = threading.Thread(
-        target=_run, args=(job, seq, source, namespace, inputs, outputs, done),
-        name="jupyter-rsym job", daemon=True,
+        target=_run,
+        args=(job, seq, source, namespace, inputs, outputs, done),
+        name="jupyter-rsym job",
+        daemon=True,
     )
     thread.start()  # inherits this request's route: its output goes to the cell
 

@@ -45,7 +45,7 @@ def install():
 
 
 def _process_stream(handler):
-    """"stdout"/"stderr" if the handler writes to the process's own stream."""
+    """ "stdout"/"stderr" if the handler writes to the process's own stream."""
     stream = getattr(handler, "stream", None)
     if stream is None or isinstance(handler, logging.FileHandler):
         return None

@@ -127,8 +127,13 @@ def _patch_pyplot(pyplot):
         show_figures(route)
         return None
 
-    for name, ours in (("new_figure_manager", new_figure_manager), ("gcf", gcf), ("close", close),
-                       ("draw_if_interactive", draw_if_interactive), ("show", show)):
+    for name, ours in (
+        ("new_figure_manager", new_figure_manager),
+        ("gcf", gcf),
+        ("close", close),
+        ("draw_if_interactive", draw_if_interactive),
+        ("show", show),
+    ):
         _original[name] = getattr(pyplot, name)
         ours.__doc__ = _original[name].__doc__
         setattr(pyplot, name, ours)

@@ -24,8 +24,18 @@ _REEXPORTS = ("IPython.display", "IPython.core.display")
 _original = {}  # IPython's own functions, by name, once patched
 
 
-def display(*objs, include=None, exclude=None, metadata=None, transient=None,
-            display_id=None, raw=False, clear=False, update=False, **kwargs):
+def display(
+    *objs,
+    include=None,
+    exclude=None,
+    metadata=None,
+    transient=None,
+    display_id=None,
+    raw=False,
+    clear=False,
+    update=False,
+    **kwargs,
+):
     """Show objects in the notebook cell this thread works for (IPython's signature).
 
     Returns a ``DisplayHandle`` when ``display_id`` is given (``True`` makes
@@ -35,8 +45,17 @@ def display(*objs, include=None, exclude=None, metadata=None, transient=None,
     if route is None or route[0].dead:
         if "display" in _original:
             return _original["display"](
-                *objs, include=include, exclude=exclude, metadata=metadata, transient=transient,
-                display_id=display_id, raw=raw, clear=clear, update=update, **kwargs)
+                *objs,
+                include=include,
+                exclude=exclude,
+                metadata=metadata,
+                transient=transient,
+                display_id=display_id,
+                raw=raw,
+                clear=clear,
+                update=update,
+                **kwargs,
+            )
         print(*objs)
         return None
     transient = dict(transient or {})
@@ -71,8 +90,7 @@ def publish_display_data(data, metadata=None, *, transient=None, update=False, *
     route = routes.current()
     if route is None or route[0].dead:
         if "publish_display_data" in _original:
-            return _original["publish_display_data"](
-                data, metadata, transient=transient, update=update, **kwargs)
+            return _original["publish_display_data"](data, metadata, transient=transient, update=update, **kwargs)
         return print(data.get("text/plain", data))
     publish(route, reprs.sendable_pairs(data, None, None), dict(metadata or {}), dict(transient or {}), update)
     return None
@@ -121,8 +139,12 @@ def install(namespace=None):
     imports.when_imported(_IPYTHON, _patch_ipython)
 
 
-_OURS = {"display": display, "update_display": update_display,
-         "clear_output": clear_output, "publish_display_data": publish_display_data}
+_OURS = {
+    "display": display,
+    "update_display": update_display,
+    "clear_output": clear_output,
+    "publish_display_data": publish_display_data,
+}
 
 
 def _patch_ipython(module):

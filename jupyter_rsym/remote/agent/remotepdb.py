@@ -54,7 +54,7 @@ class RemotePdb(pdb.Pdb):
         keep = [i >= first and not internal[i] for i in range(len(stack))]
         if not any(keep):
             return stack, index
-        before = sum(keep[:index + 1])
+        before = sum(keep[: index + 1])
         return [entry for entry, k in zip(stack, keep) if k], max(0, before - 1)
 
     def user_return(self, frame, return_value):
@@ -124,4 +124,3 @@ def where(frame):
     """``file:line`` of a frame, file by its base name."""
     name = frame.f_code.co_filename.replace("\\", "/").rsplit("/", 1)[-1]
     return "%s:%d" % (name, frame.f_lineno)
-

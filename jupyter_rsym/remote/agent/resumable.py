@@ -31,13 +31,17 @@ from . import capture, routes, tags
 
 CONFIG_KEY = "rsym_sessions"  # rpyc config key under which a server offers its Registry
 HANDLE_CLOSE = 2  # rpyc.core.consts
-LINK_DOWN = ("the link to the notebook is down: {name} is unreachable until the notebook "
-             "resumes the session (its next use of it does)")
+LINK_DOWN = (
+    "the link to the notebook is down: {name} is unreachable until the notebook "
+    "resumes the session (its next use of it does)"
+)
 ENDED = "the notebook session {how}; {name} is gone"
 CLOSED = "was closed by the notebook"
 EXPIRED = "expired (nobody resumed it within %g s)"
-DROPPED_OBJECT = ("this notebook object belonged to a connection that dropped; only functions handed "
-                  "over with -i or %rpush --ref are re-bound when the session resumes")
+DROPPED_OBJECT = (
+    "this notebook object belonged to a connection that dropped; only functions handed "
+    "over with -i or %rpush --ref are re-bound when the session resumes"
+)
 
 
 class SessionGone(LookupError):
@@ -231,13 +235,13 @@ class Registry:
             session.detach(conn, "its connection closed")
 
     def detached(self, session, why):
-        self.log("session %s detached (%s); kept %g s for the notebook to resume it "
-                 "(a restarted kernel starts a new session, and this one then expires)"
-                 % (session.id, why, self.grace))
+        self.log(
+            "session %s detached (%s); kept %g s for the notebook to resume it "
+            "(a restarted kernel starts a new session, and this one then expires)" % (session.id, why, self.grace)
+        )
         with self._lock:
             if self._timer is None:
-                self._timer = threading.Thread(target=self._expire_loop, daemon=True,
-                                               name="jupyter-rsym sessions")
+                self._timer = threading.Thread(target=self._expire_loop, daemon=True, name="jupyter-rsym sessions")
                 routes.unrouted(self._timer).start()
             self._wake.notify_all()
 
@@ -250,19 +254,23 @@ class Registry:
         if how == CLOSED:
             self.log("session %s ended: it %s" % (session.id, how))
         else:
-            self.log("session %s %s: its threads keep running, their output is dropped and "
-                     "their callbacks fail" % (session.id, how))
+            self.log(
+                "session %s %s: its threads keep running, their output is dropped and "
+                "their callbacks fail" % (session.id, how)
+            )
         self.on_change()
 
     def _expire_loop(self):
         while True:
             with self._lock:
                 now = time.monotonic()
-                due = [s for s in self.sessions.values()
-                       if s.detached_at is not None and now - s.detached_at >= self.grace]
+                due = [
+                    s for s in self.sessions.values() if s.detached_at is not None and now - s.detached_at >= self.grace
+                ]
                 if not due:
-                    waits = [s.detached_at + self.grace - now for s in self.sessions.values()
-                             if s.detached_at is not None]
+                    waits = [
+                        s.detached_at + self.grace - now for s in self.sessions.values() if s.detached_at is not None
+                    ]
                     self._wake.wait(min(waits) if waits else None)
                     continue
             for session in due:
@@ -290,6 +298,7 @@ def why_not_kept(conn):
 
 def _disown(conn):
     """Proxies of notebook objects from ``conn`` fail with one clear line."""
+
     def dropped(handler, *args):
         if handler == HANDLE_CLOSE:  # rpyc's own goodbye: the connection is gone anyway
             raise EOFError("connection dropped")

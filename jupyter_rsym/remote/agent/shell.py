@@ -38,6 +38,7 @@ class Shell:
 
     def expand(self, text):
         """``$name`` and ``{expression}`` from the cell's namespace, as IPython expands them."""
+
         def value(match):
             try:
                 if match.group(1):
@@ -45,12 +46,14 @@ class Shell:
                 return str(eval(match.group(2), self.namespace))
             except Exception:
                 return match.group(0)
+
         return _DOLLAR.sub(value, text)
 
     def system(self, command):
         """``!cmd``: run it in a shell; its output streams into the cell."""
-        process = subprocess.Popen(self.expand(command), shell=True, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            self.expand(command), shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        )
         err = threading.Thread(target=_copy, args=(process.stderr, sys.stderr))
         err.start()  # inherits the cell's route: its lines land in the cell too
         _copy(process.stdout, sys.stdout)
@@ -59,8 +62,9 @@ class Shell:
 
     def getoutput(self, command, split=True, depth=0):
         """``x = !cmd``: its output lines (stderr included, as IPython's)."""
-        done = subprocess.run(self.expand(command), shell=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            self.expand(command), shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         text = done.stdout.decode(errors="replace")
         return text.splitlines() if split else text
 
@@ -92,8 +96,10 @@ class Shell:
         finally:
             wall, after = time.perf_counter() - start, os.times()
             user, system = after.user - before.user, after.system - before.system
-            print(f"CPU times: user {format_time(user)}, sys: {format_time(system)}, "
-                  f"total: {format_time(user + system)}\nWall time: {format_time(wall)}")
+            print(
+                f"CPU times: user {format_time(user)}, sys: {format_time(system)}, "
+                f"total: {format_time(user + system)}\nWall time: {format_time(wall)}"
+            )
         return value if is_expression else None
 
     def timeit(self, line, cell):
@@ -114,18 +120,23 @@ class Shell:
         mean = sum(runs) / len(runs)
         spread = (sum((t - mean) ** 2 for t in runs) / len(runs)) ** 0.5
         if "-q" not in flags:
-            print(f"{format_time(mean)} ± {format_time(spread)} per loop (mean ± std. dev. of "
-                  f"{len(runs)} run{'s' if len(runs) != 1 else ''}, {number} loop{'s' if number != 1 else ''} each)")
+            print(
+                f"{format_time(mean)} ± {format_time(spread)} per loop (mean ± std. dev. of "
+                f"{len(runs)} run{'s' if len(runs) != 1 else ''}, {number} loop{'s' if number != 1 else ''} each)"
+            )
         return tuple(runs) if "-o" in flags else None
 
     def pinfo(self, expression, detail=False):
         """``obj?`` / ``obj??``: what IPython's inspector shows, from here."""
         obj = eval(expression, self.namespace)
         info = introspect.fields(obj, 1 if detail else 0)
-        rows = [("Signature", expression + info["signature"] if info.get("signature") else None),
-                ("Init signature", expression + info["init_definition"] if info.get("init_definition") else None),
-                ("Type", info["type_name"]), ("String form", info.get("string_form")),
-                ("File", info.get("file"))]
+        rows = [
+            ("Signature", expression + info["signature"] if info.get("signature") else None),
+            ("Init signature", expression + info["init_definition"] if info.get("init_definition") else None),
+            ("Type", info["type_name"]),
+            ("String form", info.get("string_form")),
+            ("File", info.get("file")),
+        ]
         text = [f"{label + ':':16}{value}" for label, value in rows if value]
         if detail and info.get("source"):
             text.append("Source:\n" + info["source"])

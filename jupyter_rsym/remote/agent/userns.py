@@ -33,8 +33,11 @@ def shown(obj):
 def user_items(namespace):
     from .publish import display
 
-    return [(name, value) for name, value in namespace.items()
-            if not name.startswith("_") and not (name == "display" and value is display)]
+    return [
+        (name, value)
+        for name, value in namespace.items()
+        if not name.startswith("_") and not (name == "display" and value is display)
+    ]
 
 
 def variables(namespace, types=()):
@@ -50,6 +53,6 @@ def variables(namespace, types=()):
         except Exception as exc:
             info = "<repr failed: %s>" % type(exc).__name__
         if len(info) > MAX_INFO:
-            info = info[:MAX_INFO // 2 - 3] + " <...> " + info[-(MAX_INFO // 2 - 4):]
+            info = info[: MAX_INFO // 2 - 3] + " <...> " + info[-(MAX_INFO // 2 - 4) :]
         found.append((name, kind, info))
     return tuple(found)
