@@ -12,7 +12,7 @@ G_LINES = "".join(f"hi, this is g, executing locally {i}\n" for i in range(10))
 
 
 def test_rconnect_prints_who_it_reached(kernel, classic_server):
-    kernel.ok("%load_ext jupyter_rsym")
+    kernel.ok("%load_ext jupyter_rsym\n%rdisconnect --all")  # a new session, whatever ran before
     cell = kernel.ok(f"%rconnect {classic_server.address}")
     assert re.fullmatch(
         rf"Connected r to {re.escape(classic_server.address)}: Python 3\.\d+\.\d+ on .+, rpyc 6\.\d+\.\d+\n",

@@ -20,6 +20,7 @@ def block(starting):
 @pytest.fixture(scope="module")
 def fresh_kernel():
     harness = KernelHarness()
+    harness.ok("%load_ext jupyter_rsym")  # each test may run first (the first example loads it too)
     yield harness
     harness.shutdown()
 
@@ -36,8 +37,9 @@ def test_the_first_example_runs_as_written(fresh_kernel, classic_server):
     assert fresh_kernel.ok("cubes").result["text/plain"] == "[0, 1, 8]"
 
 
-def test_moving_data_and_many_hosts_run_as_written(fresh_kernel, start_server):
+def test_moving_data_and_many_hosts_run_as_written(fresh_kernel, classic_server, start_server):
     gpu = start_server()
+    fresh_kernel.ok(f"%rconnect {classic_server.address}")  # r, as README's first example connects it
     fresh_kernel.ok(f"%rconnect {gpu.address} --as gpu\n%rdefault r")
     fresh_kernel.ok(
         "import numpy as np\nframe = np.arange(4.0)\nx, y = 1, 2\n"

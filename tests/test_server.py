@@ -56,9 +56,11 @@ def test_ambient_token_is_offered_only_where_asked(kernel, rsym_server, classic_
 def test_token_file_holds_the_token(fresh, start_rsym_server, tmp_path):
     """``jupyter-rsym serve --token-file F``: F's first line is the token (README's example)."""
     token_file = tmp_path / "rsym-token"
-    token_file.write_text("token-from-the-file\nnot part of it\n")
+    token = "f1e2" * 16  # 64 hex digits: a strong token
+    token_file.write_text(f"{token}\nnot part of it\n")
+    token_file.chmod(0o600)  # the server refuses a token file others can read
     server = start_rsym_server("--token-file", str(token_file))
-    connected_line(fresh.ok(f"%rconnect {server.address} --token token-from-the-file"), server.address)
+    connected_line(fresh.ok(f"%rconnect {server.address} --token {token}"), server.address)
     assert fresh.ok("%remote __import__('os').getpid()").result["text/plain"] == str(server.process.pid)
     server.wait_for_log("admitted (token)")
     line = one_line_error(fresh.run(f"%rconnect {server.address} --token {server.token}x --as other"), "ConnectFailed")

@@ -24,6 +24,7 @@ Dask places, restarts and secures the worker processes; we only ride on it
 jupyter_rsym`` never imports it.  No IPython here either (link/ layer).
 """
 
+import dataclasses
 import secrets
 
 from ..remote import auth
@@ -182,45 +183,21 @@ def worker_address(announcement):
     return Address(announcement["host"], int(announcement["port"]), SCHEME)
 
 
-# -- stand-in until issue 22 lands: then TlsTransport with Credentials(fingerprint=...) --
 class WorkerTransport(TlsTransport):
-    """TLS to one worker's server: with the cluster's client context, or
-    pinning the fingerprint the worker announced (no CA, no name check)."""
+    """TLS to one worker's server: mutual TLS with the cluster's client context,
+    or pinning the fingerprint the worker announced through Dask (as
+    ``%rconnect tls://... --fingerprint`` pins one: no CA, no name check)."""
 
     def __init__(self, address, settings, credentials=None, context=None, fingerprint=None, group=None):
+        credentials = dataclasses.replace(credentials or Credentials(), fingerprint=fingerprint)
         super().__init__(Address(address.host, address.port, "tls"), settings, credentials)
         self.group = group
-        self.fingerprint = fingerprint
-        if context is None:
-            import ssl
-
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE  # the pin below is the check
-        self.context = context
-
-    def new_stream(self):
-        stream = super().new_stream()
-        if self.fingerprint:
-            import base64
-            import hashlib
-
-            der = stream.sock.getpeercert(binary_form=True) or b""
-            seen = "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
-            if seen != self.fingerprint:  # before a byte of ours goes out
-                stream.close()
-                raise ConnectFailed(
-                    f"the TLS certificate of {self.address} has fingerprint {seen}, "
-                    f"not the {self.fingerprint} its worker announced through Dask"
-                )
-        return stream
+        if context is not None:
+            self.context = context
 
     @property
     def rconnect_args(self):
         return self.group or str(self.address)
-
-
-# -- end of stand-in ------------------------------------------------------------
 
 
 TRANSPORTS.setdefault(SCHEME, WorkerTransport)

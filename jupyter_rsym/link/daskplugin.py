@@ -79,7 +79,7 @@ def _forget(directories):
             del sys.modules[name]
 
 
-# -- stand-in until issue 22 lands: then remote/certificate.py's self_signed ----
+# -- remote/certificate.py's self_signed where the worker has cryptography, else openssl's --
 def _self_signed(host):
     """``(server ssl.SSLContext, "SHA256:..." fingerprint)`` of a new
     self-signed certificate: made by the ``cryptography`` package if the
@@ -173,7 +173,7 @@ def _with_cryptography(name, password, cert_file, key_file):
         )
 
 
-# -- end of stand-in -----------------------------------------------------------
+# -- end of the self-signed certificate --------------------------------------------
 
 
 def _hosts(worker):
