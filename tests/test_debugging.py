@@ -9,6 +9,7 @@ import pytest
 
 from tests.harness import KernelHarness
 from tests.servers import ClassicServer, RsymServer
+from tests.waits import wait_until
 
 INTERNAL = ("rpyc", "jupyter_rsym", "agent", "run_awaiting", "serve_request")
 
@@ -113,8 +114,9 @@ def test_breakpoint_in_a_background_job_parks_and_attaches(dbg):
         + line.split("<remote-cell-")[1].split(")")[0]
         + f"); %rdebug {number} attaches"
     )
-    listing = dbg.ok("%rdebug").stdout
-    assert f"{number}  r" in listing and "job" in listing
+    # listed once the remote holds it parked (the line may come first)
+    wait_until(lambda: f"{number}  r" in dbg.ok("%rdebug").stdout, what="the parked breakpoint listed")
+    assert "job" in dbg.ok("%rdebug").stdout
     # the parked thread holds nothing: the session keeps working
     assert dbg.ok("%remote 40 + 2").result["text/plain"] == "42"
     cell = dbg.submit(f"%rdebug {number}", allow_stdin=True)
