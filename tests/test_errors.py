@@ -443,7 +443,12 @@ def run_many(kernel, code, count):
 
 
 def test_old_cell_keeps_its_output_past_the_routing_table_bound(connected):
-    connected.ok("import jupyter_rsym.link.routing as routing\nrouting.MAX_CAUSES = 10")
+    # IN_USE longer than the machine has been up (monotonic time starts near boot,
+    # as on a fresh CI machine): causes never looked up late are still forgotten
+    connected.ok(
+        "import time, jupyter_rsym.link.routing as routing\n"
+        "routing.MAX_CAUSES, routing.IN_USE = 10, time.monotonic() + 3600"
+    )
     try:
         ticker = connected.ok(
             "%%remote\nimport threading, time\n"
@@ -462,7 +467,7 @@ def test_old_cell_keeps_its_output_past_the_routing_table_bound(connected):
         assert len({cell.msg_id for cell in others} & set(kept)) <= 10, kept
         assert ticker.msg_id in kept
     finally:
-        connected.ok("routing.MAX_CAUSES = 1000")
+        connected.ok("routing.MAX_CAUSES, routing.IN_USE = 1000, 600.0")
 
 
 def test_remote_cell_sources_are_evicted_but_recent_tracebacks_keep_their_lines(connected):

@@ -110,7 +110,8 @@ class Router:
         recently = time.monotonic() - IN_USE
         seqs, parents = [], []
         for i, (seq, header) in enumerate(zip(self._seqs, self._parents)):
-            if i < keep_from and self._late.get(id(header), 0) < recently:
+            looked_up = self._late.get(id(header))  # (monotonic time starts near boot: no 0 default)
+            if i < keep_from and (looked_up is None or looked_up < recently):
                 header = None
             if parents and parents[-1] is header:
                 continue
