@@ -100,13 +100,16 @@ class Cluster:
             [*python, "-m", module, *args[1:]], stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
 
-    def start_worker(self, name, bare=False, nanny=False, where=("--host", "127.0.0.1")):
+    def start_worker(self, name, bare=False, nanny=False, where=("--host", "127.0.0.1"), no_openssl=False):
         """Start a worker named ``name`` (it registers by itself; see ``wait_workers``);
-        ``where``: its listen/contact address arguments."""
+        ``where``: its listen/contact address arguments; ``no_openssl``: (with
+        ``bare``) no openssl command either, so no certificate can be made there."""
         python, env = (sys.executable,), None
         if bare:
             env = self.bare_env = dict(os.environ, PYTHONPATH=bare_path(tempfile.mkdtemp(dir=self.directory)))
             python = (sys.executable, "-S")
+            if no_openssl:
+                env["PATH"] = tempfile.mkdtemp(dir=self.directory)  # empty: no command at all
         args = [
             "worker",
             self.address,

@@ -201,13 +201,32 @@ def test_a_relay_cannot_take_over_a_tls_connection_after_the_handshake(start_rsy
     server.wait_for_log("closed after")
 
 
-def test_self_signed_without_cryptography_is_one_line():
+def test_self_signed_without_cryptography_nor_openssl_is_one_line(tmp_path):
     code = (
         "import sys; sys.modules['cryptography'] = None  # not installed\n"
         "from jupyter_rsym.remote.server import main; sys.exit(main(['--tls-self-signed', '--port', '0']))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    no_openssl = dict(os.environ, PATH=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=no_openssl)
     assert done.returncode == 2 and done.stderr == f"jupyter-rsym serve: cannot start: {certificate.MISSING}\n"
+
+
+def test_self_signed_without_cryptography_is_made_by_openssl():
+    """A Dask worker needs neither: the openssl command makes the certificate, pinned alike."""
+    code = (
+        "import sys, socket, ssl; sys.modules['cryptography'] = None  # not installed\n"
+        "from jupyter_rsym.remote import certificate\n"
+        "context, fingerprint = certificate.self_signed('127.0.0.1')\n"
+        "client = ssl.create_default_context(); client.check_hostname = False; client.verify_mode = ssl.CERT_NONE\n"
+        "listener = socket.create_server(('127.0.0.1', 0))\n"
+        "raw = socket.create_connection(listener.getsockname())\n"
+        "import threading; accepted = listener.accept()[0]\n"
+        "threading.Thread(target=lambda: context.wrap_socket(accepted, server_side=True)).start()\n"
+        "seen = certificate.fingerprint(client.wrap_socket(raw).getpeercert(binary_form=True))\n"
+        "print(seen == fingerprint, fingerprint)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.stdout.startswith("True SHA256:"), done.stderr
 
 
 def test_self_signed_certificate_is_pinned_by_its_fingerprint(fresh, start_rsym_server):

@@ -57,7 +57,7 @@ def connect_dask(extension, name, address=None, variable=None):
     group = SessionGroup(name, cluster.address, connect_member, key, cluster.close, about)
     try:
         announced, failed = cluster.start(group.announce)
-        unreachable = group.connect_all(list(announced.values()))
+        unreachable = group.connect_all(list(announced.values()), failed)
     except BaseException:
         group.close()
         raise

@@ -38,6 +38,7 @@ class SessionGroup:
         self._connect, self._key, self._close_source = connect_member, key, close_source
         self._members = {}
         self._claimed = set()  # keys of servers connected or being connected
+        self._said_failed = set()  # members whose failed setup %rconnect reported
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._left, self._joined, self._failed = [], [], []  # said at the next use
@@ -47,9 +48,11 @@ class SessionGroup:
 
     # -- members --------------------------------------------------------------
 
-    def connect_all(self, announcements):
+    def connect_all(self, announcements, failed=()):
         """Connect every announced member at once (a few at a time); returns
-        ``{member name: error}`` for those that could not be reached."""
+        ``{member name: error}`` for those that could not be reached.
+        ``failed``: members whose setup failed, which ``%rconnect`` reports."""
+        self._said_failed.update(failed)
         todo = [a for a in announcements if self._claim(a)]
         self._ready.set()  # announcements of the same servers are now skipped
         failures = {}
@@ -80,6 +83,9 @@ class SessionGroup:
             announcement = self._queue.get()
             if announcement is None or self.state != "connected":
                 return
+            if "error" in announcement:  # its plugin could not start a server there
+                self._setup_failed(announcement)
+                continue
             if not self._claim(announcement):
                 continue
             outcome = self._try_connect(announcement)
@@ -88,6 +94,13 @@ class SessionGroup:
                     self._failed.append((str(announcement.get("name")), outcome))
                     continue
             self._keep(outcome, joined=True)
+
+    def _setup_failed(self, announcement):
+        with self._lock:
+            if announcement.get("worker") in self._said_failed:
+                self._said_failed.discard(announcement["worker"])  # %rconnect said it; a later one is new
+                return
+            self._failed.append((str(announcement.get("name")), announcement["error"]))
 
     def _claim(self, announcement):
         key = self._key(announcement)
@@ -135,7 +148,7 @@ class SessionGroup:
         if joined:
             parts.append(f"{count_of(joined, 'worker')} joined ({', '.join(joined)})")
         if failed:
-            parts.append(f"could not reach {count_of(failed, 'new worker')} ({_named(failed)})")
+            parts.append(f"could not connect {count_of(failed, 'new worker')} ({_named(failed)})")
         if parts:
             say(f"{self.name}: " + "; ".join(parts))
         return members

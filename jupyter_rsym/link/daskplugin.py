@@ -24,7 +24,6 @@ host the worker's own comm listens on.
 
 import os
 import shutil
-import socket
 import sys
 import threading
 
@@ -79,103 +78,6 @@ def _forget(directories):
             del sys.modules[name]
 
 
-# -- remote/certificate.py's self_signed where the worker has cryptography, else openssl's --
-def _self_signed(host):
-    """``(server ssl.SSLContext, "SHA256:..." fingerprint)`` of a new
-    self-signed certificate: made by the ``cryptography`` package if the
-    worker has it, else by the ``openssl`` command (Dask needs neither)."""
-    import base64
-    import hashlib
-    import ipaddress
-    import secrets
-    import ssl
-    import subprocess
-    import tempfile
-
-    try:
-        ipaddress.ip_address(host)
-        name = f"IP:{host}"
-    except ValueError:
-        name = f"DNS:{host or socket.gethostname()}"
-    password = secrets.token_hex(16)  # ssl loads keys from files only: encrypted, in a 0700 dir
-    with tempfile.TemporaryDirectory(prefix="jupyter-rsym-") as directory:
-        cert_file, key_file = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-        try:
-            _with_cryptography(name, password.encode(), cert_file, key_file)
-        except ImportError:
-            subprocess.run(
-                [
-                    "openssl",
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-keyout",
-                    key_file,
-                    "-out",
-                    cert_file,
-                    "-days",
-                    "3650",
-                    "-subj",
-                    "/CN=jupyter-rsym dask worker",
-                    "-addext",
-                    f"subjectAltName={name}",
-                    "-passout",
-                    "env:RSYM_KEY_PASSWORD",
-                ],
-                check=True,
-                capture_output=True,
-                env=dict(os.environ, RSYM_KEY_PASSWORD=password),
-            )
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert_file, key_file, password=password)
-        with open(cert_file) as pem:
-            der = ssl.PEM_cert_to_DER_cert(pem.read())
-    return context, "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
-
-
-def _with_cryptography(name, password, cert_file, key_file):
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    kind, _, value = name.partition(":")
-    alt = x509.IPAddress(ipaddress.ip_address(value)) if kind == "IP" else x509.DNSName(value)
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jupyter-rsym dask worker")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    with open(cert_file, "wb") as out:
-        out.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_file, "wb") as out:
-        out.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.BestAvailableEncryption(password),
-            )
-        )
-
-
-# -- end of the self-signed certificate --------------------------------------------
-
-
 def _hosts(worker):
     """(host to bind: the worker's own listening host, host the notebook dials: its contact host)."""
     from distributed.comm.addressing import get_address_host
@@ -208,8 +110,12 @@ class ServerPlugin(WorkerPlugin):
         _unpack(self.archive)
         try:
             self.announcement = self._start(worker)
-        except BaseException:
+        except BaseException as exc:
             _release(self.package)
+            # a worker that joins later has nobody waiting on its setup: the
+            # notebook hears of the failure on the topic, and says so
+            reason = f"{type(exc).__name__}: {exc}"
+            worker.log_event(self.topic, {"worker": worker.address, "name": str(worker.name), "error": reason})
             raise
         worker.log_event(self.topic, self.announcement)
 
@@ -222,12 +128,8 @@ class ServerPlugin(WorkerPlugin):
         context = worker.security.get_listen_args("worker").get("ssl_context")
         fingerprint = None
         if context is None:  # no cluster TLS: never plaintext off this host
-            try:
-                from importlib import import_module
-
-                context, fingerprint = import_module(self.package + ".certificate").self_signed(dial)
-            except (ImportError, AttributeError):
-                context, fingerprint = _self_signed(dial)
+            certificate = importlib.import_module(self.package + ".certificate")
+            context, fingerprint = certificate.self_signed(dial)
         server = server_module.Server(bind, 0, token=self.token, tls=context, resume_grace=0.0)
         server._listen()
         bundle.register()  # the notebook finds the agent here and sends none

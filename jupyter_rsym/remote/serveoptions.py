@@ -60,7 +60,7 @@ def arguments():
         "--tls-self-signed",
         action="store_true",
         help="serve TLS with a certificate made at start; the paste line carries "
-        "its fingerprint for the notebook to pin (needs the cryptography package)",
+        "its fingerprint for the notebook to pin (needs the cryptography package or the openssl command)",
     )
     parser.add_argument("--tls-client-ca", metavar="FILE", help="require client certificates signed by this CA")
     parser.add_argument(
