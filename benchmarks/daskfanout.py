@@ -18,7 +18,7 @@ inside the kernel, medians over repeats, in the same run:
 * ``fanout_sleep_1s`` vs ``client_run_sleep_1s``: a cell sleeping 1 s
   remotely vs ``client.run(time.sleep, 1)``;
 * ``kernel_threads``: the kernel's threads with the group connected, vs
-  before (the background thread of each session is one per worker today).
+  before (one reader thread serves every session: not one per worker).
 
 Ratios: fanout_empty / client_run_empty (goal: at most 1), fanout_sleep_1s
 / 1 s (goal at 32: at most 1.1), connect / client_and_run.

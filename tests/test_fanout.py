@@ -161,6 +161,14 @@ def test_missing_o_name_fails_that_host_only(fan):
     assert fan.ok("only_a").result["text/plain"] == "{'a': 'here'}"
 
 
+def test_one_reader_thread_serves_every_session(fan):
+    """Threads do not grow with the hosts: one reader watches every connection
+    (serving threads come and go with the work)."""
+    names = "import threading\nsorted(t.name for t in threading.enumerate() if 'rsym' in t.name)"
+    listed = eval(fan.ok(names).result["text/plain"])
+    assert [name for name in listed if name != "jupyter-rsym serving"] == ["jupyter-rsym reader"]
+
+
 def test_no_thread_per_host_per_cell_is_left_behind(fan):
     count = "import threading\nthreading.active_count()"
     local_before = fan.ok(count).result["text/plain"]

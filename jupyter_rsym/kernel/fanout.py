@@ -5,8 +5,7 @@ the calling thread; it returns at once and the cell runs in a remote thread
 of its own, so the session's connection stays free.  When the cell ends
 there, the remote calls the host's ``done`` back: a request tagged with the
 start request's seq, so, like the cell's output, it is routed to the cell
-that started it, and it is served by the session's background server
-(``serving.py``).  The notebook therefore waits on one condition that the
+that started it, and it is served by the reader (``link/reader.py``).  The notebook therefore waits on one condition that the
 ``done`` callbacks notify:
 
 * a foreground cell (``%%remote --on a,b``) waits in the kernel's main

@@ -3,9 +3,9 @@
 ``RoutedConnection`` is rpyc's Connection with these changes: every request
 it serves runs under the parent of the cell that caused it (``routing.py``);
 waiting for a reply is bounded, checks that a busy server is alive, and
-survives Ctrl-C (``interrupts.py``); it tells the background server
-(``serving.py``) when a local thread is already serving the connection; it
-sends without copying large messages (``agent/wire.py``) and can keep
+survives Ctrl-C (``sigint.py``); it tells the reader
+(``reader.py``) when a local thread is already serving the connection; it
+sends without copying large messages (``remote/wire.py``) and can keep
 several requests in flight (``pipeline``, for bulk data); and connecting
 costs no round trip of its own (the session asks for everything at once).
 """
@@ -40,7 +40,7 @@ register_pieces()
 class RoutedConnection(QuickRoot, Connection):
     """An rpyc Connection that serves every request in its causing cell.
 
-    It also tells its ``waiters`` (the background server) while a local
+    It also tells its ``waiters`` (the reader) while a local
     thread waits on a reply, since that thread then serves the connection
     itself, as in plain rpyc.
     """
@@ -189,7 +189,7 @@ class RoutedConnection(QuickRoot, Connection):
     @contextlib.contextmanager
     def _waiting(self):
         """While a local thread waits on replies: it serves the connection
-        (the background server steps aside) and Ctrl-C is made safe."""
+        (the reader steps aside) and Ctrl-C is made safe."""
         waiters = self.waiters
         guard = self._channel.guard
         waiters.enter()
@@ -206,7 +206,7 @@ class RoutedConnection(QuickRoot, Connection):
         """Send a request without waiting for it; returns its seq.
 
         ``on_reply(is_exc, value)`` runs in whichever thread reads the reply:
-        the background server while no local thread waits on the connection.
+        a serving thread of the reader while no local thread waits on the connection.
         """
         seq = self._get_seq_id()
         self._request_callbacks[seq] = on_reply

@@ -388,7 +388,7 @@ class RemoteSession:
         self._lost_listeners.tell(resume.dropped(self))
 
     def close(self):
-        """Close the connection and stop its background thread (idempotent);
+        """Close the connection and stop serving it (idempotent);
         the server ends the session at once (it would keep it otherwise)."""
         with self._lock:
             if self.state == CLOSED:
