@@ -362,7 +362,9 @@ def test_thousands_of_bare_connects_make_a_few_log_lines(start_rsym_server):
     assert counted + own == attempts, (counted, own)
     summaries = [m for m in counts if m]
     assert summaries and all(m[2] == "1" and not m[3] for m in summaries)
-    assert own <= 20 * len(summaries), own  # the budget per 10 s, at most
+    # the budget per 10 s, at most: every interval but the last wrote a count line
+    # (the last may end under its budget, with no count line, on a slow machine)
+    assert own <= 20 * (len(summaries) + 1), own
     with socket.create_connection((server.host, server.port)) as sock:  # and it still lets clients in
         assert auth.authenticate(sock, server.token, 10) is True
 
