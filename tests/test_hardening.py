@@ -211,20 +211,29 @@ def test_self_signed_without_cryptography_nor_openssl_is_one_line(tmp_path):
     assert done.returncode == 2 and done.stderr == f"jupyter-rsym serve: cannot start: {certificate.MISSING}\n"
 
 
+PINNED = (  # a certificate made, served, and its fingerprint seen by a client
+    "import socket, ssl\n"
+    "from jupyter_rsym.remote import certificate\n"
+    "context, fingerprint = certificate.self_signed('127.0.0.1')\n"
+    "client = ssl.create_default_context(); client.check_hostname = False; client.verify_mode = ssl.CERT_NONE\n"
+    "listener = socket.create_server(('127.0.0.1', 0))\n"
+    "raw = socket.create_connection(listener.getsockname())\n"
+    "import threading; accepted = listener.accept()[0]\n"
+    "threading.Thread(target=lambda: context.wrap_socket(accepted, server_side=True)).start()\n"
+    "seen = certificate.fingerprint(client.wrap_socket(raw).getpeercert(binary_form=True))\n"
+    "print(seen == fingerprint, fingerprint)"
+)
+
+
+def test_self_signed_without_openssl_is_made_by_cryptography(tmp_path):
+    no_openssl = dict(os.environ, PATH=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", PINNED], capture_output=True, text=True, timeout=30, env=no_openssl)
+    assert done.stdout.startswith("True SHA256:"), done.stderr
+
+
 def test_self_signed_without_cryptography_is_made_by_openssl():
     """A Dask worker needs neither: the openssl command makes the certificate, pinned alike."""
-    code = (
-        "import sys, socket, ssl; sys.modules['cryptography'] = None  # not installed\n"
-        "from jupyter_rsym.remote import certificate\n"
-        "context, fingerprint = certificate.self_signed('127.0.0.1')\n"
-        "client = ssl.create_default_context(); client.check_hostname = False; client.verify_mode = ssl.CERT_NONE\n"
-        "listener = socket.create_server(('127.0.0.1', 0))\n"
-        "raw = socket.create_connection(listener.getsockname())\n"
-        "import threading; accepted = listener.accept()[0]\n"
-        "threading.Thread(target=lambda: context.wrap_socket(accepted, server_side=True)).start()\n"
-        "seen = certificate.fingerprint(client.wrap_socket(raw).getpeercert(binary_form=True))\n"
-        "print(seen == fingerprint, fingerprint)"
-    )
+    code = "import sys; sys.modules['cryptography'] = None  # not installed\n" + PINNED
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.stdout.startswith("True SHA256:"), done.stderr
 

@@ -6,11 +6,11 @@ fingerprint (trust on first use, as ssh does with host keys) still keeps the
 path from reading or taking over a session: the notebook accepts exactly
 that certificate and no other, whatever names it carries.
 
-The certificate is made by the ``cryptography`` package (the optional
-extra ``jupyter_rsym[tls]``), imported only here and only when asked for,
-else by the ``openssl`` command (a Dask worker has neither by need: see
-``link/daskplugin.py``); with neither, ``--tls-self-signed`` fails with one
-line.  ``fingerprint`` is standard library only.
+The certificate is made by the ``openssl`` command where there is one,
+else by the ``cryptography`` package (the optional extra
+``jupyter_rsym[tls]``), imported only here and only when asked for (a Dask
+worker has neither by need: see ``link/daskplugin.py``); with neither,
+``--tls-self-signed`` fails with one line.  ``fingerprint`` is standard library only.
 """
 
 import base64
@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import os
 import secrets
+import shutil
 import socket
 import ssl
 import subprocess
@@ -48,15 +49,27 @@ def self_signed(host):
     password = secrets.token_hex(32)
     with tempfile.TemporaryDirectory(prefix="jupyter-rsym-") as directory:
         cert_file, key_file = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-        try:
-            _with_cryptography(name, password.encode(), cert_file, key_file)
-        except ImportError:
-            _with_openssl(name, password, cert_file, key_file)
+        _make(name, password, cert_file, key_file)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert_file, key_file, password=password)
         with open(cert_file) as pem:
             der = ssl.PEM_cert_to_DER_cert(pem.read())
     return context, fingerprint(der)
+
+
+def _make(name, password, cert_file, key_file):
+    """The openssl command first: 10 ms, where importing cryptography costs a
+    Dask worker's setup 130 ms of CPU (32 workers share 2 cores here)."""
+    failed = None
+    if shutil.which("openssl"):
+        try:
+            return _with_openssl(name, password, cert_file, key_file)
+        except RuntimeError as exc:  # an openssl too old for -addext, say
+            failed = exc
+    try:
+        _with_cryptography(name, password.encode(), cert_file, key_file)
+    except ImportError:
+        raise failed or RuntimeError(MISSING) from None
 
 
 def _is_ip(name):
