@@ -21,10 +21,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..link.errors import RemoteError
+from ..link.errors import Interrupted, RemoteError
 from .stdin import REFUSED
 
 PDB, DONE = "pdb", "pdb-done"  # kinds of remote question (``agent/breakpoints``)
+NO_FRAMES = "%debug: the interrupt stopped no remote code, so there are no remote frames to debug"
 WAIT = 0.05  # seconds between checks while a host waits for another host's prompt
 
 
@@ -70,20 +71,26 @@ class Debugging:
         """``InteractiveShell.debugger``: remote errors get a remote post-mortem."""
         if not (force or self.shell.call_pdb):
             return
-        hosts = remote_hosts(getattr(sys, "last_value", None))
-        if not hosts:
+        error = getattr(sys, "last_value", None)
+        # an interrupted remote cell: its remote frames, never our waiting code's
+        interrupted = isinstance(error, Interrupted)
+        hosts = error.stopped_on() if interrupted else remote_hosts(error)
+        if not hosts and not interrupted:
             return self._original(force)
         if threading.current_thread() is not threading.main_thread():
             return  # a background job's error, shown while no cell waits: %debug later
+        if not hosts:
+            print(NO_FRAMES)
         for session in hosts:
-            self.post_mortem(session)
+            self.post_mortem(session, "KeyboardInterrupt" if interrupted else None)
 
-    def post_mortem(self, session):
-        """pdb on ``session``'s last remote exception, prompting in this cell."""
+    def post_mortem(self, session, expect=None):
+        """pdb on ``session``'s last remote exception, prompting in this cell
+        (``expect``: only if it is of the type so named)."""
         if getattr(session, "state", None) != "connected":
             print(f"%debug: session {session.name} is {session.state}; its remote frames are gone")
             return
-        if not session.call("post_mortem", timeout=0):
+        if not session.call("post_mortem", expect, timeout=0):
             print(
                 f"%debug: {session.name} keeps no remote exception (%rdebug --clear dropped it, "
                 "or it was not raised by remote code)"

@@ -55,11 +55,13 @@ class HostRun:
         self.found = {}  # -o names the remote had: raw values (proxies for objects)
         self.missing = ()
         self.cancelling = False
+        self.stopped_in_code = False  # a cancel stopped its remote code (it keeps the frames: %debug)
         self.stop_listening = lambda: None
 
     def done(self, status, payload, found, missing):
         """Called back by the remote when the cell has ended there."""
         if self.cancelling:
+            self.stopped_in_code = status != "ok" and payload[0] == "KeyboardInterrupt"
             self.fanout.settle(self, CANCELLED)
         elif status == "ok":
             self.fanout.settle(self, OK, value=payload, found=dict(found), missing=tuple(missing))
@@ -237,10 +239,12 @@ class FanOut:
     def interrupt(self):
         """Cancel the cell on every host still running it and raise
         KeyboardInterrupt naming them."""
-        stopped = [host.name for host in self.running()]
+        hosts = self.running()
         self.cancel()
-        where = f"stopped on {', '.join(stopped)}" if stopped else "stopped"
-        raise Interrupted(where) from None
+        where = f"stopped on {', '.join(host.name for host in hosts)}" if hosts else "stopped"
+        stop = Interrupted(where)
+        stop.hosts = tuple(host.session for host in hosts if host.stopped_in_code)
+        raise stop from None
 
     def _check_alive(self):
         pings = []

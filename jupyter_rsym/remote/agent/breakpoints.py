@@ -30,12 +30,13 @@ _original = {}
 # -- post-mortem (the kept exception: see ``lasterror``) ---------------------
 
 
-def post_mortem():
+def post_mortem(expect=None):
     """pdb on the kept exception's frames, prompting in the calling request's
-    cell; False if none is kept."""
+    cell; False if none is kept (or it is not of the type named ``expect``:
+    an interrupt that stopped no user code leaves an older one kept)."""
     link, cause = routes.current()
     kept = lasterror.of(link)
-    if kept is None:
+    if kept is None or expect not in (None, type(kept[0]).__name__):
         return False
     exc, tb = kept
     prompter = Prompter((link, cause), parkable=False)
