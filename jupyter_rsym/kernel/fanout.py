@@ -92,6 +92,7 @@ class FanOut:
         self.on_finish = on_finish
         self.collapse = collapse  # seconds: repeated lines shown once (output.py), None: all
         self.on_tick = None  # called in the waiting thread about every TICK s (progress line)
+        self.parked_sessions = None  # parent -> sessions parked at a breakpoint for it (kernel/debugging)
         self.started_at = time.monotonic()
         self.ended_at = None
         self._router = Router(shell)
@@ -240,9 +241,15 @@ class FanOut:
         """Cancel the cell on every host still running it and raise
         KeyboardInterrupt naming them."""
         hosts = self.running()
-        self.cancel()
-        where = f"stopped on {', '.join(host.name for host in hosts)}" if hosts else "stopped"
-        stop = Interrupted(where)
+        parked = self.parked_sessions(self.parent) if self.parked_sessions else ()
+        # a host parked at a breakpoint stays there: %rdebug N attaches it after the cell
+        keep = [host for host in hosts if any(host.session is session for session in parked)]
+        self.cancel(keep)
+        stopped = [host.name for host in hosts if host not in keep]
+        where = [f"stopped on {', '.join(stopped)}"] if stopped or not keep else []
+        if keep:
+            where.append(f"parked at a breakpoint on {', '.join(h.name for h in keep)} (%rdebug lists it)")
+        stop = Interrupted("; ".join(where))
         stop.hosts = tuple(host.session for host in hosts if host.stopped_in_code)
         raise stop from None
 
@@ -266,12 +273,15 @@ class FanOut:
         for host in late:
             self.settle(host, FAILED, error=NoAnswer(host.session.address, timeout))
 
-    def cancel(self):
+    def cancel(self, keep=()):
         """Stop the cell on every host still running it (like an interrupt):
-        the remote code gets KeyboardInterrupt; waits up to a second."""
+        the remote code gets KeyboardInterrupt; waits up to a second.  The
+        hosts in ``keep`` are left running (no longer waited for)."""
         hosts = self.running()
-        states = self._ask_to_stop(hosts)
-        waiting = [h for h in hosts if states.get(h) != "blocked"]
+        for host in keep:
+            host.cancelling = True  # its late report is not the cell's result
+        states = self._ask_to_stop([host for host in hosts if host not in keep])
+        waiting = [h for h in hosts if h not in keep and states.get(h) != "blocked"]
         deadline = time.monotonic() + INTERRUPT_GRACE
         try:
             with self._changed:
