@@ -8,16 +8,19 @@ a stock ``rpyc_classic`` and against ``jupyter-rsym serve``.
 
 from tests.servers import RsymServer
 from tests.test_debugging import INTERNAL, converse, dbg  # noqa: F401  (dbg: a fixture)
-from tests.waits import Marker
+from tests.waits import Marker, wait_until
 
-SPIN = "def spin(n):\n    total = 0\n    {before}{touch}\n    while True:\n        total += n\nspin({n})"
+SPIN = "def spin(n):\n    total = 0\n    {touch}\n    while True:\n        total += n\nspin({n})"
 
 
-def interrupted(kernel, cell_head, n=3, before=""):
-    """Run a spinning remote cell, interrupt it once it spins; returns the cell."""
+def interrupted(kernel, cell_head, n=3, hosts=1):
+    """Run a spinning remote cell, interrupt it once it spins on all ``hosts``; returns the cell."""
     spinning = Marker("spinning")
-    cell = kernel.submit(cell_head + SPIN.format(before=before, touch=spinning.touch, n=n))
-    spinning.wait()
+    # each host its own file (one server process: the thread's id tells them apart)
+    touch = f"open({str(spinning.path)!r} + str(__import__('threading').get_ident()), 'w').close()"
+    cell = kernel.submit(cell_head + SPIN.format(touch=touch, n=n))
+    folder, prefix = spinning.path.parent, spinning.path.name
+    wait_until(lambda: len(list(folder.glob(prefix + "*"))) == hosts, what=f"{hosts} host(s) spinning")
     kernel.interrupt()
     return cell.wait()
 
@@ -40,9 +43,7 @@ def test_debug_after_an_interrupted_fanout_cell_opens_each_hosts_frames(dbg):
     token = f" --token {server.token}" if isinstance(server, RsymServer) else ""
     dbg.ok(f"%rconnect {server.address}{token} --as i1")
     try:
-        # both hosts (one server process) pass a barrier, then spin: the marker means both spin
-        barrier = "__import__('sys').__dict__.setdefault('spin_barrier', __import__('threading').Barrier(2)).wait(); "
-        cell = interrupted(dbg, "%%remote --on r,i1\n", n=5, before=barrier)
+        cell = interrupted(dbg, "%%remote --on r,i1\n", n=5, hosts=2)
         assert cell.error["ename"] == "KeyboardInterrupt"
         debug = dbg.submit("%debug", allow_stdin=True)
         prompts = converse(dbg, debug, "p n", "q", "p n", "q")
@@ -63,3 +64,16 @@ def test_debug_after_an_interrupt_that_stopped_no_remote_code_says_so(dbg):
     debug = dbg.submit("%debug", allow_stdin=True).wait()
     assert debug.stdout == "%debug: the interrupt stopped no remote code, so there are no remote frames to debug\n"
     assert debug.error is None and not debug.stderr
+
+
+def test_cancelling_a_job_parked_at_a_breakpoint_ends_it(dbg):
+    job = dbg.submit("%%remote --bg\ncancel_here = 1\nbreakpoint()\nprint('not reached')").wait()
+    job.wait_for(lambda c: "%rdebug" in c.stdout, what="the parked line")
+    number = int(job.stdout.split("%rdebug ")[1].split()[0])
+    wait_until(lambda: f"{number}  r" in dbg.ok("%rdebug").stdout, what="the parked breakpoint listed")
+    dbg.ok(f"Out[{job.reply['content']['execution_count']}].cancel()")
+    # the cancel reaches the parked thread: it ends as after q, not parked again
+    wait_until(lambda: "no parked breakpoints" in dbg.ok("%rdebug").stdout, what="the parked thread to end")
+    assert "--KeyboardInterrupt--" not in job.stdout
+    assert not any(line.endswith("not reached") for line in job.stdout.splitlines())
+    assert dbg.ok("%remote 3 * 3").result["text/plain"] == "9"
