@@ -9,6 +9,7 @@ against ``jupyter-rsym serve``.
 """
 
 import itertools
+import queue
 
 import pytest
 
@@ -30,6 +31,13 @@ def two_hosts(dbg):
     for name in names:
         dbg.ok(f"%rconnect {server.address}{token} --as {name}")
     yield names
+    # a test that failed at a prompt leaves its cell running: end it (an idle kernel ignores this)
+    dbg.interrupt()
+    while True:
+        try:
+            dbg.kc.get_stdin_msg(timeout=0.2)  # its unanswered prompts
+        except queue.Empty:
+            break
     for name in names:
         dbg.run(f"%rdisconnect {name}")  # (one a test disconnected says so)
 

@@ -16,8 +16,9 @@ SPIN = "def spin(n):\n    total = 0\n    {touch}\n    while True:\n        total
 def interrupted(kernel, cell_head, n=3, hosts=1):
     """Run a spinning remote cell, interrupt it once it spins on all ``hosts``; returns the cell."""
     spinning = Marker("spinning")
-    # each host its own file (one server process: the thread's id tells them apart)
-    touch = f"open({str(spinning.path)!r} + str(__import__('threading').get_ident()), 'w').close()"
+    # each host its own file (one server process: the thread's id tells them apart); binary: no
+    # Python-level codec runs after the file exists, where the interrupt could land instead
+    touch = f"open({str(spinning.path)!r} + str(__import__('threading').get_ident()), 'wb').close()"
     cell = kernel.submit(cell_head + SPIN.format(touch=touch, n=n))
     folder, prefix = spinning.path.parent, spinning.path.name
     wait_until(lambda: len(list(folder.glob(prefix + "*"))) == hosts, what=f"{hosts} host(s) spinning")
