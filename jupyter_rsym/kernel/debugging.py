@@ -12,7 +12,11 @@
   can (a background job, a finished cell's thread, a host of a fan-out cell
   while another host is at the prompt), the breakpoint is parked: the
   remote thread waits, the cell that caused it gets one line, ``%rdebug``
-  lists it and ``%rdebug N`` attaches (``RSym.park_breakpoints``).
+  lists it and ``%rdebug N`` attaches (``RSym.park_breakpoints``).  A
+  fan-out host parked while another host had the prompt is woken when that
+  prompt ends and prompts in the cell; an interrupt of the cell ends the
+  prompt (the remote quits as after ``q``) and leaves the parked hosts
+  parked (``parked_sessions``: the fan-out does not cancel them).
 """
 
 import itertools
@@ -21,10 +25,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..link.errors import RemoteError
+from ..link.client import INTERRUPTED_CALLBACK as INTERRUPTED
+from ..link.errors import Interrupted, RemoteError
 from .stdin import REFUSED
 
 PDB, DONE = "pdb", "pdb-done"  # kinds of remote question (``agent/breakpoints``)
+NO_FRAMES = "%debug: the interrupt stopped no remote code, so there are no remote frames to debug"
 WAIT = 0.05  # seconds between checks while a host waits for another host's prompt
 
 
@@ -36,8 +42,11 @@ class Parked:
     session: object
     where: str
     cause: str  # "job 3", "a cell" or "a notebook call"
+    cell: str = None  # msg_id of the cell that caused it
+    queued: bool = False  # parked while another host of its cell had the prompt: it prompts there after
+    seen: bool = False  # the remote has listed it as parked
+    in_job: bool = False  # the thread running the cell's job itself parked (a fan-out host's share)
     since: float = field(default_factory=time.monotonic)
-    waiting: bool = False  # waits here for another host's prompt, not parked in the remote yet
 
 
 class Debugging:
@@ -70,20 +79,26 @@ class Debugging:
         """``InteractiveShell.debugger``: remote errors get a remote post-mortem."""
         if not (force or self.shell.call_pdb):
             return
-        hosts = remote_hosts(getattr(sys, "last_value", None))
-        if not hosts:
+        error = getattr(sys, "last_value", None)
+        # an interrupted remote cell: its remote frames, never our waiting code's
+        interrupted = isinstance(error, Interrupted)
+        hosts = error.stopped_on() if interrupted else remote_hosts(error)
+        if not hosts and not interrupted:
             return self._original(force)
         if threading.current_thread() is not threading.main_thread():
             return  # a background job's error, shown while no cell waits: %debug later
+        if not hosts:
+            print(NO_FRAMES)
         for session in hosts:
-            self.post_mortem(session)
+            self.post_mortem(session, "KeyboardInterrupt" if interrupted else None)
 
-    def post_mortem(self, session):
-        """pdb on ``session``'s last remote exception, prompting in this cell."""
+    def post_mortem(self, session, expect=None):
+        """pdb on ``session``'s last remote exception, prompting in this cell
+        (``expect``: only if it is of the type so named)."""
         if getattr(session, "state", None) != "connected":
             print(f"%debug: session {session.name} is {session.state}; its remote frames are gone")
             return
-        if not session.call("post_mortem", timeout=0):
+        if not session.call("post_mortem", expect, timeout=0):
             print(
                 f"%debug: {session.name} keeps no remote exception (%rdebug --clear dropped it, "
                 "or it was not raised by remote code)"
@@ -104,46 +119,70 @@ class Debugging:
         if kind[0] == DONE:
             self._release_prompt(name)
             return ("ok", "")
-        _, where, number, _ = kind
+        where, number, in_job = kind[1], kind[2], kind[3] if len(kind) > 4 else False
         prompt = prompt.replace("(Pdb)", f"(Pdb {name})", 1)
         while True:
             why = self.running.refusal(parent)
             if why is None and self._job_of(parent) is not None:
                 why = "a background job's cell does not wait for it"
-            if why is not None:
-                if not self.settings.park_breakpoints:
-                    return ("eof", REFUSED + why)
-                number = self._park(number, session, cause, where, parent, "")
-                self.parked[number].waiting = False
-                return ("park", number)
-            if self._take_prompt(name):
+            owner = None if why is not None else self._take_prompt(name)
+            if why is None and owner is None:
                 answer = self._prompt(parent, prompt)
                 if answer[0] != "ok":
                     self._release_prompt(name)  # no DONE follows an unanswered prompt
                 if answer[0] == "ok" or self.running.refusal(parent) is None:
                     self.parked.pop(number, None)
                     return answer
+                if self.running.interrupted(parent):
+                    self.parked.pop(number, None)
+                    return ("eof", INTERRUPTED)  # the interrupt ends this prompt: the remote quits
                 continue  # the cell ended while asking: park
-            number = self._park(number, session, cause, where, parent, f" (or it prompts here after {self._owner[1]})")
-            self.parked[number].waiting = True
-            with self._changed:  # another host of this cell is at the prompt: wait for its end
-                self._changed.wait(WAIT)
+            if not self.settings.park_breakpoints:
+                if why is not None:
+                    return ("eof", REFUSED + why)
+                with self._changed:  # another host has the prompt and nothing parks: wait for its end
+                    self._changed.wait(WAIT)
+                continue
+            # no cell can prompt, or another host of this cell is at the prompt: park
+            # (then, in the remote, holding nothing; woken when that prompt ends)
+            note = "" if owner is None else f" (or it prompts here after {owner})"
+            number = self._park(number, session, cause, where, parent, note, queued=owner is not None)
+            self.parked[number].in_job = in_job
+            return ("park", number)
 
     def _take_prompt(self, name):
-        """One session at a time at the running cell's pdb prompt."""
+        """One session at a time at the running cell's pdb prompt: None if
+        ``name`` has it now, else the session that has it."""
         msg_id = self.running.current.msg_id if self.running.current else None
         with self._changed:
             owner = self._owner
             if owner is None or owner[0] != msg_id or owner[1] == name:
                 self._owner = (msg_id, name)
-                return True
-        return False
+                return None
+        return owner[1]
 
     def _release_prompt(self, name):
         with self._changed:
-            if self._owner is not None and self._owner[1] == name:
-                self._owner = None
-                self._changed.notify_all()
+            if self._owner is None or self._owner[1] != name:
+                return
+            cell = self._owner[0]
+            self._owner = None
+            self._changed.notify_all()
+        self._wake_next(cell)
+
+    def _wake_next(self, cell):
+        """The first host of the running ``cell`` that parked while another
+        had the prompt asks there again (its prompt comes up in the cell)."""
+        running = self.running.current
+        if running is None or running.msg_id != cell:
+            return  # the cell has ended: they stay parked, %rdebug N attaches
+        for entry in sorted(self.parked.values(), key=lambda p: p.number):
+            if entry.queued and entry.cell == cell:
+                try:
+                    entry.session.notify("wake_breakpoint", entry.number)
+                    return
+                except Exception:
+                    continue  # its session is gone: the next one
 
     def _prompt(self, parent, prompt):
         running = self.running
@@ -159,17 +198,23 @@ class Debugging:
         finally:
             running.lock.release()
 
-    def _park(self, number, session, seq, where, parent, note):
+    def _park(self, number, session, seq, where, parent, note, queued=False):
         """Register a parked breakpoint (once: one line in the cell that caused it)."""
         if number in self.parked:
-            self.parked[number].where = where
+            self.parked[number].where, self.parked[number].queued = where, queued
             return number
         number = number or next(self._numbers)
+        cell = ((parent or {}).get("header") or parent or {}).get("msg_id")
         cause = self._cause(parent)
-        self.parked[number] = Parked(number, session, where, cause)
+        self.parked[number] = Parked(number, session, where, cause, cell, queued)
         line = f"breakpoint in {cause} on {session.name} ({where}); %rdebug {number} attaches{note}\n"
         session.output.write(((seq, "stdout", line),))  # into the cell that caused it
         return number
+
+    def parked_sessions(self, parent):
+        """The sessions whose share of the cell of ``parent`` waits parked at a breakpoint."""
+        cell = ((parent or {}).get("header") or parent or {}).get("msg_id")
+        return [e.session for e in list(self.parked.values()) if cell and e.cell == cell and e.in_job]
 
     def _job_of(self, parent):
         """The background job (``%%remote --bg``) whose cell ``parent`` is, or None."""
@@ -189,17 +234,20 @@ class Debugging:
     # -- %rdebug -------------------------------------------------------------
 
     def listing(self):
-        """The parked breakpoints the remotes still hold (one request per session)."""
+        """The parked breakpoints the remotes hold (one request per session)."""
         for session in {id(p.session): p.session for p in self.parked.values()}.values():
             try:
                 held = {entry[0] for entry in session.call("parked")}
             except Exception:
-                held = set()  # the session is gone: so are its threads
-            for number in [
-                n for n, p in self.parked.items() if p.session is session and n not in held and not p.waiting
-            ]:
-                del self.parked[number]
-        return sorted(self.parked.values(), key=lambda p: p.number)
+                held = None  # the session is gone: so are its threads
+            for number, entry in list(self.parked.items()):
+                if entry.session is not session:
+                    continue
+                if held is None or (entry.seen and number not in held):
+                    del self.parked[number]  # it went on
+                elif number in held:
+                    entry.seen = True  # (one not held yet may still be on its way to park)
+        return sorted((p for p in self.parked.values() if p.seen), key=lambda p: p.number)
 
     def attach(self, number):
         """Bring parked breakpoint ``number``'s prompt into this cell; returns

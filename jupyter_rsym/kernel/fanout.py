@@ -54,11 +54,13 @@ class HostRun:
         self.found = {}  # -o names the remote had: raw values (proxies for objects)
         self.missing = ()
         self.cancelling = False
+        self.stopped_in_code = False  # a cancel stopped its remote code (it keeps the frames: %debug)
         self.stop_listening = lambda: None
 
     def done(self, status, payload, found, missing):
         """Called back by the remote when the cell has ended there."""
         if self.cancelling:
+            self.stopped_in_code = status != "ok" and payload[0] == "KeyboardInterrupt"
             self.fanout.settle(self, CANCELLED)
         elif status == "ok":
             self.fanout.settle(self, OK, value=payload, found=dict(found), missing=tuple(missing))
@@ -89,6 +91,7 @@ class FanOut:
         self.on_finish = on_finish
         self.collapse = collapse  # seconds: repeated lines shown once (output.py), None: all
         self.on_tick = None  # called in the waiting thread about every TICK s (progress line)
+        self.parked_sessions = None  # parent -> sessions parked at a breakpoint for it (kernel/debugging)
         self.started_at = time.monotonic()
         self.ended_at = None
         self._router = Router(shell)
@@ -236,10 +239,18 @@ class FanOut:
     def interrupt(self):
         """Cancel the cell on every host still running it and raise
         KeyboardInterrupt naming them."""
-        stopped = [host.name for host in self.running()]
-        self.cancel()
-        where = f"stopped on {', '.join(stopped)}" if stopped else "stopped"
-        raise Interrupted(where) from None
+        hosts = self.running()
+        parked = self.parked_sessions(self.parent) if self.parked_sessions else ()
+        # a host parked at a breakpoint stays there: %rdebug N attaches it after the cell
+        keep = [host for host in hosts if any(host.session is session for session in parked)]
+        self.cancel(keep)
+        stopped = [host.name for host in hosts if host not in keep]
+        where = [f"stopped on {', '.join(stopped)}"] if stopped or not keep else []
+        if keep:
+            where.append(f"parked at a breakpoint on {', '.join(h.name for h in keep)} (%rdebug lists it)")
+        stop = Interrupted("; ".join(where))
+        stop.hosts = tuple(host.session for host in hosts if host.stopped_in_code)
+        raise stop from None
 
     def _check_alive(self):
         pings = []
@@ -261,12 +272,15 @@ class FanOut:
         for host in late:
             self.settle(host, FAILED, error=NoAnswer(host.session.address, timeout))
 
-    def cancel(self):
+    def cancel(self, keep=()):
         """Stop the cell on every host still running it (like an interrupt):
-        the remote code gets KeyboardInterrupt; waits up to a second."""
+        the remote code gets KeyboardInterrupt; waits up to a second.  The
+        hosts in ``keep`` are left running (no longer waited for)."""
         hosts = self.running()
-        states = self._ask_to_stop(hosts)
-        waiting = [h for h in hosts if states.get(h) != "blocked"]
+        for host in keep:
+            host.cancelling = True  # its late report is not the cell's result
+        states = self._ask_to_stop([host for host in hosts if host not in keep])
+        waiting = [h for h in hosts if h not in keep and states.get(h) != "blocked"]
         deadline = time.monotonic() + INTERRUPT_GRACE
         try:
             with self._changed:

@@ -95,14 +95,18 @@ def _error_lines(error):
     return [line for text in lines for line in text.rstrip("\n").split("\n")]
 
 
-def run_foreground(sessions, source, shell, labels, inputs, outputs, timeout=None, collapse=None, progress_after=0.0):
+def run_foreground(
+    sessions, source, shell, labels, inputs, outputs, timeout=None, collapse=None, progress_after=0.0, debugging=None
+):
     """Run ``source`` on ``sessions`` at once and wait in the calling thread
     (see ``FanOut.wait``).  Binds the ``-o`` names and returns the cell's
     value; if some hosts failed, shows the others' values, then raises one
     ``FanoutError``.  ``collapse`` (s): lines several hosts print alike are
     shown once (``collapse.py``); ``progress_after`` (s, 0: never): a
-    progress line (``fanprogress.py``)."""
+    progress line (``fanprogress.py``); ``debugging``: an interrupt leaves
+    hosts parked at a breakpoint there (``debugging.Debugging``)."""
     fanout = FanOut(sessions, source, shell, labels, inputs, [remote for remote, _ in outputs], collapse=collapse)
+    fanout.parked_sessions = debugging.parked_sessions if debugging is not None else None
     if len(sessions) > 1 and (collapse or progress_after):
         progress = FanProgress(fanout, progress_after)
 

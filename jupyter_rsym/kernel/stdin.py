@@ -40,6 +40,7 @@ class RunningCell:
         self.kernel = getattr(shell, "kernel", None)
         self.current = None
         self._depth = 0  # nested run_cell of the same request
+        self._interrupted = None  # msg_id of the last cell that ended with KeyboardInterrupt
         self.debugging = None  # remote pdb prompts and parked breakpoints (``debugging.Debugging``)
         self.lock = threading.Lock()  # one question at a time on the stdin socket
 
@@ -71,6 +72,8 @@ class RunningCell:
     def _post_run_cell(self, result):
         self._depth -= 1
         if self._depth <= 0:
+            if isinstance(getattr(result, "error_in_exec", None), KeyboardInterrupt) and self.current:
+                self._interrupted = self.current.msg_id  # before current goes: prompts waiting see it
             self.current = None
 
     def refusal(self, parent):
@@ -85,6 +88,10 @@ class RunningCell:
         if not running.allow_stdin:
             return NO_STDIN
         return None
+
+    def interrupted(self, parent):
+        """Whether the cell of ``parent`` ended with an interrupt (the last one that did)."""
+        return parent is not None and self._interrupted == (parent.get("header") or parent).get("msg_id")
 
     def request_input(self, prompt, password):
         """Ask the frontend of the running cell; raises EOFError if it ends first."""

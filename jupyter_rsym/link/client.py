@@ -234,7 +234,7 @@ class RoutedConnection(QuickRoot, Connection):
             self._wait(result, timeout)
         except KeyboardInterrupt:
             self._abandon(seq, result)
-            raise _interrupted(result) from None
+            raise _interrupted(result, getattr(self, "session", None)) from None
         except BaseException as exc:
             if isinstance(exc, ReplyTimeout) and not isinstance(exc, NoAnswer):
                 # the remote may be busy with it: stop it, or the next call waits behind it
@@ -327,10 +327,11 @@ class RoutedConnection(QuickRoot, Connection):
         """Raise if the server does not answer (a busy one does)."""
 
 
-def _interrupted(result):
+def _interrupted(result, session):
     """The Interrupted to raise, with the remote frames where the work stopped
     if its answer came in time."""
     stop = Interrupted()
+    stop.session = session
     if result.ready:
         stop.late_reply = (result.is_exc, result.value)
         if result.is_exc and getattr(result.value, "remote_type", None) == "KeyboardInterrupt":

@@ -125,10 +125,20 @@ class Interrupted(KeyboardInterrupt):
     notebook's own waiting code.
     """
 
+    session = None  # the RemoteSession whose request was interrupted, where known
+    hosts = ()  # a fan-out cell's: the sessions whose remote code the interrupt stopped
+
     def __init__(self, where="", remote_traceback=""):
         super().__init__(*((where,) if where else ()))
         self.remote_traceback = remote_traceback
         self.late_reply = None  # (is_exc, value) if the remote answered after the interrupt
+
+    def stopped_on(self):
+        """The sessions whose remote code this interrupt stopped: each keeps
+        the frames where it stopped (``%debug`` opens them)."""
+        if self.hosts:
+            return list(self.hosts)
+        return [self.session] if self.session is not None and self.remote_traceback else []
 
     def _render_traceback_(self):
         if self.remote_traceback:

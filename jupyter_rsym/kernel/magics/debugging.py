@@ -41,7 +41,10 @@ class DebugMagics(ExtensionMagics):
         and ``%rdebug`` lists it: number, session, cause, file:line, age.
         ``%rdebug N`` brings its prompt into this cell; ``c`` lets the
         thread go on, ``q`` raises ``BdbQuit`` in it, an interrupt parks it
-        again.  ``%rdisconnect`` lets a session's parked threads go on.
+        again.  In a fan-out cell one host at a time has the prompt
+        (``(Pdb r2)``); the others park and prompt in turn, or, if the cell
+        is interrupted, stay parked for ``%rdebug N`` after it.
+        ``%rdisconnect`` lets a session's parked threads go on.
         ``RSym.park_breakpoints = False`` makes them fail with EOFError.
 
         After a remote exception, IPython's ``%debug`` (and ``%pdb on``)

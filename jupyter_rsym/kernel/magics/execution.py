@@ -169,6 +169,7 @@ class RemoteMagics(ExtensionMagics):
                 timeout,
                 collapse,
                 settings.fanout_progress_after if many else 0,
+                self.extension.debugging,
             )
         session = sessions[0]
         session.push(values, fallback=True)

@@ -149,6 +149,7 @@ def _entries(service):
         ("parked", breakpoints.parked),
         ("attach_breakpoint", breakpoints.attach),
         ("release_breakpoints", breakpoints.release),
+        ("wake_breakpoint", breakpoints.wake),
     )
 
 

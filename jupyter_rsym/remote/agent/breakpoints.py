@@ -5,12 +5,16 @@
 * ``breakpoint()`` and ``pdb.set_trace()`` in a thread working for a
   notebook open ``RemotePdb``; each command is asked for through the link's
   ``ask`` (the notebook's ``StdinBridge``) with the kind ``("pdb", where,
-  number, pdb's output since the last question)``: one round trip a step.  The notebook answers with the line, or ``("park", N)`` when no
-  cell can take input: the thread then waits here (``Parked``), never
-  holding the connection, until ``attach(N)`` (``%rdebug N``) lends it the
-  attaching request's route (prompts and output go to that cell), or
-  ``release`` lets it go on as after ``c``.  A parked thread of a link that
-  ends goes on too.
+  number, whether a job's own thread asks, pdb's output since the last
+  question)``: one round trip a step.  The notebook answers with the line,
+  or ``("park", N)`` when no cell can take input: the thread then waits
+  here (``Parked``), never holding the connection, until ``attach(N)``
+  (``%rdebug N``) lends it the attaching request's route (prompts and
+  output go to that cell), or ``release`` lets it go on as after ``c``.  A
+  parked thread of a link that ends goes on too.  A fan-out host parked
+  while another host had the prompt is woken (``wake``) when that prompt
+  ends and asks its own cell again; an interrupt of that cell leaves it
+  parked (the notebook does not cancel its job).
 """
 
 import pdb
@@ -18,11 +22,12 @@ import sys
 import threading
 import time
 
-from . import inputs, lasterror, remotepdb, routes, tags
+from . import inputs, interrupts, lasterror, remotepdb, routes, tags
 
 PDB, DONE = "pdb", "pdb-done"  # kinds of question for the notebook's ask
 CHECK = 1.0  # seconds between a parked thread's checks that its link lives
 _parked = {}  # (id(link), number) -> Parked
+_woken = set()  # (id(link), number) woken before its thread parked (the wake overtook it)
 _lock = threading.Lock()
 _original = {}
 
@@ -30,12 +35,13 @@ _original = {}
 # -- post-mortem (the kept exception: see ``lasterror``) ---------------------
 
 
-def post_mortem():
+def post_mortem(expect=None):
     """pdb on the kept exception's frames, prompting in the calling request's
-    cell; False if none is kept."""
+    cell; False if none is kept (or it is not of the type named ``expect``:
+    an interrupt that stopped no user code leaves an older one kept)."""
     link, cause = routes.current()
     kept = lasterror.of(link)
-    if kept is None:
+    if kept is None or expect not in (None, type(kept[0]).__name__):
         return False
     exc, tb = kept
     prompter = Prompter((link, cause), parkable=False)
@@ -82,6 +88,12 @@ def _pdb_set_trace(*, header=None):
     _start(route, sys._getframe(1))
 
 
+def _in_job():
+    """Whether the calling thread runs a job's cell itself (a fan-out host's
+    share, a ``--bg`` cell), not a thread that cell started."""
+    return threading.current_thread().name == "jupyter-rsym job"
+
+
 def _may_park():
     """A thread serving a notebook request must not park: it would hold the
     connection (a job's thread runs a cell, it may)."""
@@ -110,7 +122,8 @@ class Parked:
         self.thread = threading.current_thread()
         self.route = None  # the attaching request's route, while attached
         self.released = False
-        self.wake = threading.Event()  # attached or released
+        self.retry = False  # asks its own cell again (a fan-out host whose turn came)
+        self.wake = threading.Event()  # attached, released or retrying
         self.detached = threading.Event()  # the attachment ended
 
 
@@ -131,9 +144,14 @@ class Prompter:
             route = entry.route if entry is not None and entry.route else self.route
             where = remotepdb.where(self.debugger.curframe) if self.debugger.curframe else "?"
             try:
-                status, value = route[0].ask(
-                    route[1], prompt, False, (PDB, where, entry.number if entry else 0, self._output())
-                )
+                number = entry.number if entry else 0
+                with interrupts.shield():
+                    status, value = route[0].ask(
+                        route[1], prompt, False, (PDB, where, number, _in_job(), self._output())
+                    )
+            except KeyboardInterrupt:  # its job was cancelled (the cell interrupted): end as after q
+                self._forget()
+                return "q"
             except Exception as exc:
                 if entry is not None and entry.route:
                     self._detach()  # the attaching cell was interrupted: park again
@@ -143,34 +161,51 @@ class Prompter:
                 raise EOFError("pdb: the notebook did not answer (%s)" % type(exc).__name__) from None
             if status == "ok":
                 self.asked = route
+                if entry is not None and not entry.route:
+                    self._forget()  # its own cell took it up: at the prompt, not parked
                 return value
             if entry is not None and entry.route:
                 self._detach()  # the attaching cell cannot prompt any more: park again
                 continue
             if status == "park" and self.parkable:
-                if not self._park(value, where):
-                    return "c"  # released
+                try:
+                    if not self._park(value, where):
+                        return "c"  # released
+                except KeyboardInterrupt:  # its job was cancelled while parked
+                    self._forget()
+                    return "q"
                 continue
+            if inputs.INTERRUPTED in str(value):
+                self._forget()
+                return "q"  # the cell was interrupted at this prompt: end as after q
             raise EOFError(value)
 
     def _park(self, number, where):
-        """Wait until attached (True) or released (False)."""
+        """Wait until attached or woken to ask its own cell again (True), or
+        released (False)."""
         link = self.route[0]
         entry = self.entry
         if entry is None:
             entry = self.entry = Parked(link, number, where)
             with _lock:
                 _parked[(id(link), number)] = entry
+                if (id(link), number) in _woken:
+                    _woken.discard((id(link), number))
+                    entry.retry = True
+                    entry.wake.set()
         entry.where = where
         while not entry.wake.wait(CHECK):
             if link.dead:  # its session ended: go on
                 entry.released = True
                 break
         entry.wake.clear()
-        if entry.released or entry.route is None:
+        if entry.retry and not entry.released and entry.route is None:
+            entry.retry = False  # its turn at its own cell's prompt: ask there again
+        elif entry.released or entry.route is None:
             self._forget()
             return False
-        self._token = routes.enter(entry.route)  # prompts and output go to the attaching cell
+        else:
+            self._token = routes.enter(entry.route)  # prompts and output go to the attaching cell
         debugger = self.debugger
         debugger.print_stack_entry(debugger.stack[debugger.curindex])
         return True
@@ -224,6 +259,21 @@ def attach(number):
         if not entry.thread.is_alive():  # it died: nothing to wait for
             break
     return "released" if entry.released or (id(link), number) not in _parked else "parked"
+
+
+def wake(number):
+    """Parked breakpoint ``number`` of the calling request's link asks its own
+    cell again (a fan-out host parked while another host had the prompt)."""
+    key = (id(routes.current_link()), number)
+    with _lock:
+        entry = _parked.get(key)
+        if entry is None:
+            if len(_woken) < 1000:  # bounded: a wake for a thread that never parks
+                _woken.add(key)
+            return
+        if entry.route is None:
+            entry.retry = True
+            entry.wake.set()
 
 
 def release(numbers=None):

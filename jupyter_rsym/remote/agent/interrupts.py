@@ -6,6 +6,7 @@ raises KeyboardInterrupt in the thread running the request's handler while
 the handler runs, never in rpyc's code around it.
 """
 
+import contextlib
 import sys
 import threading
 import time
@@ -18,6 +19,7 @@ MSG_REPLY, MSG_EXCEPTION = 2, 3
 
 _active = {}  # (connection id, seq) -> ident of the thread running its handler
 _interrupted = set()
+_shielded = {}  # ident -> whether an interrupt came while it asked the notebook (``shield``)
 _active_lock = threading.Lock()
 
 
@@ -47,6 +49,23 @@ def finish(key):
             _interrupted.discard(key)
             if ident is not None:
                 _set_async_exc(ident, None)
+
+
+@contextlib.contextmanager
+def shield():
+    """An interrupt of the calling thread waits while it asks the notebook (a
+    pdb prompt): raised inside rpyc's request it would break the connection;
+    it is raised when the question is answered."""
+    ident = threading.get_ident()
+    with _active_lock:
+        _shielded[ident] = False
+    try:
+        yield
+    finally:
+        with _active_lock:
+            hit = _shielded.pop(ident, False)
+        if hit:
+            raise _Interrupt()
 
 
 def serve_request(conn, key, raw_args, send):
@@ -100,6 +119,9 @@ def interrupt(link_id, seq, serve_if_blocked=True):
         ident = _active.get(key)
         if ident is None:
             return "done"
+        if ident in _shielded:  # raised when its question to the notebook is answered
+            _shielded[ident] = True
+            return "blocked"
         _interrupted.add(key)
         _set_async_exc(ident, _Interrupt)
     deadline = time.monotonic() + 0.1

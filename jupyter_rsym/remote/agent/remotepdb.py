@@ -12,6 +12,7 @@ never from the remote's terminal.
 
 import io
 import pdb
+import sys
 import types
 
 from .. import tracebacks
@@ -56,6 +57,19 @@ class RemotePdb(pdb.Pdb):
             return stack, index
         before = sum(keep[: index + 1])
         return [entry for entry, k in zip(stack, keep) if k], max(0, before - 1)
+
+    def set_trace(self, frame=None):
+        """Bdb.set_trace stopping at the next line of ``frame`` (the code that
+        called ``breakpoint()``), not in whatever Python code the thread runs
+        first (a garbage collector's weakref callback, say)."""
+        frame = frame or sys._getframe().f_back
+        self.reset()
+        outer = frame
+        while outer:
+            outer.f_trace = self.trace_dispatch
+            self.botframe, outer = outer, outer.f_back
+        self.set_next(frame)
+        sys.settrace(self.trace_dispatch)
 
     def user_return(self, frame, return_value):
         caller = frame.f_back
