@@ -108,7 +108,9 @@ def test_rich_values_keep_their_representation(fan):
 
 
 def test_i_hands_the_same_values_to_every_host(fan):
-    fan.ok("seen = []\ndef tell(what):\n    seen.append(what)\n    print('told', what)\nfactor = [1, 2]")
+    fan.ok(  # one write: the hosts call at once, and threads' prints would interleave
+        "seen = []\ndef tell(what):\n    seen.append(what)\n    print(f'told {what}\\n', end='')\nfactor = [1, 2]"
+    )
     cell = fan.ok("%%remote --on all -i tell,factor\ntell(rank * sum(factor))")
     assert sorted(cell.stdout.splitlines()) == ["told 0", "told 3", "told 6"]
     assert fan.ok("sorted(seen)").result["text/plain"] == "[0, 3, 6]"
