@@ -135,13 +135,22 @@ class RoutedConnection(QuickRoot, Connection):
         """
         if self.closed:
             raise self.on_lost(EOFError("connection closed"), sent=False)
+        # what _waiting() does, inline: this runs once per call
+        waiters = self.waiters
+        guard = self._channel.guard
+        waiters.enter()
         try:
-            with self._waiting():
+            token = guard.enter()
+            try:
                 return self._request(handler, args, timeout)
+            finally:
+                guard.leave(token)
         except Interrupted:
             raise
         except KeyboardInterrupt:  # delivered by the guard, after the reply
             raise Interrupted() from None
+        finally:
+            waiters.leave()
 
     def pipeline(self, handler, calls, on_reply, window, timeout):
         """Send the requests ``handler(*args)`` for each ``args`` in ``calls``,

@@ -43,6 +43,7 @@ from ..remote.tracebacks import format_exception
 
 MAX_CAUSES = 1000  # parent transitions kept; see Router._forget_old
 IN_USE = 600.0  # seconds: an old cause looked up this recently is kept
+_MAIN = threading.main_thread()
 _INTERNED = ("msg_type", "username", "session", "version")  # values repeated in every header
 
 
@@ -151,6 +152,12 @@ class Router:
     def enter(self, parent):
         """Route the calling thread's output to ``parent``; returns a token."""
         if parent is None or not self.enabled:
+            return None
+        last, header = self._last
+        if header is parent and threading.current_thread() is _MAIN and self._get() is last:
+            # the main thread's output already goes there (a cell's own nested
+            # callback): nothing to set or reset.  Main thread only: elsewhere
+            # get_parent() may be the kernel's latest cell, not this thread's.
             return None
         return self._set(parent)
 
