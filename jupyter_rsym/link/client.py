@@ -11,7 +11,6 @@ costs no round trip of its own (the session asks for everything at once).
 """
 
 import collections
-import contextlib
 import itertools
 import threading
 import time
@@ -135,22 +134,12 @@ class RoutedConnection(QuickRoot, Connection):
         """
         if self.closed:
             raise self.on_lost(EOFError("connection closed"), sent=False)
-        # what _waiting() does, inline: this runs once per call
-        waiters = self.waiters
-        guard = self._channel.guard
-        waiters.enter()
         try:
-            token = guard.enter()
-            try:
-                return self._request(handler, args, timeout)
-            finally:
-                guard.leave(token)
+            return self._waiting(lambda: self._request(handler, args, timeout))
         except Interrupted:
             raise
         except KeyboardInterrupt:  # delivered by the guard, after the reply
             raise Interrupted() from None
-        finally:
-            waiters.leave()
 
     def pipeline(self, handler, calls, on_reply, window, timeout):
         """Send the requests ``handler(*args)`` for each ``args`` in ``calls``,
@@ -166,8 +155,8 @@ class RoutedConnection(QuickRoot, Connection):
         calls = iter(calls)
         pending = collections.deque()
         try:
-            with self._waiting(), no_delay_during(self._channel.stream):
-                self._pipeline(handler, calls, pending, on_reply, window, timeout)
+            with no_delay_during(self._channel.stream):
+                self._waiting(lambda: self._pipeline(handler, calls, pending, on_reply, window, timeout))
         except KeyboardInterrupt:
             raise Interrupted() from None
         except BaseException as exc:
@@ -195,21 +184,21 @@ class RoutedConnection(QuickRoot, Connection):
                 raise result.value
             on_reply(args, result.value)
 
-    @contextlib.contextmanager
-    def _waiting(self):
-        """While a local thread waits on replies: it serves the connection
-        (the background server steps aside) and Ctrl-C is made safe."""
+    def _waiting(self, work):
+        """``work()`` as a local thread waiting on replies: it serves the
+        connection (the background server steps aside) and Ctrl-C is made
+        safe.  Not a context manager: it runs once per call."""
         waiters = self.waiters
         guard = self._channel.guard
         waiters.enter()
-        token = guard.enter()
         try:
-            yield
-        finally:
+            token = guard.enter()
             try:
-                guard.leave(token)
+                return work()
             finally:
-                waiters.leave()
+                guard.leave(token)
+        finally:
+            waiters.leave()
 
     def request_async(self, handler, args, on_reply):
         """Send a request without waiting for it; returns its seq.
