@@ -229,7 +229,11 @@ def test_output_beyond_the_buffer_leaves_one_marker_line(kernel, link):
     drop(kernel, proxy)
     down.set()
     printed.wait()
+    assert "line" not in spammer.stdout  # every line was printed while the link was down
+    before = int(kernel.ok("print(r.output_batches)").stdout)  # reading it uses no link
     resumed_line(kernel.ok("%remote 1"), proxy)
+    # the server re-sent what it kept: batches came in with the resume, none before it
+    assert int(kernel.ok("print(r.output_batches)").stdout) > before
     spammer.wait_for(lambda c: "line 099" in c.stdout, 10, "the last line")
     kept = spammer.stdout.splitlines()
     numbers = [int(line.split()[1]) for line in kept]
