@@ -8,8 +8,8 @@ harness), not from an installed package.  Each run is stored as JSON in
 ``benchmarks/results/`` (committed): ``RUN.json`` named by its UTC time (and
 ``-quick`` / ``-SUITE`` for partial runs) and a copy as ``latest.json``.
 Besides every value and ratio it records where and when it ran (``meta``:
-date, machine, CPU, load average, Python and package versions, the git
-commit), so README's Speed tables can name the run they come from.
+date, machine, CPU, load average at the start and the end, Python and package
+versions, the git commit), so README's Speed tables can name the run they come from.
 ``--output FILE`` writes there instead (and nothing into ``results/``).
 
 Every number is a median over repeats and every jupyter_rsym number is
@@ -226,6 +226,7 @@ def main(argv=None):
             results, ratios = importlib.import_module(f"benchmarks.{name}").run(args.quick)
             report["suites"][name] = {"results": results, "ratios": ratios}
             show(results, ratios)
+    report["meta"]["machine"]["load_average_at_end"] = os.getloadavg()  # other work on the machine meanwhile
     text = json.dumps(report, indent=2) + "\n"
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
