@@ -48,6 +48,7 @@ class RoutedConnection(QuickRoot, Connection):
         self.router = root.router
         self.waiters = root.waiters
         self._unattended_call = _Flag()
+        self._collecting = _Flag()  # sending a collected proxy's deletion
         super().__init__(root, channel, config)
         # one session's connections number requests in one sequence, so the
         # causes of output a resumed session replays still name their cells
@@ -56,8 +57,16 @@ class RoutedConnection(QuickRoot, Connection):
 
     def _get_seq_id(self):
         seq = next(self._seqcounter)
-        self.router.record_request(seq)
+        self.router.record_request(seq, used=not self._collecting.active)
         return seq
+
+    def _async_request(self, handler, args=(), callback=(lambda a, b: None)):
+        # a proxy's deletion, sent in whichever cell the garbage collector ran, is no use of the session
+        self._collecting.active = handler == consts.HANDLE_DEL
+        try:
+            return super()._async_request(handler, args, callback)
+        finally:
+            self._collecting.active = False
 
     def _dispatch_request(self, seq, raw_args):
         nested = type(seq) is tuple and len(seq) == 2  # (n, cause, WORKING): a remote thread's

@@ -79,6 +79,7 @@ class Router:
         self._parents = []  # its compact header, None once forgotten
         self._last = (None, None)  # (parent as get_parent returned it, its compact header)
         self._late = {}  # id of a header -> when it was last looked up after newer ones came
+        self._last_used = None  # see last_parent
 
     def current(self):
         """The calling thread's parent header (None outside a kernel)."""
@@ -91,11 +92,14 @@ class Router:
             self._last = (parent, header)
         return header
 
-    def record_request(self, seq):
-        """Remember which parent sent request ``seq`` (seqs only grow)."""
+    def record_request(self, seq, used=True):
+        """Remember which parent sent request ``seq`` (seqs only grow); ``used``:
+        a cell's use of the session (a collected proxy's deletion is not)."""
         if not self.enabled:
             return
         header = self.current()
+        if used:
+            self._last_used = header
         if self._parents and self._parents[-1] is header:  # the common case, no lock
             return
         with self._lock:
@@ -122,9 +126,9 @@ class Router:
         self._late = {key: when for key, when in self._late.items() if key in kept}
 
     def last_parent(self):
-        """The parent that sent our most recent request (None: none, or unknown)."""
-        with self._lock:
-            return self._parents[-1] if self._parents else None
+        """The parent that sent our most recent request that used the session
+        (None: none, or unknown)."""
+        return self._last_used
 
     def parent_of_request(self, seq):
         """The parent header that sent our request ``seq`` (None: unknown)."""
