@@ -4,8 +4,8 @@
 it serves runs under the parent of the cell that caused it (``routing.py``);
 waiting for a reply is bounded, checks that a busy server is alive, and
 survives Ctrl-C (``interrupts.py``); it tells the background server
-(``serving.py``) when a local thread is already serving the connection; it
-sends without copying large messages (``agent/wire.py``) and can keep
+(``reader.py``) when a local thread is already serving the connection; it
+sends without copying large messages (``remote/wire.py``) and can keep
 several requests in flight (``pipeline``, for bulk data); and connecting
 costs no round trip of its own (the session asks for everything at once).
 """
