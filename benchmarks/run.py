@@ -8,8 +8,8 @@ harness), not from an installed package.  Each run is stored as JSON in
 ``benchmarks/results/`` (committed): ``RUN.json`` named by its UTC time (and
 ``-quick`` / ``-SUITE`` for partial runs) and a copy as ``latest.json``.
 Besides every value and ratio it records where and when it ran (``meta``:
-date, machine, CPU, load average, Python and package versions, the git
-commit), so README's Speed tables can name the run they come from.
+date, machine, CPU, load average at the start and the end, Python and package
+versions, the git commit), so README's Speed tables can name the run they come from.
 ``--output FILE`` writes there instead (and nothing into ``results/``).
 
 Every number is a median over repeats and every jupyter_rsym number is
@@ -22,6 +22,8 @@ kind of server (a stock ``rpyc_classic`` on 127.0.0.1):
   per callback;
 * ``rsym_map_per_callback``: the same inside a kernel with the extension
   loaded (timed inside the cell, so the kernel's own overhead is excluded);
+  the two are interleaved, one raw run then one kernel run, ``map_rounds``
+  times, against the same server, and each is the median of its runs;
 * ``rsym_sync_callback_latency`` / ``rsym_async_callback_latency``: from the
   moment the remote calls a notebook function that prints (and flushes) to
   the moment the test client receives that output, for a nested call (a
@@ -100,35 +102,43 @@ def tcp_rtt(count):
     return result
 
 
-def raw_rpyc(server, count, lines):
-    conn = rpyc.classic.connect("127.0.0.1", server.port)
+def raw_rpyc(conn, count, lines):
+    remote_len = conn.builtins.len
+    call = median_time(lambda: [remote_len(()) for _ in range(count)], 5) / count
+    conn.execute(f"def spam():\n    for i in range({lines}):\n        print(i)")
+    sink = open("/dev/null", "w")
+    real_stdout = sys.stdout
+    sys.stdout = sink
     try:
-        remote_len = conn.builtins.len
-        call = median_time(lambda: [remote_len(()) for _ in range(count)], 5) / count
-        rlist = conn.builtins.range(count)
-
-        def f(x):
-            return x**3
-
-        mapped = median_time(lambda: list(conn.modules.builtins.map(f, rlist)), 5) / count
-        conn.execute(f"def spam():\n    for i in range({lines}):\n        print(i)")
-        sink = open("/dev/null", "w")
-        real_stdout = sys.stdout
-        sys.stdout = sink
-        try:
-            with redirected_stdio(conn):
-                start = time.perf_counter()
-                conn.namespace["spam"]()
-                redirected = (time.perf_counter() - start) / lines
-        finally:
-            sys.stdout = real_stdout
-            sink.close()
+        with redirected_stdio(conn):
+            start = time.perf_counter()
+            conn.namespace["spam"]()
+            redirected = (time.perf_counter() - start) / lines
     finally:
-        conn.close()
-    return {"rpyc_call": call, "rpyc_map_per_callback": mapped, "rpyc_redirected_per_line": redirected}
+        sys.stdout = real_stdout
+        sink.close()
+    return {"rpyc_call": call, "rpyc_redirected_per_line": redirected}
 
 
-def in_kernel(server, count, lines, repeats):
+def raw_map(conn, count):
+    """The tutorial's ``map`` with raw rpyc: a function timing one run (warmed up)."""
+    rlist = conn.builtins.range(count)
+    remote_map = conn.modules.builtins.map
+
+    def f(x):
+        return x**3
+
+    list(remote_map(f, rlist))
+
+    def timed():
+        start = time.perf_counter()
+        list(remote_map(f, rlist))
+        return time.perf_counter() - start
+
+    return timed
+
+
+def in_kernel(server, count, lines, repeats, raw_timed):
     kernel = KernelHarness()
     try:
         kernel.ok(f"%load_ext jupyter_rsym\n%rconnect {server.address}")
@@ -140,8 +150,11 @@ def in_kernel(server, count, lines, repeats):
             "def timed():\n    s = time.perf_counter(); list(r.modules.builtins.map(f, rlist))\n"
             "    return time.perf_counter() - s\n"
         )
-        cell = kernel.ok(f"print(statistics.median(timed() for _ in range(5)) / {count})")
-        mapped = float(cell.stdout)
+        # interleaved with raw rpyc's runs, so load that comes and goes hits both alike
+        raw, mapped = [], []
+        for _ in range(repeats):
+            raw.append(raw_timed() / count)
+            mapped.append(float(kernel.ok("print(timed())").stdout) / count)
         kernel.ok("import sys\ndef stamp(t):\n    print(t)\n    sys.stdout.flush()\nr.namespace['stamp'] = stamp")
         kernel.ok(
             "%%remote\nimport time, threading\n"
@@ -166,7 +179,9 @@ def in_kernel(server, count, lines, repeats):
     finally:
         kernel.shutdown()
     return {
-        "rsym_map_per_callback": mapped,
+        "rpyc_map_per_callback": statistics.median(raw),
+        "rsym_map_per_callback": statistics.median(mapped),
+        "map_rounds": len(mapped),
         "rsym_sync_callback_latency": statistics.median(sync),
         "rsym_async_callback_latency": statistics.median(spontaneous),
         "rsym_output_per_line": per_line,
@@ -211,6 +226,7 @@ def main(argv=None):
             results, ratios = importlib.import_module(f"benchmarks.{name}").run(args.quick)
             report["suites"][name] = {"results": results, "ratios": ratios}
             show(results, ratios)
+    report["meta"]["machine"]["load_average_at_end"] = os.getloadavg()  # other work on the machine meanwhile
     text = json.dumps(report, indent=2) + "\n"
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -312,8 +328,12 @@ def core(quick):
     count, lines, repeats = (50, 2000, 3) if quick else (2000, 100000, 15)
     with ClassicServer() as server:
         results = {"tcp_rtt": tcp_rtt(count * 5)}
-        results.update(raw_rpyc(server, count, min(lines, 20000)))
-        results.update(in_kernel(server, count, lines, repeats))
+        conn = rpyc.classic.connect("127.0.0.1", server.port)
+        try:
+            results.update(raw_rpyc(conn, count, min(lines, 20000)))
+            results.update(in_kernel(server, count, lines, repeats, raw_map(conn, count)))
+        finally:
+            conn.close()
     ratios = {
         "rsym_map_per_callback / rpyc_map_per_callback": results["rsym_map_per_callback"]
         / results["rpyc_map_per_callback"],

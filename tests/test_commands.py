@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,19 @@ def test_ci_runs_readmes_test_command():
     )
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     assert ci[-1] == command.split(" && ")[-1], (ci[-1], command)
+
+
+def test_readme_cites_stored_runs_that_exist():
+    """Every benchmark run README names (``2026-12-06T003739Z``, ``...-farlinks``) is
+    committed in benchmarks/results/; the far-links runs hold the cell path's rows."""
+    readme = (ROOT / "README.md").read_text()
+    cited = set(re.findall(r"`(\d{4}-\d\d-\d\dT\d{6}Z(?:-[a-z]+)?)`", readme))
+    assert len(cited) >= 3, cited
+    missing = sorted(name for name in cited if not (ROOT / "benchmarks" / "results" / f"{name}.json").exists())
+    assert not missing, f"README cites runs that are not in benchmarks/results/: {missing}"
+    for name in (name for name in cited if name.endswith("-farlinks")):
+        ratios = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())["suites"]["farlinks"][
+            "ratios"
+        ]
+        for option in ("-o", "-i"):
+            assert f"%%remote {option} 64 MB random bytes: share of raw socket throughput" in ratios, name

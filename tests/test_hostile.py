@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from jupyter_rsym.kernel.config import RSym
 from jupyter_rsym.link.address import parse_address as parse
+from jupyter_rsym.link.errors import ConnectFailed
 from jupyter_rsym.link.session import RemoteSession
 from jupyter_rsym.link.transport import Credentials
 from jupyter_rsym.remote import auth
@@ -168,6 +169,27 @@ def test_many_idle_connections_cost_no_threads(server, good):
             sock.close()
     # the good client's threads end as its connections close
     wait_until(lambda: status(pid)[0] <= threads_before, what="the server's threads back to before")
+
+
+def test_a_wrong_token_of_the_right_shape_is_refused(server, good):
+    """Random bytes never forging a proof shows robustness; this shows refusal: a client
+    that follows the handshake with a strong token of the right length, differing from
+    the server's in one character, gets the error users see, and nothing runs."""
+    token = server.token
+    wrong = token[:-1] + ("0" if token[-1] != "0" else "1")
+    assert len(wrong) == len(token) and wrong != token
+    refused_before = sum("refused: wrong token" in line for line in list(server.log))
+    with pytest.raises(ConnectFailed) as refused:
+        session = RemoteSession.connect(
+            "intruder", parse(server.address, 18812), RSym(), credentials=Credentials(wrong)
+        )
+        session.close()  # only reached if the server let it in: the test fails above
+    assert str(refused.value) == f"wrong token for {server.address}: the server holds another one"
+    wait_until(
+        lambda: sum("refused: wrong token" in line for line in list(server.log)) > refused_before,
+        what="the server to log this refusal",
+    )
+    still_serves(server, good)  # the right token still gets in, old and new connections
 
 
 # -- fuzzing the handshake --------------------------------------------------------

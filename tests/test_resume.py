@@ -229,7 +229,11 @@ def test_output_beyond_the_buffer_leaves_one_marker_line(kernel, link):
     drop(kernel, proxy)
     down.set()
     printed.wait()
+    assert "line" not in spammer.stdout  # every line was printed while the link was down
+    before = int(kernel.ok("print(r.output_batches)").stdout)  # reading it uses no link
     resumed_line(kernel.ok("%remote 1"), proxy)
+    # the server re-sent what it kept: batches came in with the resume, none before it
+    assert int(kernel.ok("print(r.output_batches)").stdout) > before
     spammer.wait_for(lambda c: "line 099" in c.stdout, 10, "the last line")
     kept = spammer.stdout.splitlines()
     numbers = [int(line.split()[1]) for line in kept]
@@ -397,3 +401,15 @@ def test_a_session_closed_while_its_link_is_down_expires_later(kernel, link):
     assert f"session {session} expired (nobody resumed it within 1 s)" in line
     assert "closed by the notebook" not in "".join(server.log)
     proxy.listen_again()
+
+
+def test_a_collected_proxy_is_no_use_of_the_session(kernel, link):
+    """The idle-drop line goes to the last cell that used the session, not to a
+    cell where the garbage collector sent a proxy's deletion (that made
+    ``test_output_beyond_the_buffer_leaves_one_marker_line`` flaky)."""
+    _, proxy = link()
+    using = kernel.ok("held = r.builtins.list([1, 2])")
+    collecting = kernel.ok("del held\nimport gc\ngc.collect()")  # rpyc sends the deletion from this cell
+    proxy.cut()
+    wait_until(lambda: "dropped while idle" in using.stderr, what="the idle-drop line in the cell that used r")
+    assert "dropped while idle" not in collecting.stderr

@@ -11,7 +11,6 @@ costs no round trip of its own (the session asks for everything at once).
 """
 
 import collections
-import contextlib
 import itertools
 import threading
 import time
@@ -49,6 +48,7 @@ class RoutedConnection(QuickRoot, Connection):
         self.router = root.router
         self.waiters = root.waiters
         self._unattended_call = _Flag()
+        self._collecting = _Flag()  # sending a collected proxy's deletion
         super().__init__(root, channel, config)
         # one session's connections number requests in one sequence, so the
         # causes of output a resumed session replays still name their cells
@@ -57,8 +57,16 @@ class RoutedConnection(QuickRoot, Connection):
 
     def _get_seq_id(self):
         seq = next(self._seqcounter)
-        self.router.record_request(seq)
+        self.router.record_request(seq, used=not self._collecting.active)
         return seq
+
+    def _async_request(self, handler, args=(), callback=(lambda a, b: None)):
+        # a proxy's deletion, sent in whichever cell the garbage collector ran, is no use of the session
+        self._collecting.active = handler == consts.HANDLE_DEL
+        try:
+            return super()._async_request(handler, args, callback)
+        finally:
+            self._collecting.active = False
 
     def _dispatch_request(self, seq, raw_args):
         nested = type(seq) is tuple and len(seq) == 2  # (n, cause, WORKING): a remote thread's
@@ -136,8 +144,7 @@ class RoutedConnection(QuickRoot, Connection):
         if self.closed:
             raise self.on_lost(EOFError("connection closed"), sent=False)
         try:
-            with self._waiting():
-                return self._request(handler, args, timeout)
+            return self._waiting(lambda: self._request(handler, args, timeout))
         except Interrupted:
             raise
         except KeyboardInterrupt:  # delivered by the guard, after the reply
@@ -157,8 +164,8 @@ class RoutedConnection(QuickRoot, Connection):
         calls = iter(calls)
         pending = collections.deque()
         try:
-            with self._waiting(), no_delay_during(self._channel.stream):
-                self._pipeline(handler, calls, pending, on_reply, window, timeout)
+            with no_delay_during(self._channel.stream):
+                self._waiting(lambda: self._pipeline(handler, calls, pending, on_reply, window, timeout))
         except KeyboardInterrupt:
             raise Interrupted() from None
         except BaseException as exc:
@@ -186,21 +193,21 @@ class RoutedConnection(QuickRoot, Connection):
                 raise result.value
             on_reply(args, result.value)
 
-    @contextlib.contextmanager
-    def _waiting(self):
-        """While a local thread waits on replies: it serves the connection
-        (the reader steps aside) and Ctrl-C is made safe."""
+    def _waiting(self, work):
+        """``work()`` as a local thread waiting on replies: it serves the
+        connection (the reader steps aside) and Ctrl-C is made safe.  Not a
+        context manager: it runs once per call."""
         waiters = self.waiters
         guard = self._channel.guard
         waiters.enter()
-        token = guard.enter()
         try:
-            yield
-        finally:
+            token = guard.enter()
             try:
-                guard.leave(token)
+                return work()
             finally:
-                waiters.leave()
+                guard.leave(token)
+        finally:
+            waiters.leave()
 
     def request_async(self, handler, args, on_reply):
         """Send a request without waiting for it; returns its seq.

@@ -43,6 +43,7 @@ from ..remote.tracebacks import format_exception
 
 MAX_CAUSES = 1000  # parent transitions kept; see Router._forget_old
 IN_USE = 600.0  # seconds: an old cause looked up this recently is kept
+_MAIN = threading.main_thread()
 _INTERNED = ("msg_type", "username", "session", "version")  # values repeated in every header
 
 
@@ -78,6 +79,7 @@ class Router:
         self._parents = []  # its compact header, None once forgotten
         self._last = (None, None)  # (parent as get_parent returned it, its compact header)
         self._late = {}  # id of a header -> when it was last looked up after newer ones came
+        self._last_used = None  # see last_parent
 
     def current(self):
         """The calling thread's parent header (None outside a kernel)."""
@@ -90,11 +92,14 @@ class Router:
             self._last = (parent, header)
         return header
 
-    def record_request(self, seq):
-        """Remember which parent sent request ``seq`` (seqs only grow)."""
+    def record_request(self, seq, used=True):
+        """Remember which parent sent request ``seq`` (seqs only grow); ``used``:
+        a cell's use of the session (a collected proxy's deletion is not)."""
         if not self.enabled:
             return
         header = self.current()
+        if used:
+            self._last_used = header
         if self._parents and self._parents[-1] is header:  # the common case, no lock
             return
         with self._lock:
@@ -122,9 +127,9 @@ class Router:
         self._late = {key: when for key, when in self._late.items() if key in kept}
 
     def last_parent(self):
-        """The parent that sent our most recent request (None: none, or unknown)."""
-        with self._lock:
-            return self._parents[-1] if self._parents else None
+        """The parent that sent our most recent request that used the session
+        (None: none, or unknown)."""
+        return self._last_used
 
     def parent_of_request(self, seq):
         """The parent header that sent our request ``seq`` (None: unknown)."""
@@ -152,6 +157,12 @@ class Router:
     def enter(self, parent):
         """Route the calling thread's output to ``parent``; returns a token."""
         if parent is None or not self.enabled:
+            return None
+        last, header = self._last
+        if header is parent and threading.current_thread() is _MAIN and self._get() is last:
+            # the main thread's output already goes there (a cell's own nested
+            # callback): nothing to set or reset.  Main thread only: elsewhere
+            # get_parent() may be the kernel's latest cell, not this thread's.
             return None
         return self._set(parent)
 

@@ -20,32 +20,76 @@ sends the pieces of a large value without copying them.
 """
 
 import contextlib
+import errno
 import functools
+import select
 import socket
 import zlib
 
 from rpyc.core import brine
 from rpyc.core.channel import Channel
 from rpyc.core.stream import SocketStream
+from rpyc.lib import Timeout
 
 LARGE = 1 << 16  # frames at least this big take the copy-free path
 WAITALL = getattr(socket, "MSG_WAITALL", 0)
 IOV_MAX = 512  # buffers per sendmsg call (the OS allows at least 1024)
 _MSG_BYTE = brine.I1.pack
+_POLLIN = select.POLLIN | select.POLLPRI if hasattr(select, "poll") else None
 
 
 class WireStream(SocketStream):
-    """rpyc's SocketStream whose large reads and writes copy nothing extra."""
+    """rpyc's SocketStream whose large reads and writes copy nothing extra,
+    and whose small ones (a call's request, reply or callback: several per
+    call) skip rpyc's wrappers: the same system calls, less Python."""
 
     __slots__ = ()
 
+    def poll(self, timeout):
+        # rpyc's Stream.poll makes a Timeout and a PollingPoll (mode strings,
+        # event masks turned into strings) for every message
+        if _POLLIN is None:
+            return super().poll(timeout)
+        if type(timeout) is Timeout:
+            timeout = timeout.timeleft()
+        elif timeout is not None and timeout < 0:
+            timeout = None  # as rpyc's Timeout: negative waits forever
+        try:
+            poller = select.poll()
+            poller.register(self.fileno(), _POLLIN)
+            return bool(poller.poll(None if timeout is None else timeout * 1000))
+        except ValueError as exc:  # as rpyc: a bad descriptor number
+            raise select.error(str(exc)) from None
+        except OSError as exc:
+            self.close()
+            if exc.errno == errno.EBADF:
+                raise EOFError() from None
+            raise
+
     def read(self, count):
-        if count < LARGE:
+        if count >= LARGE:
+            return _guarded(self, _recv_exact, count)
+        try:  # usually one recv gets it all; anything else takes rpyc's loop
+            data = self.sock.recv(count)
+        except socket.timeout:
             return super().read(count)
-        return _guarded(self, _recv_exact, count)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return super().read(count)
+            self.close()
+            raise EOFError(exc) from None
+        if len(data) == count:
+            return data
+        if not data:
+            self.close()
+            raise EOFError("connection closed by peer")
+        return data + super().read(count - len(data))
 
     def write(self, data):
-        _guarded(self, _send_all, [data])
+        if type(data) is bytes and len(data) < LARGE:
+            _guarded(self, _send_small, data)
+        else:
+            _guarded(self, _send_all, [data])
 
 
 def _guarded(stream, operation, arg):
@@ -85,6 +129,19 @@ def _recv_exact(sock, count):
             raise EOFError("connection closed by peer")
         got += n
     return bytes(buffer)
+
+
+def _send_small(sock, data):
+    """Send one small frame.  A timeout before anything went out is retried
+    by ``_guarded``; after a partial send (a full buffer), here."""
+    sent = sock.send(data)
+    if sent < len(data):
+        view = memoryview(data)[sent:]
+        while view:
+            try:
+                view = view[sock.send(view) :]
+            except socket.timeout:
+                continue
 
 
 def _send_all(sock, parts):
@@ -149,7 +206,7 @@ class FrameChannel(Channel):
 
     def send(self, data):
         parts = data if type(data) is Parts else (data,)
-        size = sum(len(part) for part in parts)
+        size = sum(map(len, parts))
         compressed = 0
         if self.compress and size > self.COMPRESSION_THRESHOLD:
             parts = (zlib.compress(b"".join(parts), self.COMPRESSION_LEVEL),)

@@ -49,9 +49,8 @@ def patch_connection(conn, link):
         stack.append(key)
         token = routes.enter((link, seq))
         try:
-            interrupts.serve_request(conn, key, raw_args, flushing_send)
+            interrupts.serve_request(conn, key, raw_args, flushing_send)  # it ends the interrupt window
         finally:
-            interrupts.finish(key)
             stack.pop()
             routes.leave(token)
 
