@@ -78,8 +78,10 @@ class BackgroundServer:
             return
         done = threading.Event()
         reader.call_soon(partial(reader.forget, self, done))
-        done.wait(timeout)
-        _leave(reader, timeout)
+        try:
+            done.wait(timeout)
+        finally:  # even on Ctrl-C: the last session's close ends the reader
+            _leave(reader, timeout)
 
 
 def _leave(reader, timeout):
