@@ -133,3 +133,25 @@ def test_the_parked_host_prompts_in_the_cell_once_the_first_is_done(dbg, two_hos
     for name in two_hosts:
         assert dbg.ok(f"%remote --on {name} fan_step").result["text/plain"] == "2"
     assert "no parked breakpoints" in dbg.ok("%rdebug").stdout
+
+
+def test_without_parking_a_second_fanout_host_fails_with_eof(dbg, two_hosts):
+    dbg.ok("%config RSym.park_breakpoints = False")
+    try:
+        barrier = f"bar_{two_hosts[0]}"
+        cell = dbg.submit(
+            f"%%remote --on {','.join(two_hosts)}\nimport sys, threading\n"
+            f"sys.__dict__.setdefault({barrier!r}, threading.Barrier(2)).wait()\n"
+            "breakpoint()\nprint('went on')",
+            allow_stdin=True,
+        )
+        prompt = dbg.input_request()
+        owner = prompt["prompt"][len("(Pdb ") : -len(") ")]
+        other = next(name for name in two_hosts if name != owner)
+        dbg.kc.input("c")  # the owner goes on; the other never waits for a prompt of its own
+        cell.wait()
+        assert cell.error["ename"] == "FanoutError"
+        assert f"[{other}] EOFError" in cell.error_text and f"{owner} has the prompt" in cell.error_text
+        assert "went on" in cell.stdout and "no parked breakpoints" in dbg.ok("%rdebug").stdout
+    finally:
+        dbg.ok("%config RSym.park_breakpoints = True")

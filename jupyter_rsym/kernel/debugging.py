@@ -31,7 +31,7 @@ from .stdin import REFUSED
 
 PDB, DONE = "pdb", "pdb-done"  # kinds of remote question (``agent/breakpoints``)
 NO_FRAMES = "%debug: the interrupt stopped no remote code, so there are no remote frames to debug"
-WAIT = 0.05  # seconds between checks while a host waits for another host's prompt
+WAIT = 0.05  # seconds between checks that the cell still runs, while another question holds stdin
 
 
 @dataclass
@@ -137,12 +137,8 @@ class Debugging:
                     self.parked.pop(number, None)
                     return ("eof", INTERRUPTED)  # the interrupt ends this prompt: the remote quits
                 continue  # the cell ended while asking: park
-            if not self.settings.park_breakpoints:
-                if why is not None:
-                    return ("eof", REFUSED + why)
-                with self._changed:  # another host has the prompt and nothing parks: wait for its end
-                    self._changed.wait(WAIT)
-                continue
+            if not self.settings.park_breakpoints:  # nothing parks: it fails at once
+                return ("eof", REFUSED + (why or f"{owner} has the prompt (RSym.park_breakpoints is off)"))
             # no cell can prompt, or another host of this cell is at the prompt: park
             # (then, in the remote, holding nothing; woken when that prompt ends)
             note = "" if owner is None else f" (or it prompts here after {owner})"
