@@ -179,8 +179,11 @@ class Reader:
         """In a serving thread: one message, then the reader watches again."""
         server.thread = threading.current_thread()
         try:
-            if not server.waiters.count:  # else the cell's thread reads it
-                server.conn.poll(0)
+            # while messages are there (else the cell's thread reads them): a
+            # TLS record may hold two, the second decrypted already, which the
+            # socket no longer shows to select
+            while not server.waiters.count and server.conn.poll(0):
+                pass
         except Exception as exc:  # EOFError, OSError: the link is gone
             server.lost(exc)
         finally:
