@@ -31,7 +31,6 @@ from .stdin import REFUSED
 
 PDB, DONE = "pdb", "pdb-done"  # kinds of remote question (``agent/breakpoints``)
 NO_FRAMES = "%debug: the interrupt stopped no remote code, so there are no remote frames to debug"
-WAIT = 0.05  # seconds between checks that the cell still runs, while another question holds stdin
 
 
 @dataclass
@@ -127,7 +126,7 @@ class Debugging:
                 why = "a background job's cell does not wait for it"
             owner = None if why is not None else self._take_prompt(name)
             if why is None and owner is None:
-                answer = self._prompt(parent, prompt)
+                answer = self.running.ask(parent, prompt, False)
                 if answer[0] != "ok":
                     self._release_prompt(name)  # no DONE follows an unanswered prompt
                 if answer[0] == "ok" or self.running.refusal(parent) is None:
@@ -179,20 +178,6 @@ class Debugging:
                     return
                 except Exception:
                     continue  # its session is gone: the next one
-
-    def _prompt(self, parent, prompt):
-        running = self.running
-        while not running.lock.acquire(timeout=WAIT):
-            if (why := running.refusal(parent)) is not None:
-                return ("eof", REFUSED + why)
-        try:
-            if (why := running.refusal(parent)) is not None:
-                return ("eof", REFUSED + why)
-            return ("ok", running.request_input(prompt, False))
-        except EOFError as exc:
-            return ("eof", str(exc))
-        finally:
-            running.lock.release()
 
     def _park(self, number, session, seq, where, parent, note, queued=False):
         """Register a parked breakpoint (once: one line in the cell that caused it)."""

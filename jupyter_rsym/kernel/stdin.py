@@ -93,6 +93,21 @@ class RunningCell:
         """Whether the cell of ``parent`` ended with an interrupt (the last one that did)."""
         return parent is not None and self._interrupted == (parent.get("header") or parent).get("msg_id")
 
+    def ask(self, parent, prompt, password):
+        """``("ok", answer)`` from the user, or ``("eof", why)`` if the cell of
+        ``parent`` cannot ask (now, or by the time an open question is done)."""
+        while not self.lock.acquire(timeout=POLL):  # another question is open
+            if (why := self.refusal(parent)) is not None:
+                return ("eof", REFUSED + why)
+        try:
+            if (why := self.refusal(parent)) is not None:
+                return ("eof", REFUSED + why)
+            return ("ok", self.request_input(prompt, password))
+        except EOFError as exc:
+            return ("eof", str(exc))
+        finally:
+            self.lock.release()
+
     def request_input(self, prompt, password):
         """Ask the frontend of the running cell; raises EOFError if it ends first."""
         import zmq
@@ -147,17 +162,4 @@ class StdinBridge:
                 sys.stdout.write(kind[-1])
             return ("ok", "" if kind and kind[0] == "pdb-done" else (getpass.getpass if password else input)(prompt))
         parent = None if cause is None else self._router.parent_of_request(cause)
-        why = running.refusal(parent)
-        if why is not None:
-            return ("eof", REFUSED + why)
-        while not running.lock.acquire(timeout=POLL):  # another question is open
-            if (why := running.refusal(parent)) is not None:
-                return ("eof", REFUSED + why)
-        try:
-            if (why := running.refusal(parent)) is not None:
-                return ("eof", REFUSED + why)
-            return ("ok", running.request_input(prompt, password))
-        except EOFError as exc:
-            return ("eof", str(exc))
-        finally:
-            running.lock.release()
+        return running.ask(parent, prompt, password)
