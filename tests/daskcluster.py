@@ -13,23 +13,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import trustme
+
+from .waits import wait_until
 
 # hidden from bare workers: ours, and cryptography (Dask does not need it; then openssl makes
 # the worker's certificate)
 HIDDEN = ("rpyc", "jupyter_rsym", "plumbum", "__editable__", "_jupyter_rsym", "cryptography")
 STARTUP = 60.0
-
-
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen in {timeout:g} s")
-        time.sleep(0.05)
 
 
 def bare_path(directory):
@@ -78,7 +71,7 @@ class Cluster:
                 "scheduler",
             )
         )
-        _wait(lambda: file.exists() and file.read_text().strip().endswith("}"), STARTUP, "the scheduler start")
+        wait_until(lambda: file.exists() and file.read_text().strip().endswith("}"), STARTUP, "the scheduler start")
         self.address = json.loads(file.read_text())["address"]
 
     def _tls_args(self):
@@ -171,4 +164,4 @@ def wait_workers(client, names, timeout=STARTUP):
     def there():
         return sorted(str(w["name"]) for w in client.scheduler_info()["workers"].values()) == sorted(names)
 
-    _wait(there, timeout, f"workers {sorted(names)}")
+    wait_until(there, timeout, f"workers {sorted(names)}")

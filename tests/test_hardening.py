@@ -13,7 +13,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from contextlib import closing, suppress
 from itertools import permutations
 from types import SimpleNamespace
@@ -26,6 +25,7 @@ from jupyter_rsym.remote import auth, certificate
 from jupyter_rsym.remote import server as rsym_server
 from jupyter_rsym.remote.agent import capture, resumable
 from tests.servers import RsymServer
+from tests.waits import wait_until
 
 from .test_sessions import fresh, one_line_error  # noqa: F401  (fixture)
 
@@ -278,9 +278,7 @@ def test_log_file_is_private_and_never_holds_the_token(tmp_path):
     with RsymServer(extra_args=["--log-file", str(log_file)]) as server:
         with socket.create_connection((server.host, server.port)) as sock:
             assert auth.authenticate(sock, server.token, 10) is True
-        deadline = time.monotonic() + 10
-        while "admitted (token)" not in log_file.read_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: "admitted (token)" in log_file.read_text(), 10, what="the admission logged")
     logged = log_file.read_text()
     assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
     assert "admitted (token)" in logged and server.token not in logged
@@ -359,15 +357,15 @@ def test_thousands_of_bare_connects_make_a_few_log_lines(start_rsym_server):
             socket.create_connection((server.host, server.port), timeout=5, source_address=(ATTACKER, 0)),
         ):
             pass
-    deadline = time.monotonic() + 60
-    while True:  # until every connection is accounted for: a line of its own, or in a count
+
+    def tally():  # every connection accounted for: a line of its own, or in a count
         lines = [line for line in list(server.log) if ATTACKER in line or COUNT_LINE.search(line)]
         counts = [COUNT_LINE.search(line) for line in lines]
         counted = sum(int(m[1]) for m in counts if m)
         own = sum(1 for m in counts if not m)
-        if counted + own >= attempts or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+        return (counts, counted, own) if counted + own >= attempts else None
+
+    counts, counted, own = wait_until(tally, 60, what="every refused connection logged or counted", interval=0.1)
     assert counted + own == attempts, (counted, own)
     summaries = [m for m in counts if m]
     assert summaries and all(m[2] == "1" and not m[3] for m in summaries)
