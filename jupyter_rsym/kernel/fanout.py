@@ -1,19 +1,20 @@
 """Fan-out: one cell on several sessions at once, without a notebook thread per host.
 
 Each session gets one request, the agent's ``jobs.start_cell``, sent from
-the calling thread; it returns at once and the cell runs in a remote thread
-of its own, so the session's connection stays free.  When the cell ends
-there, the remote calls the host's ``done`` back: a request tagged with the
-start request's seq, so, like the cell's output, it is routed to the cell
-that started it, and it is served by the reader (``link/reader.py``).  The notebook therefore waits on one condition that the
-``done`` callbacks notify:
+the calling thread; the cell runs in a remote thread of its own, so the
+session's connection stays free.  A quick cell's outcome comes back as the
+reply; a longer one's in a call of ``report`` when it ends there: a request
+tagged with the start request's seq, so, like the cell's output, it is
+routed to the cell that started it.  Both are read by the reader
+(``link/reader.py``).  The notebook therefore waits on one condition that
+the hosts' outcomes notify:
 
 * a foreground cell (``%%remote --on a,b``) waits in the kernel's main
   thread, which never reads a connection meanwhile, so Ctrl-C is always
   safe there: it cancels the cell on every host still running it (over each
   session's side connection) and shows KeyboardInterrupt;
 * a background cell (``--bg``, ``jobs.py``) does not wait at all: whichever
-  thread delivers the last ``done`` finishes the job.
+  thread delivers the last outcome finishes the job.
 
 Output of the hosts streams into the cell meanwhile (``output.py``),
 line-buffered and labelled per host when there are several.
@@ -38,6 +39,16 @@ START_CELL = f"__import__('sys').modules[{bundle.AGENT_NAME!r}].jobs.start_cell"
 CANCEL_JOB = f"__import__('sys').modules[{bundle.AGENT_NAME!r}].jobs.cancel({{!r}}, {{!r}})"
 
 _keys = itertools.count(1)
+_reporting = {}  # job key -> the HostRun waiting for it
+
+
+def report(key, status, payload, found, missing):
+    """Called back by a remote when a job ends that outlived ``start_cell``'s
+    wait.  One function for every job, so a remote keeps one proxy of it
+    (no release message per job)."""
+    host = _reporting.get(key)
+    if host is not None:
+        host.done(status, payload, found, missing)
 
 
 class HostRun:
@@ -58,7 +69,7 @@ class HostRun:
         self.stop_listening = lambda: None
 
     def done(self, status, payload, found, missing):
-        """Called back by the remote when the cell has ended there."""
+        """The cell has ended there (the remote's reply, or its ``report``)."""
         if self.cancelling:
             self.stopped_in_code = status != "ok" and payload[0] == "KeyboardInterrupt"
             self.fanout.settle(self, CANCELLED)
@@ -68,9 +79,12 @@ class HostRun:
             self.fanout.settle(self, FAILED, error=remote_exception(*payload).of_session(self.session))
 
     def replied(self, is_exc, value):
-        """The reply to ``start_cell``: only a failure matters."""
+        """The reply to ``start_cell``: a failure, the outcome of a quick
+        cell, or None (``report`` brings it later)."""
         if is_exc:
             self.fanout.settle(self, FAILED, error=from_rpyc_exception(value))
+        elif value is not None:
+            self.done(*value)
 
 
 class FanOut:
@@ -125,7 +139,8 @@ class FanOut:
             host.stop_listening = session.when_lost(lambda error: self.settle(host, FAILED, error=error))
             conn = session.connection
             inputs = tuple((name, to_remote(conn, value)) for name, value in self.inputs.items())
-            args = (host.key, self.source, session.namespace, inputs, self.output_names, host.done)
+            args = (host.key, self.source, session.namespace, inputs, self.output_names, report)
+            _reporting[host.key] = host
             session.request_async(start_cell, args, host.replied)
         except Exception as exc:
             self.settle(host, FAILED, error=session.failure(exc))
@@ -189,6 +204,7 @@ class FanOut:
             if last:
                 self.ended_at = time.monotonic()
             self._changed.notify_all()
+        _reporting.pop(host.key, None)
         host.stop_listening()
         token = self._router.enter(self.parent)  # the cell's, whichever thread settles
         try:

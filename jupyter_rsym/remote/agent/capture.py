@@ -45,6 +45,7 @@ class Link:
         self.dead = False
         self.on_failed = None  # kept links: called with the connection a batch failed on
         self.ask = None  # the notebook's input() answerer (see inputs)
+        self.reporter = None  # the notebook's job-end callback, kept: one proxy for every job (see jobs)
         self.log_level = 30  # logging records at this level or above go to the cell (see logs)
         self._chunks = []  # [cause, stream name, [text, ...]] or [cause, kind, payload, size]
         self._size = 0
