@@ -14,7 +14,7 @@ inside the kernel, medians over repeats, in the same run:
   ``Client(address)`` plus one ``client.run(lambda: None)``;
 * ``fanout_empty`` vs ``client_run_empty``: an empty cell on every worker
   vs ``client.run(lambda: None)`` (which goes through the scheduler; we
-  go straight to the workers);
+  go straight to the workers), timed in alternation;
 * ``fanout_sleep_1s`` vs ``client_run_sleep_1s``: a cell sleeping 1 s
   remotely vs ``client.run(time.sleep, 1)``;
 * ``kernel_threads``: the kernel's threads with the group connected, vs
@@ -37,17 +37,18 @@ PAUSE = 0.2  # seconds between timed cells, as benchmarks/fanout.py
 TIMER = """
 import time, statistics, threading
 from distributed import Client
-def median_of(func, repeats):
-    samples = []
+def interleaved(ours, theirs, repeats):
+    samples = ([], [])
     for _ in range(repeats):
-        time.sleep(PAUSE)
-        start = time.perf_counter()
-        func()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-def rsym_cell(cell, repeats):
+        for func, kept in zip((ours, theirs), samples):
+            time.sleep(PAUSE)
+            start = time.perf_counter()
+            func()
+            kept.append(time.perf_counter() - start)
+    return statistics.median(samples[0]), statistics.median(samples[1])
+def rsym_cell(cell):
     ip = get_ipython()
-    return median_of(lambda: ip.run_cell_magic("remote", "--on dask", cell), repeats)
+    return lambda: ip.run_cell_magic("remote", "--on dask", cell)
 def connect_time(address):
     start = time.perf_counter()
     get_ipython().run_line_magic("rconnect", "dask://" + address)
@@ -75,19 +76,20 @@ def one_size(workers, repeats):
             connect = _value(kernel, f"connect_time({address!r})", timeout=300)
             kernel.ok(f"client = Client('tcp://{address}', set_as_default=False)", timeout=120)
             kernel.ok("%%remote --on dask\npass", timeout=120)  # first use fetches start functions
+            empty = _pair(kernel, "rsym_cell('pass')", "lambda: client.run(lambda: None)", repeats)
+            slept = _pair(
+                kernel,
+                "rsym_cell('import time; time.sleep(1)')",
+                "lambda: client.run(time.sleep, 1)",
+                max(3, repeats // 3),
+            )
             results = {
                 "connect": connect,
                 "client_and_run": baseline,
-                "fanout_empty": _value(kernel, f"rsym_cell('pass', {repeats})", timeout=300),
-                "client_run_empty": _value(
-                    kernel, f"median_of(lambda: client.run(lambda: None), {repeats})", timeout=300
-                ),
-                "fanout_sleep_1s": _value(
-                    kernel, f"rsym_cell('import time; time.sleep(1)', {max(3, repeats // 3)})", timeout=300
-                ),
-                "client_run_sleep_1s": _value(
-                    kernel, f"median_of(lambda: client.run(time.sleep, 1), {max(3, repeats // 3)})", timeout=300
-                ),
+                "fanout_empty": empty[0],
+                "client_run_empty": empty[1],
+                "fanout_sleep_1s": slept[0],
+                "client_run_sleep_1s": slept[1],
                 "kernel_threads_before": threads_before,
                 "kernel_threads_connected": _value(kernel, "threading.active_count()"),
             }
@@ -98,7 +100,7 @@ def one_size(workers, repeats):
 
 
 def run(quick):
-    sizes, repeats = ((2,), 3) if quick else ((4, 16, 32), 9)
+    sizes, repeats = ((2,), 3) if quick else ((4, 16, 32), 21)
     results, ratios = {}, {}
     for workers in sizes:
         found = one_size(workers, repeats)
@@ -108,6 +110,13 @@ def run(quick):
         ratios[f"fanout_sleep_1s / 1 s @{workers}"] = found["fanout_sleep_1s"]
         ratios[f"connect / client_and_run @{workers}"] = found["connect"] / found["client_and_run"]
     return results, ratios
+
+
+def _pair(kernel, ours, theirs, repeats):
+    """Medians of ``ours()`` and ``theirs()`` timed in alternation (drift and
+    background load fall on both alike)."""
+    line = kernel.ok(f"print(*interleaved({ours}, {theirs}, {repeats}))", timeout=600).stdout
+    return tuple(float(value) for value in line.strip().splitlines()[-1].split())
 
 
 def _value(kernel, expression, timeout=60):
