@@ -94,6 +94,23 @@ def test_interrupt_inside_callback(kernel, session):
     assert_usable(kernel)
 
 
+def test_interrupt_after_remote_calls_stops_local_code_and_a_second_session(kernel, session, start_server):
+    """The deferring SIGINT handler stays for the cell once a call installed
+    it: local code after remote calls still stops at Ctrl-C, and a call on a
+    second session in the same cell is interrupted as the first would be."""
+    spinning = Marker("local loop")
+    cell = kernel.submit(f"for _ in range(3):\n    r.eval('1')\n{spinning.touch}\nwhile True:\n    pass")
+    interrupted(kernel, cell, spinning)
+    other = start_server()
+    kernel.ok(f"%rconnect {other.address} --as other")
+    asleep = Marker("second session asleep")
+    cell = kernel.submit("r.eval('2')\n" + remote_sleep(asleep).replace("r.", "other.", 1))
+    interrupted(kernel, cell, asleep)
+    assert_usable(kernel)
+    assert kernel.ok("other.eval('6 * 7')").result["text/plain"] == "42"
+    kernel.ok("%rdisconnect other")
+
+
 def test_interrupt_while_idle_does_nothing(kernel, session):
     kernel.interrupt()  # the signal is pending at once; the kernel handles it before the next request
     assert kernel.ok("'idle interrupt handled'").error is None

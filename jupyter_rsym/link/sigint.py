@@ -12,7 +12,10 @@ remote to stop the work (see ``agent/interrupts.py``).
 
 import signal
 import threading
+import time
 from contextlib import contextmanager
+
+from rpyc.lib import Timeout
 
 from ..remote.wire import FrameChannel
 
@@ -25,25 +28,42 @@ except ImportError:  # pragma: no cover
 
 
 class InterruptGuard:
-    """Defers SIGINT while the main thread reads a frame of one connection."""
+    """Defers SIGINT while the main thread reads a frame of one connection.
+
+    The deferring handler is one for the process (``on_sigint``) and stays
+    once installed: ipykernel puts its own back when the cell ends, and
+    outside a frame it raises KeyboardInterrupt as Python's default does.
+    Swapping handlers around every request cost two system calls a call.
+    """
 
     def __init__(self):
-        self.reading = False
         self.pending = False
         self._depth = 0
-        self._previous = None
+
+    @property
+    def active(self):
+        """Whether a request of this connection is being waited on (``enter``)."""
+        return self._depth > 0
+
+    @property
+    def reading(self):
+        return _reading.guard is self
+
+    @reading.setter
+    def reading(self, value):
+        _reading.guard = self if value else None
 
     def enter(self):
-        """Install the deferring handler (main thread only); returns a token for ``leave``."""
-        if threading.current_thread() is not threading.main_thread():
+        """Take part in deferring (main thread only); returns a token for ``leave``."""
+        if threading.get_ident() != _MAIN:
             return False
         if self._depth == 0:
-            previous = getsignal(signal.SIGINT)
-            if previous is not signal.default_int_handler:
-                return False  # SIGINT ignored (kernel idle) or someone else's handler
-            self._previous = previous
+            handler = getsignal(signal.SIGINT)
+            if handler is not on_sigint:
+                if handler is not signal.default_int_handler:
+                    return False  # SIGINT ignored (kernel idle) or someone else's handler
+                set_handler(signal.SIGINT, on_sigint)
             self.pending = False
-            set_handler(signal.SIGINT, self._on_sigint)
         self._depth += 1
         return True
 
@@ -51,21 +71,34 @@ class InterruptGuard:
         if not token:
             return
         self._depth -= 1
-        if self._depth == 0:
-            set_handler(signal.SIGINT, self._previous)
-            if self.pending:  # arrived during the last frame: deliver it now
-                self.pending = False
-                raise KeyboardInterrupt
-
-    def _on_sigint(self, signum, frame):
-        if self.reading:
-            self.pending = True
-            return
-        raise KeyboardInterrupt
+        if self._depth == 0 and self.pending:  # arrived during the last frame: deliver it now
+            self.pending = False
+            raise KeyboardInterrupt
 
     def take_pending(self):
         pending, self.pending = self.pending, False
         return pending
+
+
+class _Reading:
+    guard = None  # the InterruptGuard whose frame the main thread reads now
+
+
+_reading = _Reading()
+_MAIN = threading.main_thread().ident
+
+
+def on_sigint(signum, frame):
+    """The process's SIGINT handler while connections are guarded: Python's
+    default, except in the middle of a frame (then the guard delivers it)."""
+    guard = _reading.guard
+    if guard is not None:
+        guard.pending = True
+        return
+    raise KeyboardInterrupt
+
+
+SPIN = 0.00015  # seconds a thread waiting on a reply looks for it before it sleeps
 
 
 class GuardedChannel(FrameChannel):
@@ -77,8 +110,22 @@ class GuardedChannel(FrameChannel):
         self.guard = InterruptGuard()
         self._main = threading.main_thread().ident
 
+    def poll(self, timeout):
+        # A reply on a fast link is often there within SPIN, and waking from a
+        # blocking poll costs tens of microseconds; looking costs a little CPU.
+        # Not for a poll(0) (the reader's serving threads).
+        stream = self.stream
+        left = timeout.timeleft() if type(timeout) is Timeout else timeout
+        if left is not None and left <= 0:
+            return stream.poll(0)
+        end = time.perf_counter() + SPIN
+        while not stream.poll(0):
+            if time.perf_counter() >= end:
+                return stream.poll(timeout)
+        return True
+
     def recv(self):
-        if threading.get_ident() != self._main:
+        if threading.get_ident() != self._main or not self.guard.active:
             return super().recv()
         self.guard.reading = True
         try:
@@ -91,9 +138,9 @@ class GuardedChannel(FrameChannel):
 def deferred():
     """Hold Ctrl-C in the main thread of a running cell until the block ends,
     then raise it: for writes to a connection that must not be cut in half."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or getsignal(signal.SIGINT) is not signal.default_int_handler
+    if threading.current_thread() is not threading.main_thread() or getsignal(signal.SIGINT) not in (
+        signal.default_int_handler,
+        on_sigint,
     ):
         yield
         return
