@@ -12,12 +12,11 @@ remote to stop the work (see ``agent/interrupts.py``).
 
 import signal
 import threading
-import time
 from contextlib import contextmanager
 
 from rpyc.lib import Timeout
 
-from ..remote.wire import FrameChannel
+from ..remote.wire import FrameChannel, spin_poll
 
 try:  # the C functions: the signal module's wrappers convert to enums (~10 us a call)
     from _signal import getsignal
@@ -98,9 +97,6 @@ def on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
-SPIN = 0.00015  # seconds a thread waiting on a reply looks for it before it sleeps
-
-
 class GuardedChannel(FrameChannel):
     """An rpyc Channel (the copy-free one, ``agent/wire.py``) that tells its
     guard while the main thread reads a frame."""
@@ -111,18 +107,12 @@ class GuardedChannel(FrameChannel):
         self._main = threading.main_thread().ident
 
     def poll(self, timeout):
-        # A reply on a fast link is often there within SPIN, and waking from a
-        # blocking poll costs tens of microseconds; looking costs a little CPU.
-        # Not for a poll(0) (the reader's serving threads).
-        stream = self.stream
+        # only threads waiting on a reply poll here with a timeout (the
+        # reader's serving threads poll(0)); theirs may be unbounded
         left = timeout.timeleft() if type(timeout) is Timeout else timeout
         if left is not None and left <= 0:
-            return stream.poll(0)
-        end = time.perf_counter() + SPIN
-        while not stream.poll(0):
-            if time.perf_counter() >= end:
-                return stream.poll(timeout)
-        return True
+            return self.stream.poll(0)
+        return spin_poll(self.stream, timeout)
 
     def recv(self):
         if threading.get_ident() != self._main or not self.guard.active:

@@ -24,6 +24,7 @@ import errno
 import functools
 import select
 import socket
+import time
 import zlib
 
 from rpyc.core import brine
@@ -34,6 +35,7 @@ from rpyc.lib import Timeout
 LARGE = 1 << 16  # frames at least this big take the copy-free path
 WAITALL = getattr(socket, "MSG_WAITALL", 0)
 IOV_MAX = 512  # buffers per sendmsg call (the OS allows at least 1024)
+SPIN = 0.00015  # seconds a thread waiting on a reply looks for it before it sleeps
 _MSG_BYTE = brine.I1.pack
 _POLLIN = select.POLLIN | select.POLLPRI if hasattr(select, "poll") else None
 
@@ -204,6 +206,13 @@ class FrameChannel(Channel):
 
     __slots__ = ()
 
+    def poll(self, timeout):
+        # a thread waiting on a reply has a deadline (rpyc's sync_request_timeout);
+        # a connection's serving loop waits without one and never spins
+        if type(timeout) is Timeout and timeout.finite and timeout.timeleft() > 0:
+            return spin_poll(self.stream, timeout)
+        return self.stream.poll(timeout)
+
     def send(self, data):
         parts = data if type(data) is Parts else (data,)
         size = sum(map(len, parts))
@@ -228,6 +237,17 @@ class FrameChannel(Channel):
         body = self.stream.read(length - 1)
         self.stream.read(len(self.FLUSHER))
         return Frame(head, body)
+
+
+def spin_poll(stream, timeout):
+    """``stream.poll(timeout)``, looking for data for ``SPIN`` s first: a reply
+    on a fast link often comes within that, and waking from a blocking poll
+    costs tens of microseconds (a callback waits for two replies)."""
+    end = time.perf_counter() + SPIN
+    while not stream.poll(0):
+        if time.perf_counter() >= end:
+            return stream.poll(timeout)
+    return True
 
 
 def _coalesce(parts):
