@@ -170,6 +170,9 @@ class Reader:
 
     def watch_if_unattended(self, server):
         if not server.stopped and not self._stepped_aside(server):
+            if _decrypted(server.conn):  # a cell's thread left a message TLS has decrypted
+                self._workers.run(partial(self._serve, server))
+                return
             try:
                 self._selector.register(server.fileno, selectors.EVENT_READ, server)
             except (KeyError, ValueError, OSError):  # already watched, or its socket is gone
@@ -207,6 +210,17 @@ class Reader:
         self._workers.shut_down(timeout)
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+
+
+def _decrypted(conn):
+    """Whether TLS holds decrypted bytes of the connection: select no longer
+    shows them (a record may carry two messages, and a cell's thread that
+    read the first stopped there)."""
+    sock = getattr(getattr(conn._channel, "stream", None), "sock", None)
+    try:
+        return sock.pending() > 0
+    except (AttributeError, OSError, ValueError):  # not TLS, or closed
+        return False
 
 
 class ServingThreads:
