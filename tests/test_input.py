@@ -9,8 +9,10 @@ import time
 
 import pytest
 
+from jupyter_rsym.remote import bundle
+
 from .harness import KernelHarness
-from .waits import Marker, wait_until
+from .waits import TIMEOUT, Marker, wait_until
 
 REFUSED = "EOFError: input() in remote code cannot ask the notebook user: "
 
@@ -153,3 +155,53 @@ def test_interrupting_a_cell_whose_remote_thread_asks_ends_the_question(interrup
         "['EOFError: " + REFUSED[len("EOFError: ") :] + "the cell that caused it has finished "
         "(only the running cell can ask)']"
     )
+
+
+def ask_from_a_thread(kernel, answer):
+    """A cell whose remote thread asks; answered through the stdin channel."""
+    cell = kernel.submit(
+        "%%remote\nimport threading\nanswers = []\n"
+        "worker = threading.Thread(target=lambda: answers.append(input('from thread? ')))\n"
+        "worker.start(); worker.join()\nanswers",
+        allow_stdin=True,
+    )
+    assert kernel.answer(answer, TIMEOUT)["parent"] == cell.msg_id
+    assert cell.wait(TIMEOUT).assert_ok().result["text/plain"] == repr([answer])
+
+
+def test_an_interrupt_that_comes_while_the_answer_is_read_leaves_the_connection_usable(connected):
+    """The notebook sends its answer to an interrupted input() and then asks
+    the remote to stop the cell; under load the stop came while the remote
+    read that answer, inside rpyc, whose receive lock it left held: a later
+    cell whose remote thread asked hung (its answer was never read).  Here
+    the remote reads the answer only once the interrupted cell has ended."""
+    ended = Marker("interrupted cell ended")
+    connected.ok(
+        "%%remote\nimport sys, threading\n"
+        f"_routes = sys.modules[{bundle.AGENT_NAME + '.routes'!r}]\n"
+        "def read_late():  # this thread's next read of the link waits until the test says go\n"
+        "    channel_type, me = type(_routes.current()[0].conn._channel), threading.get_ident()\n"
+        "    poll = channel_type.poll\n"
+        "    def late_poll(self, timeout):\n"
+        "        ready = poll(self, timeout)\n"
+        "        if ready and threading.get_ident() == me:\n"
+        "            undo()\n"
+        f"            {ended.awaited}\n"
+        "        return ready\n"
+        "    def undo():\n"
+        "        channel_type.poll = poll\n"
+        "    channel_type.poll = late_poll\n"
+        "    return undo\n"
+    )
+    cell = connected.submit(
+        "%%remote\nundo = read_late()\nlate_state = 'waiting'\ntry:\n    input('never answered? ')\n"
+        "except BaseException as e:\n    late_state = type(e).__name__\n    raise\nfinally:\n    undo()",
+        allow_stdin=True,
+    )
+    assert connected.input_request()["prompt"] == "never answered? "
+    connected.interrupt()
+    assert cell.wait(TIMEOUT).error["ename"] == "KeyboardInterrupt"
+    ended.set()
+    assert connected.ok("%remote late_state").result["text/plain"] == "'KeyboardInterrupt'"
+    for n in range(10):  # each of them hung
+        ask_from_a_thread(connected, f"answer {n}")
