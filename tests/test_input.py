@@ -7,26 +7,11 @@ at once.  Interrupting a cell that waits for an answer stops both sides.
 
 import time
 
-import pytest
+from jupyter_rsym.remote import bundle
 
-from .harness import KernelHarness
-from .waits import Marker, wait_until
+from .waits import TIMEOUT, Marker, wait_until
 
 REFUSED = "EOFError: input() in remote code cannot ask the notebook user: "
-
-
-@pytest.fixture
-def interrupted(classic_server):
-    """A kernel of the test's own, for tests that interrupt it: after an
-    interrupt, a later cell of the same kernel that a remote thread asks from
-    hung once in 6-8 runs (issue 25's closing note; seen before this
-    session's work too), so the interrupts stay away from the module's kernel."""
-    harness = KernelHarness()
-    try:
-        harness.ok(f"%load_ext jupyter_rsym\n%rconnect {classic_server.address}")
-        yield harness
-    finally:
-        harness.shutdown()
 
 
 def test_input_in_a_remote_cell_asks_the_user(connected):
@@ -113,43 +98,93 @@ def test_finished_or_other_cell_gets_eof_with_the_reason(connected):
     assert other.outputs == [("stdout", "other\n")]
 
 
-def test_interrupt_while_waiting_stops_both_sides(interrupted):
-    cell = interrupted.submit(
+def test_interrupt_while_waiting_stops_both_sides(connected):
+    cell = connected.submit(
         "%%remote\nstate = 'waiting'\ntry:\n    input('never answered? ')\n    state = 'answered'\n"
         "except BaseException as e:\n    state = type(e).__name__\n    raise",
         allow_stdin=True,
     )
-    assert interrupted.input_request()["prompt"] == "never answered? "  # it waits for the answer
-    interrupted.interrupt()
+    assert connected.input_request()["prompt"] == "never answered? "  # it waits for the answer
+    connected.interrupt()
     cell.wait(10)
     assert cell.error["ename"] == "KeyboardInterrupt"
     # the remote's input() stopped too, with KeyboardInterrupt
-    assert interrupted.ok("%remote state").result["text/plain"] == "'KeyboardInterrupt'"
+    assert connected.ok("%remote state").result["text/plain"] == "'KeyboardInterrupt'"
     # and the next question is answered normally, in the cell that asks it
-    cell = interrupted.submit("%%remote\ninput('again? ')", allow_stdin=True)
-    assert interrupted.answer("fine")["parent"] == cell.msg_id
+    cell = connected.submit("%%remote\ninput('again? ')", allow_stdin=True)
+    assert connected.answer("fine")["parent"] == cell.msg_id
     assert cell.wait().assert_ok().result["text/plain"] == "'fine'"
 
 
-def test_interrupting_a_cell_whose_remote_thread_asks_ends_the_question(interrupted):
+def test_interrupting_a_cell_whose_remote_thread_asks_ends_the_question(connected):
     local = Marker("local code")
-    interrupted.ok(
+    connected.ok(
         "%%remote\nimport threading, time\nthread_state = []\ndef bg_ask():\n"
         f"    {local.awaited}  # asks once the cell runs its local code\n"
         "    try:\n        thread_state.append(input('bg? '))\n"
         "    except BaseException as e:\n        thread_state.append(f'{type(e).__name__}: {e}')"
     )
     # the cell runs local code; the remote thread's question is served in the background
-    cell = interrupted.submit(
+    cell = connected.submit(
         f"r.modules.threading.Thread(target=r.namespace['bg_ask']).start()\nimport time\n{local.touch}\ntime.sleep(30)",
         allow_stdin=True,
     )
-    assert interrupted.input_request()["parent"] == cell.msg_id
-    interrupted.interrupt()
+    assert connected.input_request()["parent"] == cell.msg_id
+    connected.interrupt()
     cell.wait(10)
     assert cell.error["ename"] == "KeyboardInterrupt"
-    wait_until(lambda: interrupted.ok("%remote thread_state").result["text/plain"] != "[]", what="the thread's answer")
-    assert interrupted.ok("%remote thread_state").result["text/plain"] == (
+    wait_until(lambda: connected.ok("%remote thread_state").result["text/plain"] != "[]", what="the thread's answer")
+    assert connected.ok("%remote thread_state").result["text/plain"] == (
         "['EOFError: " + REFUSED[len("EOFError: ") :] + "the cell that caused it has finished "
         "(only the running cell can ask)']"
     )
+
+
+def ask_from_a_thread(kernel, answer):
+    """A cell whose remote thread asks; answered through the stdin channel."""
+    cell = kernel.submit(
+        "%%remote\nimport threading\nanswers = []\n"
+        "worker = threading.Thread(target=lambda: answers.append(input('from thread? ')))\n"
+        "worker.start(); worker.join()\nanswers",
+        allow_stdin=True,
+    )
+    assert kernel.answer(answer, TIMEOUT)["parent"] == cell.msg_id
+    assert cell.wait(TIMEOUT).assert_ok().result["text/plain"] == repr([answer])
+
+
+def test_an_interrupt_that_comes_while_the_answer_is_read_leaves_the_connection_usable(connected):
+    """The notebook sends its answer to an interrupted input() and then asks
+    the remote to stop the cell; under load the stop came while the remote
+    read that answer, inside rpyc, whose receive lock it left held: a later
+    cell whose remote thread asked hung (its answer was never read).  Here
+    the remote reads the answer only once the interrupted cell has ended."""
+    ended = Marker("interrupted cell ended")
+    connected.ok(
+        "%%remote\nimport sys, threading\n"
+        f"_routes = sys.modules[{bundle.AGENT_NAME + '.routes'!r}]\n"
+        "def read_late():  # this thread's next read of the link waits until the test says go\n"
+        "    channel_type, me = type(_routes.current()[0].conn._channel), threading.get_ident()\n"
+        "    poll = channel_type.poll\n"
+        "    def late_poll(self, timeout):\n"
+        "        ready = poll(self, timeout)\n"
+        "        if ready and threading.get_ident() == me:\n"
+        "            undo()\n"
+        f"            {ended.awaited}\n"
+        "        return ready\n"
+        "    def undo():\n"
+        "        channel_type.poll = poll\n"
+        "    channel_type.poll = late_poll\n"
+        "    return undo\n"
+    )
+    cell = connected.submit(
+        "%%remote\nundo = read_late()\nlate_state = 'waiting'\ntry:\n    input('never answered? ')\n"
+        "except BaseException as e:\n    late_state = type(e).__name__\n    raise\nfinally:\n    undo()",
+        allow_stdin=True,
+    )
+    assert connected.input_request()["prompt"] == "never answered? "
+    connected.interrupt()
+    assert cell.wait(TIMEOUT).error["ename"] == "KeyboardInterrupt"
+    ended.set()
+    assert connected.ok("%remote late_state").result["text/plain"] == "'KeyboardInterrupt'"
+    for n in range(10):  # each of them hung
+        ask_from_a_thread(connected, f"answer {n}")

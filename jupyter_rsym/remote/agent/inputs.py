@@ -13,7 +13,7 @@ import builtins
 import getpass
 import threading
 
-from . import routes
+from . import interrupts, routes
 
 INTERRUPTED = "interrupted in the notebook"  # the notebook's answer to an interrupted callback
 _original = {}
@@ -40,7 +40,13 @@ def ask(route, prompt, password):
     """Ask the notebook user of ``route``; the answer, or EOFError/KeyboardInterrupt."""
     link, cause = route
     try:
-        status, value = link.ask(cause, str(prompt), bool(password))
+        # the notebook's interrupt waits until the answer is read: raised inside
+        # rpyc's wait for it, it would leave the connection's receive lock held
+        # and no other thread could read a reply again
+        with interrupts.shield():
+            status, value = link.ask(cause, str(prompt), bool(password))
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("input() " + INTERRUPTED) from None
     except Exception as exc:
         if INTERRUPTED in str(exc):
             raise KeyboardInterrupt("input() " + INTERRUPTED) from None
