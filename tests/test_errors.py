@@ -6,9 +6,13 @@ jupyter_rsym's, never rpyc's ``Remote Traceback`` sections; the exception
 keeps its remote type name and message; and the next cell works.
 """
 
+import concurrent.futures
+import importlib.util
 import re
 
 import pytest
+
+from jupyter_rsym.remote.tracebacks import format_exception
 
 from .test_faults import remote_sleep
 from .test_sessions import one_line_error
@@ -85,6 +89,35 @@ def test_interrupted_callback_shows_one_line(connected):
     cell = interrupt(connected, "r.modules.builtins.list(r.modules.builtins.map(spin, [1]))", spinning)
     assert shows(cell, "KeyboardInterrupt") == ["KeyboardInterrupt"]
     next_cell_works(connected)
+
+
+def test_an_interrupt_landing_in_the_machinery_shows_where_the_code_was(tmp_path):
+    """The cancel of an interrupted callback can land while the remote's rpyc
+    waits for the notebook's reply (in ``threading``): the standard library
+    frames rpyc called are not where the user's code stopped (the cell above
+    showed ``threading.py, in wait`` once in three runs).  Here a stand-in for
+    rpyc (a module counted as internal) waits in the standard library."""
+    (tmp_path / "machinery.py").write_text("def wait(future):\n    return future.result()\n")
+    spec = importlib.util.spec_from_file_location("machinery", tmp_path / "machinery.py")
+    machinery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(machinery)
+
+    def user_code(through_machinery):
+        future = concurrent.futures.Future()
+        future.set_exception(KeyboardInterrupt())
+        return machinery.wait(future) if through_machinery else future.result()
+
+    for through_machinery in (True, False):
+        try:
+            user_code(through_machinery)
+        except KeyboardInterrupt as exc:
+            text = format_exception(exc, internal=(str(tmp_path),))
+        frames = re.findall(r'File "(.*)", line \d+, in (\w+)', text)
+        assert frames[0][1] == "test_an_interrupt_landing_in_the_machinery_shows_where_the_code_was", text
+        if through_machinery:  # stopped in user_code, its last own frame
+            assert [name for _, name in frames[1:]] == ["user_code"], text
+        else:  # the user's own call into the standard library stays
+            assert "futures" in frames[-1][0] and "user_code" in [name for _, name in frames], text
 
 
 @pytest.mark.parametrize(

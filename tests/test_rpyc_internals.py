@@ -22,6 +22,7 @@ FUNCTIONS = [
     (protocol.Connection, "_unbox", ["self", "package"]),  # agent/interrupts
     (protocol.Connection, "_get_seq_id", ["self"]),  # link/client, agent/tags
     (protocol.Connection, "_dispatch", ["self", "data"]),  # wire
+    (protocol.Connection, "serve", ["self", "timeout", "wait_for_lock", "waiting"]),  # link/reader, link/client
     (protocol.Connection, "_netref_factory", ["self", "id_pack"]),  # link/proxies
     (service.Service, "_connect", ["channel", "config"]),  # remote/server (a classmethod)
     (server.Server, "_accept_method", ["self", "sock"]),  # remote/server

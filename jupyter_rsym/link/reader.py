@@ -181,11 +181,19 @@ class Reader:
     def _serve(self, server):
         """In a serving thread: one message, then the reader watches again."""
         server.thread = threading.current_thread()
+        conn, waiters = server.conn, server.waiters
+
+        def unattended():  # asked by rpyc once it holds the receive lock, before it reads
+            return not waiters.count
+
         try:
             # while messages are there (else the cell's thread reads them): a
             # TLS record may hold two, the second decrypted already, which the
-            # socket no longer shows to select
-            while not server.waiters.count and server.conn.poll(0):
+            # socket no longer shows to select.  Whether a cell's thread waits
+            # is asked again under the lock: a callback read here after its
+            # cell started waiting would run in this thread, and the cell
+            # would wait for this thread's lock until the callback returned.
+            while unattended() and conn.serve(0, wait_for_lock=False, waiting=unattended):
                 pass
         except Exception as exc:  # EOFError, OSError: the link is gone
             server.lost(exc)

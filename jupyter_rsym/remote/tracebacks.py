@@ -48,6 +48,7 @@ def internal_prefixes():
 
 
 _OWN = object()
+_STDLIB = os.path.dirname(os.__file__) + os.sep
 
 
 def format_exception(exc, tb=_OWN, internal=None):
@@ -84,8 +85,26 @@ def _format_one(exc, tb, internal):
         te = traceback.TracebackException(type(exc), exc, tb, compact=True)
     except TypeError:  # Python < 3.10 on the remote
         te = traceback.TracebackException(type(exc), exc, tb)
-    te.stack = traceback.StackSummary.from_list([f for f in te.stack if not f.filename.startswith(internal)])
+    frames = _where_stopped(te.stack, internal) if isinstance(exc, KeyboardInterrupt) else te.stack
+    te.stack = traceback.StackSummary.from_list([f for f in frames if not f.filename.startswith(internal)])
     return "".join(te.format(chain=False))
+
+
+def _where_stopped(frames, internal):
+    """The frames of an interrupted thread up to where its own code stopped:
+    a cancel that lands while rpyc waits (for a callback's reply, a lock)
+    stops it in the standard library frames rpyc called, which are no part
+    of where the user's code was."""
+    end = len(frames)
+    while end and (frames[end - 1].filename.startswith(internal) or _in_stdlib(frames[end - 1].filename)):
+        end -= 1
+    if any(frame.filename.startswith(internal) for frame in frames[end:]):
+        return frames[:end]
+    return frames
+
+
+def _in_stdlib(filename):
+    return filename.startswith(_STDLIB) and "-packages" + os.sep not in filename
 
 
 def split_last(text):

@@ -51,6 +51,27 @@ def finish(key):
                 _set_async_exc(ident, None)
 
 
+def release_on_interrupt(conn):
+    """Make ``conn.serve`` let go of rpyc's receive lock when an interrupt
+    lands while it reads: rpyc releases it for an ``Exception`` only, and a
+    lock kept by one thread leaves every other thread waiting on a reply
+    (a callback's answer) waiting for good.  The interrupt then goes on
+    as usual."""
+    serve = conn.serve
+
+    def serve_releasing(*args, **kwargs):
+        try:
+            return serve(*args, **kwargs)
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and conn._recvlock._is_owned():
+                conn._recvlock.release()
+                with conn._recv_event:
+                    conn._recv_event.notify_all()
+            raise
+
+    conn.serve = serve_releasing
+
+
 @contextlib.contextmanager
 def shield():
     """An interrupt of the calling thread waits while it asks the notebook (a

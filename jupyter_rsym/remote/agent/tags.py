@@ -65,3 +65,4 @@ def patch_connection(conn, link):
     conn._get_seq_id = tagged_seq
     conn._dispatch_request = routed_dispatch
     conn._send = flushing_send
+    interrupts.release_on_interrupt(conn)
