@@ -22,7 +22,7 @@ from rpyc.lib.compat import TimeoutError as ReplyTimeout
 
 from ..remote.boxing import refusal, unsendable
 from ..remote.tracebacks import BASES_ATTR, box_exception
-from ..remote.wire import Piece, no_delay_during, register_pieces, send_message
+from ..remote.wire import Piece, no_delay_during, register_pieces, release_receive_lock, send_message
 from .errors import Interrupted, NoAnswer, RanTooLong, RemoteError, from_rpyc_exception, set_attributes
 from .proxies import QuickRoot
 from .reader import WaiterCount
@@ -290,11 +290,7 @@ class RoutedConnection(QuickRoot, Connection):
         try:
             self.serve(timeout, waiting=waiting)
         except KeyboardInterrupt:
-            # rpyc releases its receive lock for Exception only
-            if self._recvlock._is_owned():
-                self._recvlock.release()
-                with self._recv_event:
-                    self._recv_event.notify_all()
+            release_receive_lock(self)
             raise
 
     def _abandon(self, seq, result):

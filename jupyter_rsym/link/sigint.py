@@ -44,14 +44,6 @@ class InterruptGuard:
         """Whether a request of this connection is being waited on (``enter``)."""
         return self._depth > 0
 
-    @property
-    def reading(self):
-        return _reading.guard is self
-
-    @reading.setter
-    def reading(self, value):
-        _reading.guard = self if value else None
-
     def enter(self):
         """Take part in deferring (main thread only); returns a token for ``leave``."""
         if threading.get_ident() != _MAIN:
@@ -104,7 +96,6 @@ class GuardedChannel(FrameChannel):
     def __init__(self, stream, compress=True):
         super().__init__(stream, compress)
         self.guard = InterruptGuard()
-        self._main = threading.main_thread().ident
 
     def poll(self, timeout):
         # only threads waiting on a reply poll here with a timeout (the
@@ -115,13 +106,13 @@ class GuardedChannel(FrameChannel):
         return spin_poll(self.stream, timeout)
 
     def recv(self):
-        if threading.get_ident() != self._main or not self.guard.active:
+        if threading.get_ident() != _MAIN or not self.guard.active:
             return super().recv()
-        self.guard.reading = True
+        _reading.guard = self.guard
         try:
             return super().recv()
         finally:
-            self.guard.reading = False
+            _reading.guard = None
 
 
 @contextmanager

@@ -250,6 +250,16 @@ def spin_poll(stream, timeout):
     return True
 
 
+def release_receive_lock(conn):
+    """Let go of rpyc's receive lock if this thread holds it, and wake the
+    threads waiting for it: for an interrupt that left ``conn.serve`` while
+    this thread read (rpyc releases the lock for an ``Exception`` only)."""
+    if conn._recvlock._is_owned():
+        conn._recvlock.release()
+        with conn._recv_event:
+            conn._recv_event.notify_all()
+
+
 def _coalesce(parts):
     """Join runs of small pieces, so a message of many small items needs few buffers."""
     out, run = [], []

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from .. import boxing, tracebacks
+from .. import boxing, tracebacks, wire
 from . import capture, lasterror, routes
 
 # rpyc.core.consts, stable since rpyc 3
@@ -63,10 +63,8 @@ def release_on_interrupt(conn):
         try:
             return serve(*args, **kwargs)
         except BaseException as exc:
-            if not isinstance(exc, Exception) and conn._recvlock._is_owned():
-                conn._recvlock.release()
-                with conn._recv_event:
-                    conn._recv_event.notify_all()
+            if not isinstance(exc, Exception):
+                wire.release_receive_lock(conn)
             raise
 
     conn.serve = serve_releasing
