@@ -13,6 +13,7 @@ import rpyc
 
 import jupyter_rsym
 from jupyter_rsym.remote import auth
+from jupyter_rsym.remote.tokens import MAKE_ONE
 from tests.servers import ClassicServer, RsymServer
 
 from .test_sessions import fresh, one_line_error  # noqa: F401  (fixture)
@@ -79,7 +80,7 @@ def test_wrong_ways_in_are_one_clear_line(fresh, rsym_server, tls_rsym_server, c
         (
             f"%rconnect {plain.address} --token not-it",  # its proof would be an offline oracle
             f"ConnectionError: not proving a weak token to {plain.address}: the token has 6 characters, "
-            f"fewer than 22 (128 bits); make one with: {auth.MAKE_ONE}",
+            f"fewer than 22 (128 bits); make one with: {MAKE_ONE}",
         ),
         (
             f"%rconnect {plain.address}",

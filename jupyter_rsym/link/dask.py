@@ -27,7 +27,7 @@ jupyter_rsym`` never imports it.  No IPython here either (link/ layer).
 import dataclasses
 import secrets
 
-from ..remote import auth
+from ..remote.tokens import make_token
 from .address import Address, AddressError, _host_port
 from .deploy import REMOTE_PACKAGE, archive
 from .errors import ConnectFailed
@@ -71,7 +71,7 @@ class DaskCluster:
         self.owns_client = owns_client
         self.address = address  # as %rconnect shows it
         self.topic = "jupyter-rsym-" + secrets.token_hex(6)
-        self.token = auth.make_token()
+        self.token = make_token()
         self.started = False
         tls = client.security.get_connection_args("client").get("ssl_context")
         self.context = tls  # None: the workers' self-signed certificates, pinned

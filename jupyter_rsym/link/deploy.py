@@ -37,7 +37,7 @@ import rpyc
 from plumbum.commands import shquote
 
 from ..remote import bundle
-from ..remote.auth import make_token
+from ..remote.tokens import make_token
 from .errors import ConnectFailed
 
 # the only code on a command line: check the version (in syntax any Python

@@ -27,6 +27,7 @@ from rpyc.utils.factory import connect_channel
 
 from ..remote import auth
 from ..remote.certificate import fingerprint
+from ..remote.tokens import WeakToken
 from ..remote.wire import WireStream
 from .errors import ConnectFailed, RSymError
 from .sigint import GuardedChannel
@@ -82,7 +83,7 @@ class Transport:
             auth.authenticate(stream.sock, self.token, self.timeout, strict=self.token_required)
         except auth.Refused as exc:
             raise ConnectFailed(self._refusal(str(exc)) or f"{address} refused the token: {exc}") from None
-        except auth.WeakToken as exc:
+        except WeakToken as exc:
             raise ConnectFailed(f"not proving a weak token to {address}: {exc}") from None
         except auth.WrongServerProof:
             raise ConnectFailed(f"wrong token for {address}: the server holds another one") from None

@@ -23,7 +23,7 @@ client starts rpyc only after checking it.
 Someone posing as the server receives the client's proof, an HMAC of the
 token over nonces it chose.  That is all it gets (the client sends nothing
 else before the welcome checks out), and it is worth no more than a wrong
-guess only while the token cannot be enumerated: hence ``weak_token``, which
+guess only while the token cannot be enumerated: hence ``tokens.weak_token``, which
 the server applies to every token it is given and the client to every token
 it would prove (at least 128 bits of randomness in form; generated tokens
 have 256).  Without a password-authenticated key exchange (not in the
@@ -58,6 +58,8 @@ import time
 import rpyc
 from rpyc.core import brine, consts
 from rpyc.utils.authenticators import AuthenticationError
+
+from .tokens import check_token
 
 PROTOCOL = "jupyter-rsym-auth/2"
 NONCE_BYTES = 32
@@ -99,46 +101,6 @@ class ServerMismatch(HandshakeError):
 
 class WrongServerProof(HandshakeError):
     """The server could not prove it knows the token."""
-
-
-class WeakToken(ValueError):
-    """A token with less than 128 bits of randomness in form (``weak_token``)."""
-
-
-def make_token():
-    """A new random token (256 bits as hex: it never starts with "-", which
-    the pasted ``%rconnect ... --token T`` line would read as an option)."""
-    import secrets
-
-    return secrets.token_hex(32)
-
-
-MIN_HEX_DIGITS = 32  # 128 bits as hex
-MIN_CHARACTERS = 22  # 128 bits as base64 (22 x 6 bits)
-MAKE_ONE = 'python -c "import secrets; print(secrets.token_hex(32))"'
-
-
-def weak_token(token):
-    """Why ``token`` is too weak to stand an offline guess, or None if it is not.
-
-    "In form": 32 hex digits or 22 other characters hold 128 bits if they
-    were drawn at random; a shorter token cannot, whatever it is.
-    """
-    hexadecimal = all(c in "0123456789abcdefABCDEF" for c in token)
-    if hexadecimal and len(token) < MIN_HEX_DIGITS:
-        return f"the token has {len(token)} hex digits, fewer than {MIN_HEX_DIGITS} (128 bits)"
-    if not hexadecimal and len(token) < MIN_CHARACTERS:
-        return f"the token has {len(token)} characters, fewer than {MIN_CHARACTERS} (128 bits)"
-    if token != token.strip() or any(c.isspace() for c in token):
-        return "the token contains white space"
-    return None
-
-
-def check_token(token):
-    """Raise ``WeakToken`` (one line saying how to make a good one) for a weak token."""
-    why = weak_token(token)
-    if why:
-        raise WeakToken(f"{why}; make one with: {MAKE_ONE}")
 
 
 def _mac(token, label, *parts):

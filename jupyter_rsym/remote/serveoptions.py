@@ -11,7 +11,7 @@ import ssl
 from pathlib import Path
 
 from . import __version__, bundle, certificate
-from .auth import check_token, make_token
+from .tokens import check_token, make_token
 
 DEFAULT_PORT = 18812
 DEFAULT_RESUME_BUFFER = 8 << 20  # characters of unacknowledged output kept per session

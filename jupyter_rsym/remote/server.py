@@ -19,7 +19,7 @@ reachable; ``--no-auth`` without TLS is plain classic (``rpyc.classic.connect``
 works against it).  Off loopback it speaks TLS (``--tls-self-signed`` makes
 a certificate and prints its fingerprint for the notebook to pin) unless
 told ``--allow-plaintext``.  User-chosen tokens need 128 bits in form
-(``auth.weak_token``), a token file must be private to its owner.  One log
+(``tokens.weak_token``), a token file must be private to its owner.  One log
 line per admitted and closed connection, and per refused one up to a budget
 (then a count every 10 s, ``gate.RefusalLog``), goes to this process's
 stderr or ``--log-file`` (created 0600; the token goes to the terminal
